@@ -1,0 +1,211 @@
+/**
+ * POSIX record locks (fcntl F_GETLK / F_SETLK / F_SETLKW) for one inode, as
+ * the kernel forwards them to a FUSE daemon that negotiated FUSE_POSIX_LOCKS.
+ *
+ * Semantics follow fcntl(2) and Linux's fs/locks.c:
+ * - locks belong to an owner (the FUSE lock_owner: one per process for
+ *   classic POSIX locks, one per open file description for OFD locks);
+ * - an owner never conflicts with itself, and a new lock replaces whatever
+ *   the owner held on the same bytes (so a type change splits ranges);
+ * - an owner's adjacent or overlapping ranges of the same type merge;
+ * - read locks of different owners share, a write lock excludes all others;
+ * - unlocking bytes that are not locked succeeds and changes nothing.
+ *
+ * Blocked F_SETLKW requests queue here; after every change the queue is
+ * re-checked in FIFO order and each waiter that no longer conflicts is
+ * granted (its lock applied) and reported once through takeGranted().
+ *
+ * Not done: EDEADLK detection. Linux detects cycles across every inode of the
+ * machine; one table per inode cannot, so a deadlocked F_SETLKW pair waits
+ * until a signal interrupts one of them (INTERRUPT → cancelWait).
+ *
+ * Performance: SQLite holds a handful of locks per file and takes two per WAL
+ * read transaction, so a flat array sorted by start, scanned linearly, beats
+ * any tree here. The hot paths (test, trySet with no waiters) allocate at most
+ * the new lock records.
+ */
+
+export const F_RDLCK = 0,
+  F_WRLCK = 1,
+  F_UNLCK = 2;
+
+export interface LockInfo {
+  owner: bigint;
+  pid: number;
+  type: 0 | 1;
+  start: number;
+  /** Inclusive; Infinity = to end of file (and beyond). */
+  end: number;
+}
+
+interface Waiter {
+  waitId: bigint;
+  owner: bigint;
+  pid: number;
+  type: 0 | 1;
+  start: number;
+  end: number;
+}
+
+export class LockTable {
+  /** All owners' locks, sorted by start; one owner's ranges never overlap. */
+  private locks: LockInfo[] = [];
+  /** Blocked F_SETLKW requests, oldest first. */
+  private waiters: Waiter[] = [];
+  private granted: bigint[] = [];
+
+  /** F_GETLK: the first lock of another owner that conflicts, or null. */
+  test(owner: bigint, type: 0 | 1, start: number, end: number): LockInfo | null {
+    checkRange(start, end);
+    const found = this.findConflict(owner, type, start, end);
+    return found === null ? null : { ...found };
+  }
+
+  /** F_SETLK: false means a conflict (EAGAIN); unlocking always succeeds. */
+  trySet(owner: bigint, pid: number, type: 0 | 1 | 2, start: number, end: number): boolean {
+    checkRange(start, end);
+    if (type === F_UNLCK) {
+      this.apply(owner, pid, type, start, end);
+    } else {
+      if (this.findConflict(owner, type, start, end) !== null) return false;
+      this.apply(owner, pid, type, start, end);
+    }
+    // A downgrade or an unlock may let a queued waiter through.
+    this.grantWaiters();
+    return true;
+  }
+
+  /** F_SETLKW: true = granted now; false = queued under waitId until granted or cancelled. */
+  setOrWait(owner: bigint, pid: number, type: 0 | 1, start: number, end: number, waitId: bigint): boolean {
+    checkRange(start, end);
+    if (this.findConflict(owner, type, start, end) === null) {
+      this.apply(owner, pid, type, start, end);
+      this.grantWaiters();
+      return true;
+    }
+    this.waiters.push({ waitId, owner, pid, type, start, end });
+    return false;
+  }
+
+  /** INTERRUPT of a queued F_SETLKW: true if it was still queued (reply EINTR). */
+  cancelWait(waitId: bigint): boolean {
+    const i = this.waiters.findIndex((w) => w.waitId === waitId);
+    if (i < 0) return false;
+    this.waiters.splice(i, 1);
+    this.grantWaiters();
+    return true;
+  }
+
+  /**
+   * FLUSH/RELEASE by this owner: drop all its locks. Its queued waits stay,
+   * because they belong to requests still blocked in the kernel.
+   */
+  releaseOwner(owner: bigint): void {
+    let kept = 0;
+    for (const lock of this.locks) {
+      if (lock.owner !== owner) this.locks[kept++] = lock;
+    }
+    if (kept === this.locks.length) return;
+    this.locks.length = kept;
+    this.grantWaiters();
+  }
+
+  /** waitIds granted (and already applied) since the last call; the caller replies 0 to each. */
+  takeGranted(): bigint[] {
+    if (this.granted.length === 0) return [];
+    const out = this.granted;
+    this.granted = [];
+    return out;
+  }
+
+  /** True when no lock is held and nobody waits: the inode may drop its table. */
+  isEmpty(): boolean {
+    return this.locks.length === 0 && this.waiters.length === 0 && this.granted.length === 0;
+  }
+
+  /** Copies of the held locks, sorted by start (for diagnostics and tests). */
+  snapshot(): LockInfo[] {
+    return this.locks.map((l) => ({ ...l }));
+  }
+
+  /** Number of queued F_SETLKW requests. */
+  waiting(): number {
+    return this.waiters.length;
+  }
+
+  private findConflict(owner: bigint, type: 0 | 1, start: number, end: number): LockInfo | null {
+    for (const lock of this.locks) {
+      // Sorted by start: nothing further on can overlap.
+      if (lock.start > end) break;
+      if (lock.end < start || lock.owner === owner) continue;
+      if (type === F_WRLCK || lock.type === F_WRLCK) return lock;
+    }
+    return null;
+  }
+
+  /**
+   * Make [start, end] of owner's bytes exactly `type` (or unlocked): cut the
+   * owner's existing ranges around it, insert the new range, and merge it with
+   * the owner's same-type neighbours that touch it.
+   */
+  private apply(owner: bigint, pid: number, type: 0 | 1 | 2, start: number, end: number): void {
+    let newStart = start;
+    let newEnd = end;
+    const out: LockInfo[] = [];
+    for (const lock of this.locks) {
+      if (lock.owner !== owner || !touches(lock, start, end)) {
+        out.push(lock);
+        continue;
+      }
+      const overlaps = lock.start <= end && lock.end >= start;
+      if (type !== F_UNLCK && lock.type === type) {
+        // Same type, overlapping or adjacent: absorb it into the new range.
+        if (lock.start < newStart) newStart = lock.start;
+        if (lock.end > newEnd) newEnd = lock.end;
+        continue;
+      }
+      if (!overlaps) {
+        out.push(lock);
+        continue;
+      }
+      // Different type (or unlock): keep the parts outside [start, end].
+      if (lock.start < start) out.push({ ...lock, end: start - 1 });
+      if (lock.end > end) out.push({ ...lock, start: end + 1 });
+    }
+    if (type !== F_UNLCK) out.push({ owner, pid, type, start: newStart, end: newEnd });
+    out.sort(byStart);
+    this.locks = out;
+  }
+
+  private grantWaiters(): void {
+    if (this.waiters.length === 0) return;
+    // A grant can change what later (and, after a downgrade, earlier) waiters
+    // see, so rescan from the oldest after each one.
+    for (let i = 0; i < this.waiters.length; ) {
+      const w = this.waiters[i];
+      if (this.findConflict(w.owner, w.type, w.start, w.end) !== null) {
+        i++;
+        continue;
+      }
+      this.waiters.splice(i, 1);
+      this.apply(w.owner, w.pid, w.type, w.start, w.end);
+      this.granted.push(w.waitId);
+      i = 0;
+    }
+  }
+}
+
+/** Overlapping or directly adjacent (so same-type ranges can merge). */
+function touches(lock: LockInfo, start: number, end: number): boolean {
+  return lock.start <= end + 1 && lock.end + 1 >= start;
+}
+
+function byStart(a: LockInfo, b: LockInfo): number {
+  return a.start - b.start || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0);
+}
+
+function checkRange(start: number, end: number): void {
+  if (!(start >= 0) || !(end >= start)) {
+    throw new RangeError(`invalid lock range [${start}, ${end}]`);
+  }
+}
