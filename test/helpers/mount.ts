@@ -1,0 +1,234 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { repoRoot } from './paths.js';
+
+/**
+ * Where a FUSE-suite scenario runs: a plain folder on the host file system
+ * (the reference: ext4 or overlay here) or a passthrough mount of a fresh
+ * folder served by `litefs passthrough` in a child process.
+ */
+export type TargetKind = 'plain' | 'mount';
+
+export interface Target {
+  readonly kind: TargetKind;
+  /** The folder the scenario works in. */
+  readonly dir: string;
+  /** Unmount (for a mount) and delete the temporary folders. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface PassthroughOptions {
+  attrTimeout?: number;
+  entryTimeout?: number;
+  negativeTimeout?: number;
+  keepCache?: boolean;
+  allowOther?: boolean;
+  debug?: boolean;
+}
+
+/** Until `litefs passthrough` works, scenarios are validated on plain folders only. */
+const DEFAULT_KINDS: readonly TargetKind[] = ['plain'];
+
+/**
+ * The kinds every comparative scenario runs on. LITEFS_FUSE_TARGETS
+ * (comma-separated) overrides it, e.g. `plain` to validate a scenario alone.
+ */
+export function targetKinds(): TargetKind[] {
+  const env = process.env.LITEFS_FUSE_TARGETS;
+  if (env === undefined || env === '') return [...DEFAULT_KINDS];
+  const kinds = env.split(',').map((s) => s.trim());
+  for (const k of kinds) {
+    if (k !== 'plain' && k !== 'mount') throw new Error(`LITEFS_FUSE_TARGETS: unknown target kind ${k}`);
+  }
+  return kinds as TargetKind[];
+}
+
+export async function openTarget(kind: TargetKind, options: PassthroughOptions = {}): Promise<Target> {
+  return kind === 'plain' ? plainFolder() : mountPassthrough(options);
+}
+
+/** A fresh empty folder under os.tmpdir(). */
+export function plainFolder(): Target {
+  const dir = mkdtempSync(join(tmpdir(), 'litefs-plain-'));
+  let closed = false;
+  return {
+    kind: 'plain',
+    dir,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+/** Keep this much of the daemon's output for failure messages. */
+const LOG_TAIL_BYTES = 16 * 1024;
+
+export class MountError extends Error {
+  constructor(message: string, readonly log: string) {
+    super(`${message}\n--- passthrough output (tail) ---\n${log}`);
+    this.name = 'MountError';
+  }
+}
+
+/**
+ * Starts `node dist/src/cli/main.js passthrough SRC MNT` on fresh folders and
+ * resolves once it printed `mounted MNT` and the kernel lists MNT as a mount.
+ * The returned close() stops it with SIGTERM and asserts MNT is gone; on any
+ * failure it falls back to `umount -l` and SIGKILL so no mount outlives the
+ * test, then throws.
+ */
+export async function mountPassthrough(options: PassthroughOptions = {}): Promise<Target> {
+  const base = mkdtempSync(join(tmpdir(), 'litefs-fuse-'));
+  const src = join(base, 'src');
+  const mnt = join(base, 'mnt');
+  mkdirSync(src);
+  mkdirSync(mnt);
+
+  const args = [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'passthrough', ...flagArgs(options), src, mnt];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = new OutputTail();
+  child.stderr.on('data', (chunk: Buffer) => log.add(chunk));
+  const exited = new Promise<number | string>((resolve) => {
+    child.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+    child.on('error', (err) => resolve(`spawn error: ${err.message}`));
+  });
+
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) return;
+    closed = true;
+    try {
+      await stopDaemon(child, exited, mnt, log);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  };
+
+  try {
+    await waitForMounted(child, exited, mnt, log);
+  } catch (err) {
+    forceCleanup(child, mnt);
+    closed = true;
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  return { kind: 'mount', dir: mnt, close };
+}
+
+function flagArgs(o: PassthroughOptions): string[] {
+  const out: string[] = [];
+  if (o.attrTimeout !== undefined) out.push('-attr-timeout', String(o.attrTimeout));
+  if (o.entryTimeout !== undefined) out.push('-entry-timeout', String(o.entryTimeout));
+  if (o.negativeTimeout !== undefined) out.push('-negative-timeout', String(o.negativeTimeout));
+  if (o.keepCache === true) out.push('-keep-cache');
+  if (o.allowOther === true) out.push('-allow-other');
+  if (o.debug === true) out.push('-debug');
+  return out;
+}
+
+async function waitForMounted(
+  child: ChildProcess,
+  exited: Promise<number | string>,
+  mnt: string,
+  log: OutputTail,
+): Promise<void> {
+  const announced = new Promise<void>((resolve) => {
+    let pending: string | null = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      log.add(chunk);
+      if (pending === null) return;
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      if (lines.some((l) => l.trim() === `mounted ${mnt}`)) {
+        pending = null;
+        resolve();
+      }
+    });
+  });
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  const outcome = await Promise.race([
+    announced.then(() => 'announced' as const),
+    exited.then((code) => ({ exitedWith: code })),
+    sleep(START_TIMEOUT_MS).then(() => 'timeout' as const),
+  ]);
+  if (outcome === 'timeout') throw new MountError(`passthrough did not print "mounted ${mnt}" within ${START_TIMEOUT_MS} ms`, log.text());
+  if (typeof outcome === 'object') throw new MountError(`passthrough exited (${outcome.exitedWith}) before mounting ${mnt}`, log.text());
+  // The line may come a moment before the kernel lists the mount.
+  while (!isMounted(mnt)) {
+    if (Date.now() > deadline) throw new MountError(`${mnt} announced but not in /proc/self/mountinfo`, log.text());
+    await sleep(20);
+  }
+}
+
+async function stopDaemon(child: ChildProcess, exited: Promise<number | string>, mnt: string, log: OutputTail): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const code = await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => 'timeout')]);
+  const stillMounted = isMounted(mnt);
+  if (code === 0 && !stillMounted) return;
+  forceCleanup(child, mnt);
+  const what = code === 'timeout' ? `did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM` : `exited with ${code}`;
+  throw new MountError(
+    `passthrough ${what}${stillMounted ? `; ${mnt} was still mounted (lazily unmounted now)` : ''}`,
+    log.text(),
+  );
+}
+
+/** Last resort: detach the mount and kill the daemon, ignoring failures. */
+function forceCleanup(child: ChildProcess, mnt: string): void {
+  if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+}
+
+/** The mounts this process sees, from /proc/self/mountinfo (octal escapes decoded). */
+export function mountEntries(): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    if (line === '') continue;
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-');
+    if (sep < 0 || fields.length < sep + 2) continue;
+    out.push({ mountPoint: unescapeMountField(fields[4]), fsType: fields[sep + 1] });
+  }
+  return out;
+}
+
+export function isMounted(dir: string): boolean {
+  return mountEntries().some((m) => m.mountPoint === dir);
+}
+
+function unescapeMountField(s: string): string {
+  return s.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+
+  add(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size > LOG_TAIL_BYTES && this.chunks.length > 1) {
+      this.size -= (this.chunks.shift() as Buffer).length;
+    }
+  }
+
+  text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
