@@ -1,0 +1,77 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { skipUnless } from '../helpers/prereq.js';
+import { targetPrereqs, useTargets } from '../helpers/fs-ops.js';
+import { expectSuccess, runPython } from '../helpers/sqlite-client.js';
+import type { Target } from '../helpers/mount.js';
+
+/**
+ * 1 writer and 4 readers, each its own process (test/programs/sqlite-rw.py),
+ * on one database. The plain folder run is short: it only validates the
+ * program; the mount gets the full 10 seconds.
+ */
+const READERS = 4;
+const SECONDS: Record<Target['kind'], number> = { plain: 3, mount: 10 };
+
+interface WriterReport {
+  committed: number;
+  busy: number;
+  errors: string[];
+}
+interface ReaderReport {
+  reads: number;
+  busy: number;
+  errors: string[];
+  last: number;
+}
+interface CheckReport {
+  integrity: string[];
+  count: number;
+  max_id: number;
+  counter: number;
+}
+
+const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
+
+async function rw(target: Target, mode: 'WAL' | 'DELETE'): Promise<void> {
+  const where = `${mode} on ${target.kind}`;
+  const dir = join(target.dir, `rw-${mode}`);
+  mkdirSync(dir);
+  const db = join(dir, 'rw.db');
+  const init = JSON.parse(expectSuccess(`init ${where}`, await runPython('sqlite-rw.py', ['init', db, mode]))) as { journal_mode: string };
+  assert.equal(init.journal_mode, mode.toLowerCase());
+
+  const secs = String(SECONDS[target.kind]);
+  const limit = { timeoutMs: (SECONDS[target.kind] + 60) * 1000 };
+  const [writerRes, ...readerRes] = await Promise.all([
+    runPython('sqlite-rw.py', ['writer', db, secs], limit),
+    ...Array.from({ length: READERS }, () => runPython('sqlite-rw.py', ['reader', db, secs], limit)),
+  ]);
+  const writer = JSON.parse(expectSuccess(`writer ${where}`, writerRes)) as WriterReport;
+  const readers = readerRes.map((r, i) => JSON.parse(expectSuccess(`reader ${i} ${where}`, r)) as ReaderReport);
+  const check = JSON.parse(expectSuccess(`check ${where}`, await runPython('sqlite-rw.py', ['check', db]))) as CheckReport;
+
+  const summary =
+    `${where}: writer committed ${writer.committed} (busy retries ${writer.busy}); ` +
+    readers.map((r, i) => `reader ${i}: ${r.reads} reads, ${r.busy} busy`).join('; ');
+  assert.deepEqual(writer.errors, [], `writer errors, ${summary}`);
+  readers.forEach((r, i) => assert.deepEqual(r.errors, [], `reader ${i} errors, ${summary}`));
+  assert.ok(writer.committed >= 20, `writer made too little progress: ${summary}`);
+  readers.forEach((r, i) => assert.ok(r.reads >= 20, `reader ${i} made too little progress: ${summary}`));
+  assert.deepEqual(check.integrity, ['ok'], `integrity_check, ${summary}`);
+  assert.equal(check.count, writer.committed, `rows in the table vs commits the writer saw succeed, ${summary}`);
+  assert.equal(check.counter, writer.committed, `counter row, ${summary}`);
+  assert.equal(check.max_id, writer.committed, `max(id), ${summary}`);
+}
+
+describe('concurrent SQLite readers and writer lose nothing and see consistent snapshots', { skip }, () => {
+  const targets = useTargets();
+
+  for (const mode of ['WAL', 'DELETE'] as const) {
+    test(`journal_mode=${mode}: 1 writer + ${READERS} readers, 0 errors besides SQLITE_BUSY, final count = commits, integrity ok`, async () => {
+      for (const t of targets()) await rw(t, mode);
+    });
+  }
+});
