@@ -48,8 +48,8 @@ interface Waiter {
 }
 
 export class LockTable {
-  /** All owners' locks, sorted by start; one owner's ranges never overlap. */
-  private locks: LockInfo[] = [];
+  /** All owners' locks, sorted by start then owner; one owner's ranges never overlap. */
+  private readonly locks: LockInfo[] = [];
   /** Blocked F_SETLKW requests, oldest first. */
   private waiters: Waiter[] = [];
   private granted: bigint[] = [];
@@ -146,35 +146,42 @@ export class LockTable {
   /**
    * Make [start, end] of owner's bytes exactly `type` (or unlocked): cut the
    * owner's existing ranges around it, insert the new range, and merge it with
-   * the owner's same-type neighbours that touch it.
+   * the owner's same-type neighbours that touch it. Works in place: the table
+   * is sorted by start, so only the few locks near [start, end] are visited.
    */
   private apply(owner: bigint, pid: number, type: 0 | 1 | 2, start: number, end: number): void {
+    const locks = this.locks;
     let newStart = start;
     let newEnd = end;
-    const out: LockInfo[] = [];
-    for (const lock of this.locks) {
-      if (lock.owner !== owner || !touches(lock, start, end)) {
-        out.push(lock);
+    // Remainders of cut ranges; at most two (one each side).
+    let left: LockInfo | null = null;
+    let right: LockInfo | null = null;
+    for (let i = 0; i < locks.length; ) {
+      const lock = locks[i];
+      if (lock.start > end + 1) break;
+      if (lock.owner !== owner || lock.end + 1 < start) {
+        i++;
         continue;
       }
-      const overlaps = lock.start <= end && lock.end >= start;
       if (type !== F_UNLCK && lock.type === type) {
         // Same type, overlapping or adjacent: absorb it into the new range.
         if (lock.start < newStart) newStart = lock.start;
         if (lock.end > newEnd) newEnd = lock.end;
+        locks.splice(i, 1);
         continue;
       }
-      if (!overlaps) {
-        out.push(lock);
+      if (lock.start > end || lock.end < start) {
+        i++; // merely adjacent, of another type: untouched
         continue;
       }
-      // Different type (or unlock): keep the parts outside [start, end].
-      if (lock.start < start) out.push({ ...lock, end: start - 1 });
-      if (lock.end > end) out.push({ ...lock, start: end + 1 });
+      // Different type (or unlock): keep only the parts outside [start, end].
+      if (lock.start < start) left = { ...lock, end: start - 1 };
+      if (lock.end > end) right = { ...lock, start: end + 1 };
+      locks.splice(i, 1);
     }
-    if (type !== F_UNLCK) out.push({ owner, pid, type, start: newStart, end: newEnd });
-    out.sort(byStart);
-    this.locks = out;
+    if (left !== null) insertSorted(locks, left);
+    if (right !== null) insertSorted(locks, right);
+    if (type !== F_UNLCK) insertSorted(locks, { owner, pid, type, start: newStart, end: newEnd });
   }
 
   private grantWaiters(): void {
@@ -195,13 +202,15 @@ export class LockTable {
   }
 }
 
-/** Overlapping or directly adjacent (so same-type ranges can merge). */
-function touches(lock: LockInfo, start: number, end: number): boolean {
-  return lock.start <= end + 1 && lock.end + 1 >= start;
+/** Keeps the table ordered by start, then owner (the order F_GETLK scans). */
+function insertSorted(locks: LockInfo[], lock: LockInfo): void {
+  let i = locks.length;
+  while (i > 0 && comesAfter(locks[i - 1], lock)) i--;
+  locks.splice(i, 0, lock);
 }
 
-function byStart(a: LockInfo, b: LockInfo): number {
-  return a.start - b.start || (a.owner < b.owner ? -1 : a.owner > b.owner ? 1 : 0);
+function comesAfter(a: LockInfo, b: LockInfo): boolean {
+  return a.start > b.start || (a.start === b.start && a.owner > b.owner);
 }
 
 function checkRange(start: number, end: number): void {

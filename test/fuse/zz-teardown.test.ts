@@ -8,7 +8,7 @@ import { mountEntries } from '../helpers/mount.js';
 test('no fuse.litefs mount under the temporary folder outlives the FUSE suite', () => {
   const root = tmpdir();
   const leftovers = mountEntries().filter(
-    (m) => m.fsType.startsWith('fuse') && (m.mountPoint === root || m.mountPoint.startsWith(root + '/')),
+    (m) => m.fsType === 'fuse.litefs' && (m.mountPoint === root || m.mountPoint.startsWith(root + '/')),
   );
   assert.deepEqual(leftovers, [], 'mounts left behind (unmount with umount -l)');
 });
