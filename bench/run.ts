@@ -1,0 +1,12 @@
+/**
+ * `npm run bench`: every benchmark that needs no mount. BENCH_QUICK=1 shortens
+ * each measurement for a smoke run. Results and how to reproduce them are in
+ * BENCHMARKS.md. (`npm run bench:fuse` runs the mount benchmarks.)
+ */
+import { cpus } from 'node:os';
+import { runCodecBench } from './codecs.js';
+
+const budgetMs = process.env.BENCH_QUICK === '1' ? 200 : 1500;
+console.log(`# litefs-ts benchmarks (node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'})\n`);
+console.log('## Codecs (one core)\n');
+console.log(runCodecBench(budgetMs));
