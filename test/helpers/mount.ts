@@ -15,6 +15,8 @@ export interface Target {
   readonly kind: TargetKind;
   /** The folder the scenario works in. */
   readonly dir: string;
+  /** For a mount: the folder it passes through to; null for a plain folder. */
+  readonly source: string | null;
   /** Unmount (for a mount) and delete the temporary folders. Idempotent. */
   close(): Promise<void>;
 }
@@ -56,6 +58,7 @@ export function plainFolder(): Target {
   return {
     kind: 'plain',
     dir,
+    source: null,
     close: async () => {
       if (closed) return;
       closed = true;
@@ -83,15 +86,37 @@ export class MountError extends Error {
  * failure it falls back to `umount -l` and SIGKILL so no mount outlives the
  * test, then throws.
  */
-export async function mountPassthrough(options: PassthroughOptions = {}): Promise<Target> {
+export function mountPassthrough(options: PassthroughOptions = {}): Promise<Target> {
+  const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  return mountDaemon((src, mnt) => [process.execPath, [cli, 'passthrough', ...flagArgs(options), src, mnt]]);
+}
+
+export interface DaemonTimeouts {
+  /** Until `mounted` is printed and the mount listed. Default 15 s. */
+  startMs?: number;
+  /** From SIGTERM until exit. Default 10 s. */
+  stopMs?: number;
+}
+
+/** Argv of a daemon that mounts `mnt` showing `src` and follows the passthrough contract. */
+export type DaemonCommand = (src: string, mnt: string) => [string, string[]];
+
+/**
+ * Runs any daemon that follows the passthrough command's contract (prints
+ * `mounted <MNT>` once usable, unmounts and exits 0 on SIGTERM). Exported so
+ * the helper's own failure handling can be tested with a stand-in daemon.
+ */
+export async function mountDaemon(command: DaemonCommand, timeouts: DaemonTimeouts = {}): Promise<Target> {
+  const startMs = timeouts.startMs ?? START_TIMEOUT_MS;
+  const stopMs = timeouts.stopMs ?? STOP_TIMEOUT_MS;
   const base = mkdtempSync(join(tmpdir(), 'litefs-fuse-'));
   const src = join(base, 'src');
   const mnt = join(base, 'mnt');
   mkdirSync(src);
   mkdirSync(mnt);
 
-  const args = [join(repoRoot, 'dist', 'src', 'cli', 'main.js'), 'passthrough', ...flagArgs(options), src, mnt];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const [cmd, args] = command(src, mnt);
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const log = new OutputTail();
   child.stderr.on('data', (chunk: Buffer) => log.add(chunk));
   const exited = new Promise<number | string>((resolve) => {
@@ -104,21 +129,21 @@ export async function mountPassthrough(options: PassthroughOptions = {}): Promis
     if (closed) return;
     closed = true;
     try {
-      await stopDaemon(child, exited, mnt, log);
+      await stopDaemon(child, exited, mnt, log, stopMs);
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
   };
 
   try {
-    await waitForMounted(child, exited, mnt, log);
+    await waitForMounted(child, exited, mnt, log, startMs);
   } catch (err) {
     forceCleanup(child, mnt);
     closed = true;
     rmSync(base, { recursive: true, force: true });
     throw err;
   }
-  return { kind: 'mount', dir: mnt, close };
+  return { kind: 'mount', dir: mnt, source: src, close };
 }
 
 function flagArgs(o: PassthroughOptions): string[] {
@@ -137,6 +162,7 @@ async function waitForMounted(
   exited: Promise<number | string>,
   mnt: string,
   log: OutputTail,
+  startMs: number,
 ): Promise<void> {
   const announced = new Promise<void>((resolve) => {
     let pending: string | null = '';
@@ -152,14 +178,14 @@ async function waitForMounted(
       }
     });
   });
-  const deadline = Date.now() + START_TIMEOUT_MS;
+  const deadline = Date.now() + startMs;
   const outcome = await Promise.race([
     announced.then(() => 'announced' as const),
     exited.then((code) => ({ exitedWith: code })),
-    sleep(START_TIMEOUT_MS).then(() => 'timeout' as const),
+    sleep(startMs).then(() => 'timeout' as const),
   ]);
-  if (outcome === 'timeout') throw new MountError(`passthrough did not print "mounted ${mnt}" within ${START_TIMEOUT_MS} ms`, log.text());
-  if (typeof outcome === 'object') throw new MountError(`passthrough exited (${outcome.exitedWith}) before mounting ${mnt}`, log.text());
+  if (outcome === 'timeout') throw new MountError(`daemon did not print "mounted ${mnt}" within ${startMs} ms`, log.text());
+  if (typeof outcome === 'object') throw new MountError(`daemon exited (${outcome.exitedWith}) before mounting ${mnt}`, log.text());
   // The line may come a moment before the kernel lists the mount.
   while (!isMounted(mnt)) {
     if (Date.now() > deadline) throw new MountError(`${mnt} announced but not in /proc/self/mountinfo`, log.text());
@@ -167,15 +193,21 @@ async function waitForMounted(
   }
 }
 
-async function stopDaemon(child: ChildProcess, exited: Promise<number | string>, mnt: string, log: OutputTail): Promise<void> {
+async function stopDaemon(
+  child: ChildProcess,
+  exited: Promise<number | string>,
+  mnt: string,
+  log: OutputTail,
+  stopMs: number,
+): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  const code = await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => 'timeout')]);
+  const code = await Promise.race([exited, sleep(stopMs).then(() => 'timeout')]);
   const stillMounted = isMounted(mnt);
   if (code === 0 && !stillMounted) return;
   forceCleanup(child, mnt);
-  const what = code === 'timeout' ? `did not exit within ${STOP_TIMEOUT_MS} ms of SIGTERM` : `exited with ${code}`;
+  const what = code === 'timeout' ? `did not exit within ${stopMs} ms of SIGTERM` : `exited with ${code}`;
   throw new MountError(
-    `passthrough ${what}${stillMounted ? `; ${mnt} was still mounted (lazily unmounted now)` : ''}`,
+    `daemon ${what}${stillMounted ? `; ${mnt} was still mounted (lazily unmounted now)` : ''}`,
     log.text(),
   );
 }
