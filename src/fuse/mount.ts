@@ -1,0 +1,282 @@
+/**
+ * FuseMount: the main thread's handle on one FUSE mount. It clears a stale
+ * mount at the path, opens /dev/fuse, runs `mount -i -t fuse.<type> -o
+ * fd=3,...` with the descriptor as the child's fd 3, and starts two threads:
+ * the FUSE worker (the caller's script; serves requests synchronously) and
+ * the notifier (writes invalidation notices). close() unmounts; the worker
+ * then reads ENODEV and ends.
+ */
+import { EventEmitter } from 'node:events';
+import { closeSync, mkdirSync, openSync, promises as fsp, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { runCommand } from './commands.js';
+import { MountError, errorCode } from './errors.js';
+import type { ConnInfo } from './handler.js';
+import type { Notice, NoticeAck, NoticeBatch } from './notices.js';
+import { abortConnection, clearStaleMount, findMount } from './stale-mount.js';
+import type { FuseWorkerData, FuseWorkerStatus } from './worker-runtime.js';
+
+export interface FuseMountOptions {
+  readonly mountpoint: string;
+  /** The FUSE worker script (calls runFuseWorker). */
+  readonly workerScript: string | URL;
+  /** Passed to the script's handler factory (structured-cloned). */
+  readonly workerData?: unknown;
+  /** Mount source shown in /proc/mounts (default 'fuse-ts'). */
+  readonly fsName?: string;
+  /** Subtype: the mount's type is fuse.<fsType> (default 'fuse-ts'). */
+  readonly fsType?: string;
+  readonly allowOther?: boolean;
+  /** Log every request to stderr. */
+  readonly debug?: boolean;
+  /** Largest WRITE (default 1 MiB). */
+  readonly maxWrite?: number;
+  /** INIT flags to ask for (default: session.ts DEFAULT_INIT_FLAGS). */
+  readonly initFlags?: number;
+  /** Unmount on SIGINT/SIGTERM (default true); the 'signal' event fires first. */
+  readonly handleSignals?: boolean;
+  /** Reserved root name whose LOOKUP wakes the FUSE thread (default '.fuse-ts-wake'). */
+  readonly wakeName?: string;
+  /** Mount-time log lines (stale mount cleared, ...). */
+  readonly log?: (line: string) => void;
+}
+
+const DEFAULT_WAKE_NAME = '.fuse-ts-wake';
+
+export interface FuseMountEvents {
+  message: [msg: unknown];
+  signal: [signal: NodeJS.Signals];
+  closed: [];
+}
+
+export class FuseMount extends EventEmitter<FuseMountEvents> {
+  readonly mountpoint: string;
+  /** What INIT negotiated. */
+  readonly conn: ConnInfo;
+  private readonly fd: number;
+  private readonly worker: Worker;
+  private readonly notifier: Worker;
+  private readonly commandPort: MessagePort;
+  private readonly wakePath: string;
+  private readonly workerExit: Promise<number>;
+  private readonly signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
+  private noticeSeq = 0;
+  private readonly noticeWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
+  private closing: Promise<void> | undefined;
+
+  private constructor(init: {
+    mountpoint: string;
+    conn: ConnInfo;
+    fd: number;
+    worker: Worker;
+    notifier: Worker;
+    commandPort: MessagePort;
+    wakePath: string;
+    workerExit: Promise<number>;
+    handleSignals: boolean;
+  }) {
+    super();
+    this.mountpoint = init.mountpoint;
+    this.conn = init.conn;
+    this.fd = init.fd;
+    this.worker = init.worker;
+    this.notifier = init.notifier;
+    this.commandPort = init.commandPort;
+    this.wakePath = init.wakePath;
+    this.workerExit = init.workerExit;
+    this.worker.on('message', (msg: unknown) => {
+      if (typeof msg === 'object' && msg !== null && 'fuseStatus' in msg) return;
+      this.emit('message', msg);
+    });
+    this.notifier.on('message', (ack: NoticeAck) => {
+      const w = this.noticeWaiters.get(ack.ackSeq);
+      if (w === undefined) return;
+      this.noticeWaiters.delete(ack.ackSeq);
+      w.resolve();
+    });
+    this.notifier.unref();
+    if (init.handleSignals) {
+      this.signalHandler = (sig) => {
+        this.emit('signal', sig);
+        void this.close();
+      };
+      process.on('SIGINT', this.signalHandler);
+      process.on('SIGTERM', this.signalHandler);
+    }
+  }
+
+  /** Mounts and resolves once the kernel's INIT was answered (the mount is usable). */
+  static async mount(opts: FuseMountOptions): Promise<FuseMount> {
+    const mountpoint = resolve(opts.mountpoint);
+    const log = opts.log ?? (() => {});
+    await clearStaleMount(mountpoint, log);
+    try {
+      statSync(mountpoint);
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      mkdirSync(mountpoint, { recursive: true });
+    }
+    const fsType = opts.fsType ?? 'fuse-ts';
+    const fsName = opts.fsName ?? 'fuse-ts';
+    const wakeName = opts.wakeName ?? DEFAULT_WAKE_NAME;
+    const fd = openSync('/dev/fuse', 'r+');
+    const uid = process.getuid?.() ?? 0;
+    const gid = process.getgid?.() ?? 0;
+    const mountOpts = `fd=3,rootmode=40000,user_id=${uid},group_id=${gid}${opts.allowOther === true ? ',allow_other' : ''}`;
+    const res = await runCommand('mount', ['-i', '-t', `fuse.${fsType}`, '-o', mountOpts, fsName, mountpoint], [
+      'ignore',
+      'ignore',
+      'pipe',
+      fd,
+    ]);
+    if (res.code !== 0) {
+      closeSync(fd);
+      throw new MountError(`mount of ${mountpoint} failed (exit ${res.code}): ${res.stderr}`);
+    }
+
+    const shared = new SharedArrayBuffer(4);
+    const noticeChannel = new MessageChannel();
+    const commandChannel = new MessageChannel();
+    const notifier = new Worker(new URL('./notifier-worker.js', import.meta.url), {
+      workerData: {
+        fd,
+        wakePath: join(mountpoint, wakeName),
+        shared,
+        fusePort: noticeChannel.port2,
+        debug: opts.debug === true,
+      },
+      transferList: [noticeChannel.port2],
+    });
+    const data: FuseWorkerData = {
+      fd,
+      mountpoint,
+      wakeName,
+      maxWrite: opts.maxWrite ?? 1024 * 1024,
+      initFlags: opts.initFlags,
+      debug: opts.debug === true,
+      commandPort: commandChannel.port2,
+      noticePort: noticeChannel.port1,
+      noticeShared: shared,
+      user: opts.workerData,
+    };
+    const worker = new Worker(opts.workerScript, {
+      workerData: data,
+      transferList: [commandChannel.port2, noticeChannel.port1],
+    });
+    const workerExit = new Promise<number>((res) => worker.once('exit', res));
+    let conn: ConnInfo;
+    try {
+      conn = await new Promise<ConnInfo>((res, rej) => {
+        worker.on('message', (msg: FuseWorkerStatus) => {
+          if (typeof msg !== 'object' || msg === null) return;
+          if (msg.fuseStatus === 'ready') res(msg.conn);
+          if (msg.fuseStatus === 'failed') rej(new MountError(`FUSE worker failed: ${msg.message}`));
+        });
+        worker.once('error', rej);
+        worker.once('exit', (code) => rej(new MountError(`FUSE worker exited (${code}) before INIT`)));
+      });
+    } catch (err) {
+      await unmount(mountpoint, log);
+      await Promise.race([workerExit, delay(5000)]);
+      await notifier.terminate();
+      closeSync(fd);
+      throw err;
+    }
+    commandChannel.port1.unref();
+    return new FuseMount({
+      mountpoint,
+      conn,
+      fd,
+      worker,
+      notifier,
+      commandPort: commandChannel.port1,
+      wakePath: join(mountpoint, wakeName),
+      workerExit,
+      handleSignals: opts.handleSignals !== false,
+    });
+  }
+
+  /** Posts a message to the FUSE thread's handler (onMessage) and wakes the thread. */
+  send(msg: unknown): void {
+    this.commandPort.postMessage(msg);
+    this.wake();
+  }
+
+  /**
+   * Makes the kernel send the FUSE thread one request (a LOOKUP of the wake
+   * name, answered ENOENT without caching) so it drains its messages.
+   */
+  wake(): void {
+    fsp.stat(this.wakePath).catch(() => {});
+  }
+
+  /** Queues notices for the notifier thread; resolves once they are written. */
+  notify(notices: Notice[]): Promise<void> {
+    const seq = ++this.noticeSeq;
+    const batch: NoticeBatch = { seq, notices, wake: false };
+    return new Promise((res, rej) => {
+      this.noticeWaiters.set(seq, { resolve: res, reject: rej });
+      this.notifier.postMessage(batch);
+    });
+  }
+
+  invalInode(ino: number, off = 0, len = 0): Promise<void> {
+    return this.notify([{ kind: 'inval-inode', ino, off, len }]);
+  }
+
+  invalEntry(parent: number, name: string): Promise<void> {
+    return this.notify([{ kind: 'inval-entry', parent, name }]);
+  }
+
+  notifyDelete(parent: number, child: number, name: string): Promise<void> {
+    return this.notify([{ kind: 'delete', parent, child, name }]);
+  }
+
+  /** Resolves when the FUSE worker has ended (after unmount). */
+  get ended(): Promise<number> {
+    return this.workerExit;
+  }
+
+  /** Unmounts and waits for the threads to end. Safe to call more than once. */
+  close(): Promise<void> {
+    this.closing ??= this.doClose();
+    return this.closing;
+  }
+
+  private async doClose(): Promise<void> {
+    if (this.signalHandler !== undefined) {
+      process.off('SIGINT', this.signalHandler);
+      process.off('SIGTERM', this.signalHandler);
+    }
+    await unmount(this.mountpoint, () => {});
+    let exited = await Promise.race([this.workerExit.then(() => true), delay(5000).then(() => false)]);
+    if (!exited) {
+      // A lazy unmount with files still open keeps the connection alive; cut it.
+      const entry = findMount(this.mountpoint);
+      if (entry !== undefined) await abortConnection(entry);
+      exited = await Promise.race([this.workerExit.then(() => true), delay(5000).then(() => false)]);
+    }
+    for (const w of this.noticeWaiters.values()) w.reject(new Error('mount closed'));
+    this.noticeWaiters.clear();
+    await this.notifier.terminate();
+    this.commandPort.close();
+    if (exited) closeSync(this.fd);
+    this.emit('closed');
+  }
+}
+
+/** `umount`, falling back to `umount -l` (busy mount). True when the path is no longer mounted. */
+async function unmount(mountpoint: string, log: (line: string) => void): Promise<boolean> {
+  const mounted = (): boolean => findMount(mountpoint)?.fstype.startsWith('fuse') === true;
+  if (!mounted()) return true;
+  const r = await runCommand('umount', [mountpoint]);
+  if (!mounted()) return true;
+  log(`umount ${mountpoint}: ${r.stderr}; trying umount -l`);
+  await runCommand('umount', ['-l', mountpoint]);
+  return !mounted();
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms).unref());
+}

@@ -1,0 +1,377 @@
+/**
+ * Reply payloads and their encoders. Handlers fill reusable "out" objects
+ * (EntryOut, AttrOut, OpenOut, ...); the session encodes them straight into
+ * its preallocated reply buffer after the 16-byte fuse_out_header.
+ * Layouts: include/uapi/linux/fuse.h.
+ */
+import type { Stats } from 'node:fs';
+import { IN_HEADER_SIZE, OFFSET_MAX, OUT_HEADER_SIZE, Size } from './abi.js';
+
+const TWO_32 = 2 ** 32;
+
+function putU64(buf: Buffer, off: number, v: number): void {
+  // Negative or fractional values would be a handler bug; clamp to keep the
+  // kernel from seeing garbage in the high word.
+  const n = v > 0 ? Math.floor(v) : 0;
+  buf.writeUInt32LE(n % TWO_32, off);
+  buf.writeUInt32LE(Math.floor(n / TWO_32) % TWO_32, off + 4);
+}
+
+/** Splits seconds (may be fractional) into whole seconds and nanoseconds. */
+function putTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: number): void {
+  const s = seconds > 0 ? seconds : 0;
+  const whole = Math.floor(s);
+  putU64(buf, secOff, whole);
+  buf.writeUInt32LE(Math.min(999_999_999, Math.round((s - whole) * 1e9)), nsecOff);
+}
+
+/** struct fuse_attr. Times are whole seconds plus nanoseconds. */
+export interface Attr {
+  ino: number;
+  size: number;
+  blocks: number;
+  atime: number;
+  atimeNsec: number;
+  mtime: number;
+  mtimeNsec: number;
+  ctime: number;
+  ctimeNsec: number;
+  mode: number;
+  nlink: number;
+  uid: number;
+  gid: number;
+  rdev: number;
+  blksize: number;
+  flags: number;
+}
+
+export function newAttr(): Attr {
+  return {
+    ino: 0, size: 0, blocks: 0, atime: 0, atimeNsec: 0, mtime: 0, mtimeNsec: 0, ctime: 0, ctimeNsec: 0,
+    mode: 0, nlink: 0, uid: 0, gid: 0, rdev: 0, blksize: 0, flags: 0,
+  };
+}
+
+export function resetAttr(a: Attr): void {
+  a.ino = a.size = a.blocks = a.atime = a.atimeNsec = a.mtime = a.mtimeNsec = a.ctime = a.ctimeNsec = 0;
+  a.mode = a.nlink = a.uid = a.gid = a.rdev = a.blksize = a.flags = 0;
+}
+
+function splitMs(ms: number): [number, number] {
+  const sec = Math.floor(ms / 1000);
+  return [sec, Math.round((ms - sec * 1000) * 1e6)];
+}
+
+/** Copies a Node Stats into `out` (ino left to the caller's choice of inode number). */
+export function attrFromStats(st: Stats, out: Attr, ino: number = st.ino): void {
+  out.ino = ino;
+  out.size = st.size;
+  out.blocks = st.blocks;
+  [out.atime, out.atimeNsec] = splitMs(st.atimeMs);
+  [out.mtime, out.mtimeNsec] = splitMs(st.mtimeMs);
+  [out.ctime, out.ctimeNsec] = splitMs(st.ctimeMs);
+  out.mode = st.mode;
+  out.nlink = st.nlink;
+  out.uid = st.uid;
+  out.gid = st.gid;
+  out.rdev = st.rdev;
+  out.blksize = st.blksize;
+  out.flags = 0;
+}
+
+/** Reply to LOOKUP, MKNOD, MKDIR, SYMLINK, LINK, CREATE (first half). nodeid 0 = negative entry. */
+export interface EntryOut {
+  nodeid: number;
+  generation: number;
+  /** Seconds the kernel may cache the name (fractions allowed). */
+  entryValid: number;
+  /** Seconds the kernel may cache the attributes. */
+  attrValid: number;
+  readonly attr: Attr;
+}
+
+export function newEntryOut(): EntryOut {
+  return { nodeid: 0, generation: 0, entryValid: 0, attrValid: 0, attr: newAttr() };
+}
+
+export function resetEntryOut(e: EntryOut): void {
+  e.nodeid = e.generation = e.entryValid = e.attrValid = 0;
+  resetAttr(e.attr);
+}
+
+/** Reply to GETATTR and SETATTR. */
+export interface AttrOut {
+  attrValid: number;
+  readonly attr: Attr;
+}
+
+export function newAttrOut(): AttrOut {
+  return { attrValid: 0, attr: newAttr() };
+}
+
+/** Reply to OPEN, OPENDIR, CREATE (second half). */
+export interface OpenOut {
+  fh: number;
+  /** OpenFlag bits (KEEP_CACHE, ...). */
+  openFlags: number;
+}
+
+/** struct fuse_kstatfs. */
+export interface StatfsOut {
+  blocks: number;
+  bfree: number;
+  bavail: number;
+  files: number;
+  ffree: number;
+  bsize: number;
+  namelen: number;
+  frsize: number;
+}
+
+export function newStatfsOut(): StatfsOut {
+  return { blocks: 0, bfree: 0, bavail: 0, files: 0, ffree: 0, bsize: 0, namelen: 0, frsize: 0 };
+}
+
+/** struct fuse_file_lock; end is inclusive, Infinity = to end of file. */
+export interface FileLock {
+  start: number;
+  end: number;
+  type: number;
+  pid: number;
+}
+
+export function encodeAttr(buf: Buffer, off: number, a: Attr): void {
+  putU64(buf, off, a.ino);
+  putU64(buf, off + 8, a.size);
+  putU64(buf, off + 16, a.blocks);
+  putU64(buf, off + 24, a.atime);
+  putU64(buf, off + 32, a.mtime);
+  putU64(buf, off + 40, a.ctime);
+  buf.writeUInt32LE(a.atimeNsec >>> 0, off + 48);
+  buf.writeUInt32LE(a.mtimeNsec >>> 0, off + 52);
+  buf.writeUInt32LE(a.ctimeNsec >>> 0, off + 56);
+  buf.writeUInt32LE(a.mode >>> 0, off + 60);
+  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
+  buf.writeUInt32LE(a.uid >>> 0, off + 68);
+  buf.writeUInt32LE(a.gid >>> 0, off + 72);
+  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
+  buf.writeUInt32LE(a.blksize >>> 0, off + 80);
+  buf.writeUInt32LE(a.flags >>> 0, off + 84);
+}
+
+/** fuse_entry_out (128 bytes). */
+export function encodeEntryOut(buf: Buffer, off: number, e: EntryOut): number {
+  putU64(buf, off, e.nodeid);
+  putU64(buf, off + 8, e.generation);
+  putTimeout(buf, off + 16, off + 32, e.entryValid);
+  putTimeout(buf, off + 24, off + 36, e.attrValid);
+  encodeAttr(buf, off + 40, e.attr);
+  return Size.ENTRY_OUT;
+}
+
+/** fuse_attr_out (104 bytes). */
+export function encodeAttrOut(buf: Buffer, off: number, a: AttrOut): number {
+  putTimeout(buf, off, off + 8, a.attrValid);
+  buf.writeUInt32LE(0, off + 12);
+  encodeAttr(buf, off + 16, a.attr);
+  return Size.ATTR_OUT;
+}
+
+/** fuse_open_out (16 bytes). */
+export function encodeOpenOut(buf: Buffer, off: number, o: OpenOut): number {
+  putU64(buf, off, o.fh);
+  buf.writeUInt32LE(o.openFlags >>> 0, off + 8);
+  buf.writeUInt32LE(0, off + 12);
+  return Size.OPEN_OUT;
+}
+
+/** fuse_write_out (8 bytes); also the COPY_FILE_RANGE reply. */
+export function encodeWriteOut(buf: Buffer, off: number, size: number): number {
+  buf.writeUInt32LE(size >>> 0, off);
+  buf.writeUInt32LE(0, off + 4);
+  return Size.WRITE_OUT;
+}
+
+/** fuse_statfs_out (80 bytes). */
+export function encodeStatfsOut(buf: Buffer, off: number, s: StatfsOut): number {
+  putU64(buf, off, s.blocks);
+  putU64(buf, off + 8, s.bfree);
+  putU64(buf, off + 16, s.bavail);
+  putU64(buf, off + 24, s.files);
+  putU64(buf, off + 32, s.ffree);
+  buf.writeUInt32LE(s.bsize >>> 0, off + 40);
+  buf.writeUInt32LE(s.namelen >>> 0, off + 44);
+  buf.writeUInt32LE(s.frsize >>> 0, off + 48);
+  buf.fill(0, off + 52, off + 80);
+  return Size.STATFS_OUT;
+}
+
+/** fuse_getxattr_out (8 bytes): the size a GETXATTR/LISTXATTR with size 0 asks for. */
+export function encodeGetxattrOut(buf: Buffer, off: number, size: number): number {
+  buf.writeUInt32LE(size >>> 0, off);
+  buf.writeUInt32LE(0, off + 4);
+  return Size.GETXATTR_OUT;
+}
+
+/** Lock ends: Infinity (and anything past 2^63-1) is sent as OFFSET_MAX. */
+function putLockOffset(buf: Buffer, off: number, v: number): void {
+  if (v === Infinity || v >= 2 ** 63) buf.writeBigUInt64LE(OFFSET_MAX, off);
+  else putU64(buf, off, v);
+}
+
+/** fuse_lk_out (24 bytes). */
+export function encodeLkOut(buf: Buffer, off: number, l: FileLock): number {
+  putLockOffset(buf, off, l.start);
+  putLockOffset(buf, off + 8, l.end);
+  buf.writeUInt32LE(l.type >>> 0, off + 16);
+  buf.writeUInt32LE(l.pid >>> 0, off + 20);
+  return Size.LK_OUT;
+}
+
+/** fuse_init_out (64 bytes). */
+export interface InitOut {
+  major: number;
+  minor: number;
+  maxReadahead: number;
+  flags: number;
+  maxBackground: number;
+  congestionThreshold: number;
+  maxWrite: number;
+  timeGran: number;
+  maxPages: number;
+  mapAlignment: number;
+  flags2: number;
+}
+
+export function encodeInitOut(buf: Buffer, off: number, i: InitOut): number {
+  buf.writeUInt32LE(i.major >>> 0, off);
+  buf.writeUInt32LE(i.minor >>> 0, off + 4);
+  buf.writeUInt32LE(i.maxReadahead >>> 0, off + 8);
+  buf.writeUInt32LE(i.flags >>> 0, off + 12);
+  buf.writeUInt16LE(i.maxBackground & 0xffff, off + 16);
+  buf.writeUInt16LE(i.congestionThreshold & 0xffff, off + 18);
+  buf.writeUInt32LE(i.maxWrite >>> 0, off + 20);
+  buf.writeUInt32LE(i.timeGran >>> 0, off + 24);
+  buf.writeUInt16LE(i.maxPages & 0xffff, off + 28);
+  buf.writeUInt16LE(i.mapAlignment & 0xffff, off + 30);
+  buf.writeUInt32LE(i.flags2 >>> 0, off + 32);
+  buf.fill(0, off + 36, off + 64);
+  return Size.INIT_OUT;
+}
+
+/** fuse_bmap_out / fuse_lseek_out (one u64). */
+export function encodeU64Out(buf: Buffer, off: number, v: number): number {
+  putU64(buf, off, v);
+  return 8;
+}
+
+/** fuse_poll_out (8 bytes). */
+export function encodePollOut(buf: Buffer, off: number, revents: number): number {
+  buf.writeUInt32LE(revents >>> 0, off);
+  buf.writeUInt32LE(0, off + 4);
+  return Size.POLL_OUT;
+}
+
+/** fuse_ioctl_out (16 bytes), without iovecs. */
+export function encodeIoctlOut(buf: Buffer, off: number, result: number, flags: number): number {
+  buf.writeInt32LE(result | 0, off);
+  buf.writeUInt32LE(flags >>> 0, off + 4);
+  buf.writeUInt32LE(0, off + 8);
+  buf.writeUInt32LE(0, off + 12);
+  return Size.IOCTL_OUT;
+}
+
+/** fuse_out_header (16 bytes). `error` is 0 or a negative errno. */
+export function encodeOutHeader(buf: Buffer, off: number, len: number, error: number, unique: number): void {
+  buf.writeUInt32LE(len >>> 0, off);
+  buf.writeInt32LE(error | 0, off + 4);
+  putU64(buf, off + 8, unique);
+}
+
+/** Rounds up to the next multiple of 8 (FUSE_DIRENT_ALIGN). */
+export function align8(n: number): number {
+  return (n + 7) & ~7;
+}
+
+/**
+ * Fills a READDIR or READDIRPLUS reply in place. `add` returns false when the
+ * entry does not fit in the size the kernel asked for; the handler stops
+ * there and the kernel asks again from that entry's offset.
+ */
+export class DirentWriter {
+  private buf: Buffer = Buffer.alloc(0);
+  private start = 0;
+  private pos = 0;
+  private limit = 0;
+  private plus = false;
+  private readonly entry: EntryOut = newEntryOut();
+
+  /** Session use: start a reply of at most `size` bytes at `off` of `buf`. */
+  reset(buf: Buffer, off: number, size: number, plus: boolean): void {
+    this.buf = buf;
+    this.start = this.pos = off;
+    this.limit = off + Math.min(size, buf.length - off);
+    this.plus = plus;
+  }
+
+  /** True for READDIRPLUS: entries carry an EntryOut (`addPlus`). */
+  get isPlus(): boolean {
+    return this.plus;
+  }
+
+  /** Bytes written so far. */
+  get length(): number {
+    return this.pos - this.start;
+  }
+
+  /**
+   * A reusable EntryOut to fill before `addPlus` (reset by this call). For
+   * READDIRPLUS a nodeid other than 0 counts as one lookup of that inode,
+   * except for "." and "..".
+   */
+  nextEntry(): EntryOut {
+    resetEntryOut(this.entry);
+    return this.entry;
+  }
+
+  /** Adds a fuse_dirent. `nextOffset` is what the kernel passes back to continue after it. */
+  add(ino: number, name: string, type: number, nextOffset: number): boolean {
+    const namelen = Buffer.byteLength(name);
+    const size = align8(Size.DIRENT_HEADER + namelen);
+    if (this.pos + size > this.limit) return false;
+    this.writeDirent(this.pos, ino, name, namelen, type, nextOffset, size);
+    this.pos += size;
+    return true;
+  }
+
+  /** Adds a fuse_direntplus using `entry` (from nextEntry()). */
+  addPlus(entry: EntryOut, name: string, type: number, nextOffset: number): boolean {
+    const namelen = Buffer.byteLength(name);
+    const size = align8(Size.ENTRY_OUT + Size.DIRENT_HEADER + namelen);
+    if (this.pos + size > this.limit) return false;
+    encodeEntryOut(this.buf, this.pos, entry);
+    this.writeDirent(this.pos + Size.ENTRY_OUT, entry.attr.ino, name, namelen, type, nextOffset, size - Size.ENTRY_OUT);
+    this.pos += size;
+    return true;
+  }
+
+  private writeDirent(at: number, ino: number, name: string, namelen: number, type: number, off: number, size: number): void {
+    const b = this.buf;
+    putU64(b, at, ino);
+    putU64(b, at + 8, off);
+    b.writeUInt32LE(namelen, at + 16);
+    b.writeUInt32LE(type >>> 0, at + 20);
+    b.write(name, at + 24, namelen, 'utf8');
+    b.fill(0, at + 24 + namelen, at + size);
+  }
+}
+
+/** Bytes a reply buffer needs for a READ of `maxRead` bytes. */
+export function replyBufferSize(maxRead: number): number {
+  return OUT_HEADER_SIZE + Math.max(maxRead, 64 * 1024);
+}
+
+/** Bytes a request buffer needs for WRITEs of up to `maxWrite` (kernel rule plus room for names). */
+export function requestBufferSize(maxWrite: number): number {
+  return IN_HEADER_SIZE + 40 + maxWrite + 64 * 1024;
+}

@@ -1,0 +1,565 @@
+/**
+ * The request loop of one FUSE connection, run on the FUSE worker thread.
+ *
+ * One synchronous read of /dev/fuse into one preallocated buffer, decode in
+ * place, call the handler synchronously, one synchronous write of the reply
+ * from one preallocated buffer. Nothing here awaits: the thread's event loop
+ * never runs while the session serves, so messages from the main thread are
+ * pulled with receiveMessageOnPort before and after every request.
+ */
+import { readSync, writeSync } from 'node:fs';
+import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
+import {
+  FUSE_KERNEL_MINOR_VERSION,
+  FUSE_KERNEL_VERSION,
+  FUSE_ROOT_ID,
+  InitFlag,
+  LockType,
+  OUT_HEADER_SIZE,
+  Opcode,
+  opcodeName,
+} from './abi.js';
+import { Errno, FuseDecodeError, errnoOf, errorCode } from './errors.js';
+import { DEFERRED, type ConnInfo, type FuseHandler } from './handler.js';
+import type { NoticeQueue } from './notices.js';
+import {
+  DirentWriter,
+  encodeAttrOut,
+  encodeEntryOut,
+  encodeGetxattrOut,
+  encodeInitOut,
+  encodeLkOut,
+  encodeOpenOut,
+  encodeOutHeader,
+  encodeStatfsOut,
+  encodeU64Out,
+  encodeWriteOut,
+  newAttrOut,
+  newEntryOut,
+  newStatfsOut,
+  replyBufferSize,
+  requestBufferSize,
+  resetAttr,
+  resetEntryOut,
+  type FileLock,
+  type OpenOut,
+} from './replies.js';
+import { RequestDecoder, type FuseRequest, type InitRequest } from './requests.js';
+
+/** INIT flags we ask for (intersected with what the kernel offers). No writeback cache, no splice, no async read. */
+export const DEFAULT_INIT_FLAGS =
+  InitFlag.POSIX_LOCKS |
+  InitFlag.EXPLICIT_INVAL_DATA |
+  InitFlag.BIG_WRITES |
+  InitFlag.MAX_PAGES |
+  InitFlag.ATOMIC_O_TRUNC |
+  InitFlag.PARALLEL_DIROPS |
+  InitFlag.DO_READDIRPLUS |
+  InitFlag.READDIRPLUS_AUTO;
+
+const PAGE_SIZE = 4096;
+
+export interface SessionOptions {
+  /** The /dev/fuse descriptor (already mounted). */
+  readonly fd: number;
+  readonly handler: FuseHandler;
+  /** Largest WRITE the kernel may send (default 1 MiB); max_pages follows from it. */
+  readonly maxWrite?: number;
+  /** INIT flags to ask for (default DEFAULT_INIT_FLAGS). */
+  readonly initFlags?: number;
+  /** A name in the root folder whose LOOKUP only wakes the thread (answered ENOENT, never cached). */
+  readonly wakeName?: string;
+  /** Ports drained before and after every request; their messages go to handler.onMessage. */
+  readonly ports?: readonly MessagePort[];
+  /** Notices queued by the handler are flushed after every request. */
+  readonly notices?: NoticeQueue;
+  /** Called once INIT has been answered. */
+  readonly onInit?: (conn: ConnInfo) => void;
+  /** A line per request and per error reply, when set. */
+  readonly log?: (line: string) => void;
+}
+
+export class FuseSession {
+  readonly fd: number;
+  readonly notices: NoticeQueue | undefined;
+  private readonly handler: FuseHandler;
+  private readonly maxWrite: number;
+  private readonly wantFlags: number;
+  private readonly wakeName: string | undefined;
+  private readonly ports: readonly MessagePort[];
+  private readonly onInit: ((conn: ConnInfo) => void) | undefined;
+  private readonly log: ((line: string) => void) | undefined;
+
+  private readonly inBuf: Buffer;
+  private readonly outBuf: Buffer;
+  /** For deferred replies, which may be sent while outBuf holds another reply in progress. */
+  private readonly lateBuf = Buffer.alloc(OUT_HEADER_SIZE + 256);
+  private readonly decoder = new RequestDecoder();
+  private readonly deferred = new Set<number>();
+
+  private readonly entryOut = newEntryOut();
+  private readonly attrOut = newAttrOut();
+  private readonly openOut: OpenOut = { fh: 0, openFlags: 0 };
+  private readonly statfsOut = newStatfsOut();
+  private readonly lockOut: FileLock = { start: 0, end: 0, type: 0, pid: 0 };
+  private readonly dirents = new DirentWriter();
+
+  private conn: ConnInfo | undefined;
+  private lastWrittenSeq = 0;
+  private stopped = false;
+  /** Requests served, for tests and stats. */
+  requests = 0;
+
+  constructor(opts: SessionOptions) {
+    this.fd = opts.fd;
+    this.handler = opts.handler;
+    this.maxWrite = opts.maxWrite ?? 1024 * 1024;
+    this.wantFlags = opts.initFlags ?? DEFAULT_INIT_FLAGS;
+    this.wakeName = opts.wakeName;
+    this.ports = opts.ports ?? [];
+    this.notices = opts.notices;
+    this.onInit = opts.onInit;
+    this.log = opts.log;
+    this.inBuf = Buffer.allocUnsafe(requestBufferSize(this.maxWrite));
+    this.outBuf = Buffer.allocUnsafe(replyBufferSize(this.maxWrite));
+  }
+
+  /** What INIT negotiated (undefined before INIT). */
+  get connection(): ConnInfo | undefined {
+    return this.conn;
+  }
+
+  /** Ends run() after the current request (the loop may still be parked in read until the next one). */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Serves requests until the file system is unmounted (read fails with ENODEV). */
+  run(): void {
+    while (!this.stopped) {
+      this.drain();
+      let n: number;
+      try {
+        n = readSync(this.fd, this.inBuf, 0, this.inBuf.length, null);
+      } catch (err) {
+        const code = errorCode(err);
+        // EINTR/EAGAIN: retry. ENOENT: the request was interrupted before we read it.
+        if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue;
+        if (code === 'ENODEV') break;
+        throw err;
+      }
+      if (n === 0) break;
+      this.requests++;
+      this.dispatch(n);
+      this.drain();
+    }
+    this.handler.destroy?.();
+  }
+
+  /** Answers a request a handler DEFERRED. `errno` positive for an error, 0 for success. */
+  complete(unique: number, errno = 0, payload?: Uint8Array): void {
+    if (!this.deferred.delete(unique)) return;
+    const len = OUT_HEADER_SIZE + (payload?.length ?? 0);
+    const buf = len <= this.lateBuf.length ? this.lateBuf : Buffer.allocUnsafe(len);
+    encodeOutHeader(buf, 0, len, errno === 0 ? 0 : -errno, unique);
+    if (payload !== undefined) buf.set(payload, OUT_HEADER_SIZE);
+    this.log?.(`   unique=${unique} deferred reply errno=${errno}`);
+    this.write(buf, len);
+  }
+
+  /** True while `unique` waits for complete(). */
+  isDeferred(unique: number): boolean {
+    return this.deferred.has(unique);
+  }
+
+  private drain(): void {
+    for (const port of this.ports) {
+      for (;;) {
+        const m = receiveMessageOnPort(port);
+        if (m === undefined) break;
+        this.handler.onMessage?.(m.message);
+      }
+    }
+    const q = this.notices;
+    if (q !== undefined) {
+      q.flush();
+      const written = q.written();
+      if (written !== this.lastWrittenSeq) {
+        this.lastWrittenSeq = written;
+        this.handler.onNoticesWritten?.(written);
+      }
+    }
+  }
+
+  private dispatch(n: number): void {
+    let req: FuseRequest;
+    try {
+      req = this.decoder.decode(this.inBuf, n);
+    } catch (err) {
+      if (!(err instanceof FuseDecodeError)) throw err;
+      this.log?.(`bad request: ${err.message}`);
+      const unique = n >= 16 ? this.decoder.header.unique : 0;
+      if (unique !== 0) this.replyError(unique, Errno.EIO);
+      return;
+    }
+    const h = req.header;
+    this.log?.(`-> unique=${h.unique} ${opcodeName(h.opcode)} ino=${h.nodeid} pid=${h.pid}${describe(req)}`);
+    try {
+      this.serve(req);
+    } catch (err) {
+      const errno = errnoOf(err);
+      if (errno === Errno.EIO && !isExpectedError(err)) {
+        this.log?.(`   handler error in ${opcodeName(h.opcode)}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+      }
+      if (!noReply(h.opcode)) this.replyError(h.unique, errno);
+    }
+  }
+
+  /** Calls the handler for one request and sends the reply. */
+  private serve(req: FuseRequest): void {
+    const h = req.header;
+    const hd = this.handler;
+    const out = this.outBuf;
+    const O = OUT_HEADER_SIZE;
+    switch (req.opcode) {
+      case Opcode.INIT:
+        return this.init(req as InitRequest);
+      case Opcode.LOOKUP: {
+        const r = req as import('./requests.js').LookupRequest;
+        if (h.nodeid === FUSE_ROOT_ID && r.name === this.wakeName) {
+          // The wake-up LOOKUP: its only job was to get us out of read(). An
+          // error reply makes the kernel cache nothing for the name.
+          return this.replyError(h.unique, Errno.ENOENT);
+        }
+        if (hd.lookup === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        resetEntryOut(this.entryOut);
+        hd.lookup(r, this.entryOut);
+        if (this.entryOut.nodeid === 0 && this.entryOut.entryValid === 0) return this.replyError(h.unique, Errno.ENOENT);
+        return this.reply(h.unique, encodeEntryOut(out, O, this.entryOut));
+      }
+      case Opcode.FORGET:
+        hd.forget?.(h.nodeid, req.nlookup);
+        return;
+      case Opcode.BATCH_FORGET:
+        if (hd.forget !== undefined) {
+          for (let i = 0; i < req.count; i++) hd.forget(req.nodeids[i]!, req.nlookups[i]!);
+        }
+        return;
+      case Opcode.INTERRUPT: {
+        const u = req.interruptedUnique;
+        // Requests answered synchronously are already done; only deferred ones can be cancelled.
+        if (this.deferred.has(u) && hd.interrupt?.(u) === true) this.complete(u, Errno.EINTR);
+        return;
+      }
+      case Opcode.GETATTR: {
+        if (hd.getattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        this.attrOut.attrValid = 0;
+        resetAttr(this.attrOut.attr);
+        hd.getattr(req, this.attrOut);
+        return this.reply(h.unique, encodeAttrOut(out, O, this.attrOut));
+      }
+      case Opcode.SETATTR: {
+        if (hd.setattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        this.attrOut.attrValid = 0;
+        resetAttr(this.attrOut.attr);
+        hd.setattr(req, this.attrOut);
+        return this.reply(h.unique, encodeAttrOut(out, O, this.attrOut));
+      }
+      case Opcode.READLINK: {
+        if (hd.readlink === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        const target = hd.readlink(req);
+        const len = out.write(target, O, 'utf8');
+        return this.reply(h.unique, len);
+      }
+      case Opcode.SYMLINK:
+        return this.entryReply(h.unique, hd.symlink === undefined ? undefined : (e) => hd.symlink!(req, e));
+      case Opcode.MKNOD:
+        return this.entryReply(h.unique, hd.mknod === undefined ? undefined : (e) => hd.mknod!(req, e));
+      case Opcode.MKDIR:
+        return this.entryReply(h.unique, hd.mkdir === undefined ? undefined : (e) => hd.mkdir!(req, e));
+      case Opcode.LINK:
+        return this.entryReply(h.unique, hd.link === undefined ? undefined : (e) => hd.link!(req, e));
+      case Opcode.UNLINK:
+        if (hd.unlink === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.unlink(req);
+        return this.reply(h.unique, 0);
+      case Opcode.RMDIR:
+        if (hd.rmdir === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.rmdir(req);
+        return this.reply(h.unique, 0);
+      case Opcode.RENAME:
+      case Opcode.RENAME2:
+        if (hd.rename === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.rename(req);
+        return this.reply(h.unique, 0);
+      case Opcode.OPEN:
+      case Opcode.OPENDIR: {
+        const fn = req.opcode === Opcode.OPEN ? hd.open : hd.opendir;
+        if (fn === undefined) {
+          // No open handler: a stateless file system; fh 0 is fine.
+          this.openOut.fh = 0;
+          this.openOut.openFlags = 0;
+        } else {
+          this.openOut.fh = 0;
+          this.openOut.openFlags = 0;
+          fn.call(hd, req, this.openOut);
+        }
+        return this.reply(h.unique, encodeOpenOut(out, O, this.openOut));
+      }
+      case Opcode.READ: {
+        if (hd.read === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        const size = Math.min(req.size, out.length - O);
+        const n = hd.read(req, out, O);
+        return this.reply(h.unique, Math.max(0, Math.min(n, size)));
+      }
+      case Opcode.WRITE: {
+        if (hd.write === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        const n = hd.write(req);
+        return this.reply(h.unique, encodeWriteOut(out, O, n));
+      }
+      case Opcode.STATFS: {
+        if (hd.statfs === undefined) {
+          // libfuse's default: a file system with no statfs still answers, with namelen 255.
+          Object.assign(this.statfsOut, newStatfsOut(), { namelen: 255, bsize: 512 });
+        } else {
+          Object.assign(this.statfsOut, newStatfsOut());
+          hd.statfs(req, this.statfsOut);
+        }
+        return this.reply(h.unique, encodeStatfsOut(out, O, this.statfsOut));
+      }
+      case Opcode.RELEASE:
+        hd.release?.(req);
+        return this.reply(h.unique, 0);
+      case Opcode.RELEASEDIR:
+        hd.releasedir?.(req);
+        return this.reply(h.unique, 0);
+      case Opcode.FSYNC:
+        if (hd.fsync === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.fsync(req);
+        return this.reply(h.unique, 0);
+      case Opcode.FSYNCDIR:
+        if (hd.fsyncdir === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.fsyncdir(req);
+        return this.reply(h.unique, 0);
+      case Opcode.FLUSH:
+        if (hd.flush === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.flush(req);
+        return this.reply(h.unique, 0);
+      case Opcode.SETXATTR:
+        if (hd.setxattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.setxattr(req);
+        return this.reply(h.unique, 0);
+      case Opcode.GETXATTR:
+      case Opcode.LISTXATTR: {
+        const value = req.opcode === Opcode.GETXATTR ? hd.getxattr?.(req) : hd.listxattr?.(req);
+        if (value === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        if (req.size === 0) return this.reply(h.unique, encodeGetxattrOut(out, O, value.length));
+        if (value.length > req.size || value.length > out.length - O) return this.replyError(h.unique, Errno.ERANGE);
+        out.set(value, O);
+        return this.reply(h.unique, value.length);
+      }
+      case Opcode.REMOVEXATTR:
+        if (hd.removexattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.removexattr(req);
+        return this.reply(h.unique, 0);
+      case Opcode.READDIR:
+      case Opcode.READDIRPLUS: {
+        const plus = req.opcode === Opcode.READDIRPLUS;
+        const fn = plus ? hd.readdirplus : hd.readdir;
+        if (fn === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        this.dirents.reset(out, O, req.size, plus);
+        fn.call(hd, req, this.dirents);
+        return this.reply(h.unique, this.dirents.length);
+      }
+      case Opcode.GETLK: {
+        if (hd.getlk === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        const l = this.lockOut;
+        // The kernel rejects a reply whose range is invalid even for F_UNLCK,
+        // so "no conflict" echoes the asked range.
+        l.start = req.start;
+        l.end = req.end;
+        l.type = LockType.UNLCK;
+        l.pid = 0;
+        hd.getlk(req, l);
+        return this.reply(h.unique, encodeLkOut(out, O, l));
+      }
+      case Opcode.SETLK:
+      case Opcode.SETLKW: {
+        if (hd.setlk === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        // Marked before the call so the handler may complete() it from inside.
+        if (req.opcode === Opcode.SETLKW) this.deferred.add(h.unique);
+        let result: void | typeof DEFERRED;
+        try {
+          result = hd.setlk(req);
+        } catch (err) {
+          this.deferred.delete(h.unique);
+          throw err;
+        }
+        if (result === DEFERRED && req.opcode === Opcode.SETLKW) return;
+        if (!this.deferred.delete(h.unique) && req.opcode === Opcode.SETLKW) return; // already completed
+        return this.reply(h.unique, 0);
+      }
+      case Opcode.ACCESS:
+        if (hd.access === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.access(req);
+        return this.reply(h.unique, 0);
+      case Opcode.CREATE: {
+        if (hd.create === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        resetEntryOut(this.entryOut);
+        this.openOut.fh = 0;
+        this.openOut.openFlags = 0;
+        hd.create(req, this.entryOut, this.openOut);
+        const n = encodeEntryOut(out, O, this.entryOut);
+        return this.reply(h.unique, n + encodeOpenOut(out, O + n, this.openOut));
+      }
+      case Opcode.BMAP:
+        if (hd.bmap === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        return this.reply(h.unique, encodeU64Out(out, O, hd.bmap(req)));
+      case Opcode.DESTROY:
+        this.handler.destroy?.();
+        this.stopped = true;
+        return this.reply(h.unique, 0);
+      case Opcode.FALLOCATE:
+        if (hd.fallocate === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.fallocate(req);
+        return this.reply(h.unique, 0);
+      case Opcode.LSEEK:
+        if (hd.lseek === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        return this.reply(h.unique, encodeU64Out(out, O, hd.lseek(req)));
+      case Opcode.COPY_FILE_RANGE:
+        if (hd.copyFileRange === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        return this.reply(h.unique, encodeWriteOut(out, O, hd.copyFileRange(req)));
+      case Opcode.SYNCFS:
+        if (hd.syncfs === undefined) return this.replyError(h.unique, Errno.ENOSYS);
+        hd.syncfs(req);
+        return this.reply(h.unique, 0);
+      case Opcode.NOTIFY_REPLY:
+        // Answer to a NOTIFY_RETRIEVE we never send: nothing to do, no reply.
+        return;
+      default:
+        // IOCTL, POLL, TMPFILE, STATX, SETUPMAPPING, REMOVEMAPPING,
+        // COPY_FILE_RANGE_64 and unknown opcodes: ENOSYS makes the kernel
+        // stop asking (or fall back) where it can.
+        return this.replyError(h.unique, Errno.ENOSYS);
+    }
+  }
+
+  private entryReply(unique: number, fn: ((e: typeof this.entryOut) => void) | undefined): void {
+    if (fn === undefined) return this.replyError(unique, Errno.ENOSYS);
+    resetEntryOut(this.entryOut);
+    fn(this.entryOut);
+    this.reply(unique, encodeEntryOut(this.outBuf, OUT_HEADER_SIZE, this.entryOut));
+  }
+
+  private init(req: InitRequest): void {
+    const h = req.header;
+    if (req.major < FUSE_KERNEL_VERSION) {
+      this.log?.(`kernel speaks FUSE ${req.major}.${req.minor}; need 7.x`);
+      return this.replyError(h.unique, 71 /* EPROTO */);
+    }
+    if (req.major > FUSE_KERNEL_VERSION) {
+      // Tell the kernel our major; it will send a new INIT with it.
+      const n = encodeInitOut(this.outBuf, OUT_HEADER_SIZE, {
+        major: FUSE_KERNEL_VERSION, minor: FUSE_KERNEL_MINOR_VERSION, maxReadahead: 0, flags: 0,
+        maxBackground: 0, congestionThreshold: 0, maxWrite: 0, timeGran: 0, maxPages: 0, mapAlignment: 0, flags2: 0,
+      });
+      return this.reply(h.unique, n);
+    }
+    const minor = Math.min(req.minor, FUSE_KERNEL_MINOR_VERSION);
+    const flags = (req.flags & this.wantFlags) >>> 0;
+    const maxPages = Math.max(1, Math.min(256, Math.ceil(this.maxWrite / PAGE_SIZE)));
+    const conn: ConnInfo = {
+      major: FUSE_KERNEL_VERSION,
+      minor,
+      kernelMinor: req.minor,
+      kernelFlags: req.flags >>> 0,
+      flags,
+      maxWrite: this.maxWrite,
+      maxReadahead: req.maxReadahead,
+      maxPages,
+    };
+    this.decoder.setxattrExt = (flags & InitFlag.SETXATTR_EXT) !== 0;
+    const n = encodeInitOut(this.outBuf, OUT_HEADER_SIZE, {
+      major: FUSE_KERNEL_VERSION,
+      minor,
+      maxReadahead: req.maxReadahead,
+      flags,
+      maxBackground: 0,
+      congestionThreshold: 0,
+      maxWrite: this.maxWrite,
+      timeGran: 1,
+      maxPages,
+      mapAlignment: 0,
+      flags2: 0,
+    });
+    this.reply(h.unique, n);
+    this.conn = conn;
+    this.log?.(`   INIT kernel 7.${req.minor} flags=0x${req.flags.toString(16)} → 7.${minor} flags=0x${flags.toString(16)}`);
+    this.handler.init?.(this, conn);
+    this.onInit?.(conn);
+  }
+
+  private reply(unique: number, payloadLen: number): void {
+    const len = OUT_HEADER_SIZE + payloadLen;
+    encodeOutHeader(this.outBuf, 0, len, 0, unique);
+    this.write(this.outBuf, len);
+  }
+
+  private replyError(unique: number, errno: number): void {
+    encodeOutHeader(this.outBuf, 0, OUT_HEADER_SIZE, -errno, unique);
+    if (errno !== Errno.ENOENT) this.log?.(`   unique=${unique} error ${errno}`);
+    this.write(this.outBuf, OUT_HEADER_SIZE);
+  }
+
+  private write(buf: Buffer, len: number): void {
+    try {
+      writeSync(this.fd, buf, 0, len);
+    } catch (err) {
+      const code = errorCode(err);
+      // ENOENT: the request was interrupted and the kernel no longer waits for it.
+      if (code === 'ENOENT') return;
+      // ENODEV: unmounted meanwhile; the next read ends the loop.
+      if (code === 'ENODEV') return;
+      this.log?.(`reply write failed: ${err instanceof Error ? err.message : String(err)}`);
+      if (code !== 'EINVAL') throw err;
+    }
+  }
+}
+
+function noReply(op: number): boolean {
+  return op === Opcode.FORGET || op === Opcode.BATCH_FORGET || op === Opcode.INTERRUPT || op === Opcode.NOTIFY_REPLY;
+}
+
+function isExpectedError(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && ('errno' in err || 'code' in err);
+}
+
+/** A short description of a request's arguments for debug logs. */
+function describe(req: FuseRequest): string {
+  switch (req.opcode) {
+    case Opcode.LOOKUP:
+    case Opcode.UNLINK:
+    case Opcode.RMDIR:
+    case Opcode.MKDIR:
+    case Opcode.MKNOD:
+    case Opcode.CREATE:
+      return ` name=${JSON.stringify((req as { name: string }).name)}`;
+    case Opcode.READ:
+    case Opcode.WRITE:
+    case Opcode.READDIR:
+    case Opcode.READDIRPLUS: {
+      const r = req as { fh: number; offset: number; size: number };
+      return ` fh=${r.fh} off=${r.offset} size=${r.size}`;
+    }
+    case Opcode.GETLK:
+    case Opcode.SETLK:
+    case Opcode.SETLKW: {
+      const r = req as import('./requests.js').LockRequest;
+      return ` owner=${r.owner.toString(16)} type=${r.type} ${r.start}-${r.end}`;
+    }
+    case Opcode.FLUSH:
+      return ` owner=${req.lockOwner.toString(16)}`;
+    default:
+      return '';
+  }
+}
