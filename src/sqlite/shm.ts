@@ -1,5 +1,6 @@
 import { ShortBufferError } from './errors.js';
 import { isValidPageSize } from './header.js';
+import type { WalHeader } from './wal.js';
 import { HOST_LITTLE_ENDIAN, walChecksum, type WalChecksum } from './wal-checksum.js';
 
 /*
@@ -220,4 +221,60 @@ export function buildEmptyWalShmHeader(state: EmptyWalShmState): Buffer {
       nBackfillAttempted: 0,
     },
   );
+}
+
+/** A transaction appended to the WAL by us (formats.md B.8.1 strategy 1). */
+export interface AppendedCommit {
+  /** The WAL's page size (an index recovered from an empty WAL stores 0). */
+  pageSize: number;
+  /** Index of the commit frame just written. */
+  mxFrame: number;
+  /** Its commit field: database size in pages. */
+  nPage: number;
+  /** Running checksum after the commit frame. */
+  frameChecksum: WalChecksum;
+  /**
+   * Set when a new WAL header was written before the first frame (the WAL
+   * was empty, or was restarted): its salts and byte order replace the index's.
+   */
+  newWalHeader?: Pick<WalHeader, 'salt1' | 'salt2' | 'bigEndianChecksum'>;
+  /**
+   * The new header was a restart (everything was backfilled): the
+   * checkpoint info is reset as SQLite's walRestartHdr does.
+   */
+  restarted?: boolean;
+}
+
+/**
+ * Header fields and checkpoint info after appending real frames: iChange + 1,
+ * the new mxFrame, nPage, running checksum and page size; version and
+ * isInit kept, salts and byte order from a new WAL header if one was written. Pass the result to writeShmHeader (after
+ * the frames and their hash entries are in place).
+ */
+export function shmStateAfterCommit(
+  previous: { header: WalIndexHeader; checkpoint: CheckpointInfo },
+  commit: AppendedCommit,
+): { header: WalIndexHeaderFields; checkpoint: CheckpointInfo } {
+  const prev = previous.header;
+  const header: WalIndexHeaderFields = {
+    version: WAL_INDEX_VERSION,
+    change: (prev.change + 1) >>> 0,
+    isInit: 1,
+    bigEndianChecksum: commit.newWalHeader?.bigEndianChecksum ?? prev.bigEndianChecksum,
+    pageSize: commit.pageSize,
+    mxFrame: commit.mxFrame,
+    nPage: commit.nPage,
+    frameChecksum: commit.frameChecksum,
+    salt1: commit.newWalHeader?.salt1 ?? prev.salt1,
+    salt2: commit.newWalHeader?.salt2 ?? prev.salt2,
+  };
+  const checkpoint: CheckpointInfo =
+    commit.restarted === true
+      ? {
+          nBackfill: 0,
+          readMarks: [0, 0, READ_MARK_UNUSED, READ_MARK_UNUSED, READ_MARK_UNUSED],
+          nBackfillAttempted: 0,
+        }
+      : previous.checkpoint;
+  return { header, checkpoint };
 }

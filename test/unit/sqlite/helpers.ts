@@ -26,6 +26,15 @@ export function withTempDir<T>(fn: (dir: string) => T): T {
   }
 }
 
+export async function withTempDirAsync<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'litefs-sqlite-test-'));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Copies fixture files into `dir` (fixtures are never opened in place). */
 export function copyFixtures(dir: string, folder: string, names: string[]): void {
   for (const name of names) copyFileSync(sqliteFixturePath(folder, name), join(dir, name));

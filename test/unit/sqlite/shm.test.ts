@@ -9,7 +9,9 @@ import {
   parseShmHeader,
   READ_MARK_UNUSED,
   SHM_HEADER_SIZE,
+  shmStateAfterCommit,
   WAL_INDEX_VERSION,
+  writeShmHeader,
 } from '../../../src/sqlite/shm.js';
 import {
   HASHTABLE_NPAGE_ONE,
@@ -113,6 +115,33 @@ describe('wal-index header', () => {
     assert.ok(bytes.subarray(120, 136).equals(Buffer.alloc(16)), 'lock bytes and the rest are zero');
     const fresh = parseShmHeader(buildEmptyWalShmHeader({ previous: null, pageSize: 4096, nPage: 1, frameChecksum: [0, 0], salt1: 0, salt2: 0 }));
     assert.equal(fresh.copy1.change, 1);
+  });
+});
+
+describe('wal-index header after appending frames (strategy 1)', () => {
+  const live = parseShmHeader(liveShm());
+  const previous = { header: live.copy1, checkpoint: live.checkpoint };
+
+  test('a commit bumps iChange and moves mxFrame, nPage and the running checksum', () => {
+    const next = shmStateAfterCommit(previous, { pageSize: 4096, mxFrame: 7, nPage: 3, frameChecksum: [1, 2] });
+    assert.deepEqual(next.header, {
+      version: 3007000, change: 5, isInit: 1, bigEndianChecksum: false, pageSize: 4096,
+      mxFrame: 7, nPage: 3, frameChecksum: [1, 2], salt1: live.copy1.salt1, salt2: live.copy1.salt2,
+    });
+    assert.deepEqual(next.checkpoint, live.checkpoint);
+  });
+
+  test('a restart takes the new WAL header\'s salts and resets the checkpoint info', () => {
+    const next = shmStateAfterCommit(previous, {
+      pageSize: 4096, mxFrame: 1, nPage: 2, frameChecksum: [3, 4],
+      newWalHeader: { salt1: live.copy1.salt1 + 1, salt2: 99, bigEndianChecksum: false }, restarted: true,
+    });
+    assert.equal(next.header.salt1, live.copy1.salt1 + 1);
+    assert.equal(next.header.salt2, 99);
+    assert.deepEqual(next.checkpoint, { nBackfill: 0, readMarks: [0, 0, READ_MARK_UNUSED, READ_MARK_UNUSED, READ_MARK_UNUSED], nBackfillAttempted: 0 });
+    const target = Buffer.alloc(SHM_HEADER_SIZE);
+    writeShmHeader(target, next.header, next.checkpoint);
+    assert.equal(parseShmHeader(target).valid, true);
   });
 });
 

@@ -228,6 +228,22 @@ describe('SQLite-written WALs', () => {
     assert.equal(scan.frameOffsets.get(2), walFrameOffset(5, 4096));
   });
 
+  test('re-encoding every frame SQLite wrote in wal-live-with-shm reproduces the file', () => {
+    const wal = ltxFixture('sqlite-generated', 'wal-live-with-shm', 'snap.db-wal');
+    const header = parseWalHeader(wal);
+    assert.ok(buildWalHeader(header).bytes.equals(wal.subarray(0, 32)));
+    const parts: Buffer[] = [wal.subarray(0, 32)];
+    let checksum = header.checksum;
+    for (let i = 1; i <= 5; i++) {
+      const off = walFrameOffset(i, 4096);
+      const fh = parseWalFrameHeader(wal.subarray(off));
+      const frame = encodeWalFrame(header, checksum, fh.pgno, fh.commit, wal.subarray(off + 24, off + 24 + 4096));
+      parts.push(frame.bytes);
+      checksum = frame.checksum;
+    }
+    assert.ok(Buffer.concat(parts).equals(wal));
+  });
+
   test('wal-crafted-le: re-encoding the frame reproduces the file byte for byte', () => {
     const wal = ltxFixture('sqlite-generated', 'wal-crafted-le', 'craft.db-wal');
     assert.equal(wal.length, 4152);
