@@ -35,7 +35,7 @@ interface CheckReport {
 
 const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
 
-async function rw(target: Target, mode: 'WAL' | 'DELETE'): Promise<void> {
+async function rw(target: Target, mode: 'WAL' | 'DELETE'): Promise<string> {
   const where = `${mode} on ${target.kind}`;
   const dir = join(target.dir, `rw-${mode}`);
   mkdirSync(dir);
@@ -59,19 +59,24 @@ async function rw(target: Target, mode: 'WAL' | 'DELETE'): Promise<void> {
   assert.deepEqual(writer.errors, [], `writer errors, ${summary}`);
   readers.forEach((r, i) => assert.deepEqual(r.errors, [], `reader ${i} errors, ${summary}`));
   assert.ok(writer.committed >= 20, `writer made too little progress: ${summary}`);
-  readers.forEach((r, i) => assert.ok(r.reads >= 20, `reader ${i} made too little progress: ${summary}`));
+  // POSIX locks are not fair: in DELETE mode one reader may be starved for
+  // seconds by SQLite's sleeping busy handler. Slow is allowed; stuck is not.
+  readers.forEach((r, i) => assert.ok(r.reads >= 1, `reader ${i} never completed a read: ${summary}`));
+  const totalReads = readers.reduce((sum, r) => sum + r.reads, 0);
+  assert.ok(totalReads >= 20, `readers made too little progress: ${summary}`);
   assert.deepEqual(check.integrity, ['ok'], `integrity_check, ${summary}`);
   assert.equal(check.count, writer.committed, `rows in the table vs commits the writer saw succeed, ${summary}`);
   assert.equal(check.counter, writer.committed, `counter row, ${summary}`);
   assert.equal(check.max_id, writer.committed, `max(id), ${summary}`);
+  return summary;
 }
 
 describe('concurrent SQLite readers and writer lose nothing and see consistent snapshots', { skip }, () => {
   const targets = useTargets();
 
   for (const mode of ['WAL', 'DELETE'] as const) {
-    test(`journal_mode=${mode}: 1 writer + ${READERS} readers, 0 errors besides SQLITE_BUSY, final count = commits, integrity ok`, async () => {
-      for (const t of targets()) await rw(t, mode);
+    test(`journal_mode=${mode}: 1 writer + ${READERS} readers, 0 errors besides SQLITE_BUSY, final count = commits, integrity ok`, async (t) => {
+      for (const target of targets()) t.diagnostic(await rw(target, mode));
     });
   }
 });
