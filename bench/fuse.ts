@@ -17,12 +17,13 @@ import { join } from 'node:path';
 import { type Cell, missing } from './fuse/cell.js';
 import { lastJsonLine, runProgram } from './fuse/child.js';
 import { CleanupStack, cleanUpOnSignals, errorText } from './fuse/cleanup.js';
-import { type BenchTarget, mountOurs, mountPassthroughLl, plainFolder } from './fuse/mounts.js';
+import { mountOurs, mountPassthroughLl, plainFolder } from './fuse/mounts.js';
 import { BuildError, type ClientPrograms, type PassthroughLl, buildClientPrograms, buildPassthroughLl } from './fuse/native.js';
 import { cliMain } from './fuse/paths.js';
 import { Notes, markdownTable, micros, percent, rate, ratioVerdict, shareVerdict, times } from './fuse/report.js';
-import { REQUEST_OPS, type RequestSettings, measureRequests } from './fuse/requests.js';
-import { SQLITE_SCENARIOS, type SqliteSettings, runSqliteSuite } from './fuse/sqlite.js';
+import { REQUEST_OPS, type RequestSettings, requestSuite } from './fuse/requests.js';
+import { SQLITE_SCENARIOS, type SqliteSettings, sqliteSuite } from './fuse/sqlite.js';
+import { type ColumnKey, type ColumnPlan, type ColumnResult, runSuite } from './fuse/suite.js';
 
 interface Settings {
   name: string;
@@ -32,14 +33,32 @@ interface Settings {
 
 const FULL: Settings = {
   name: 'full',
-  requests: { durationMs: 500, repeats: 3 },
-  sqlite: { durationMs: 2000, bulkRows: 200_000, selectRows: 20_000, mixedMs: 5000, readers: 4 },
+  requests: { durationMs: 400, rounds: 3 },
+  sqlite: {
+    durationMs: 1000,
+    rounds: 3,
+    bulkRows: 200_000,
+    bulkRounds: 2,
+    selectRows: 20_000,
+    mixedMs: 3000,
+    mixedRounds: 2,
+    readers: 4,
+  },
 };
 
 const QUICK: Settings = {
   name: 'quick (BENCH_QUICK=1)',
-  requests: { durationMs: 150, repeats: 1 },
-  sqlite: { durationMs: 250, bulkRows: 20_000, selectRows: 5000, mixedMs: 1000, readers: 4 },
+  requests: { durationMs: 150, rounds: 1 },
+  sqlite: {
+    durationMs: 250,
+    rounds: 1,
+    bulkRows: 20_000,
+    bulkRounds: 1,
+    selectRows: 5000,
+    mixedMs: 1000,
+    mixedRounds: 1,
+    readers: 4,
+  },
 };
 
 /** The CPU that daemon and client share in the pinned per-request run. */
@@ -54,16 +73,6 @@ const PLL_REQUEST_OPTIONS = 'cache=always,timeout=0';
 const OURS_SQLITE_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '60', '-keep-cache'];
 const PLL_SQLITE_OPTIONS = 'cache=always';
 
-type ColumnKey = 'plain' | 'ours' | 'pll';
-
-/** A column's figures by workload id, or why the column has none. */
-type ColumnResult = Map<string, Cell> | string;
-
-interface ColumnPlan {
-  key: ColumnKey;
-  open: (() => Promise<BenchTarget>) | string;
-}
-
 function cell(results: Map<ColumnKey, ColumnResult>, key: ColumnKey, id: string): Cell {
   const r = results.get(key);
   if (r === undefined) return missing('not run');
@@ -71,34 +80,13 @@ function cell(results: Map<ColumnKey, ColumnResult>, key: ColumnKey, id: string)
   return r.get(id) ?? missing('not measured');
 }
 
-function progress(message: string): void {
-  process.stderr.write(`[bench:fuse] ${message}\n`);
+function bestOf(rounds: number, ms?: number): string {
+  const each = ms === undefined ? '' : ` of ${ms} ms`;
+  return rounds === 1 ? `one round${each}` : `best of ${rounds} rounds${each}`;
 }
 
-async function runColumns(
-  suite: string,
-  plans: ColumnPlan[],
-  measure: (dir: string) => Promise<Map<string, Cell>>,
-): Promise<Map<ColumnKey, ColumnResult>> {
-  const out = new Map<ColumnKey, ColumnResult>();
-  for (const plan of plans) {
-    if (typeof plan.open === 'string') {
-      out.set(plan.key, plan.open);
-      continue;
-    }
-    progress(`${suite}: ${plan.key}`);
-    let target: BenchTarget | undefined;
-    try {
-      target = await plan.open();
-      out.set(plan.key, await measure(target.dir));
-    } catch (err) {
-      out.set(plan.key, errorText(err));
-      progress(`${suite}: ${plan.key} failed: ${errorText(err)}`);
-    } finally {
-      await target?.stop();
-    }
-  }
-  return out;
+function progress(message: string): void {
+  process.stderr.write(`[bench:fuse] ${message}\n`);
 }
 
 interface Environment {
@@ -260,15 +248,18 @@ async function main(): Promise<void> {
     if (typeof env.pll === 'string') progress(`no passthrough_ll column: ${env.pll}`);
     if (env.oursUnavailable !== null) progress(`no column for our mount: ${env.oursUnavailable}`);
 
-    const measureFree = (dir: string): ReturnType<typeof measureRequests> =>
-      measureRequests(env.programs.fuseRequests, dir, settings.requests, undefined, cleanup);
-    const measurePinned = (dir: string): ReturnType<typeof measureRequests> =>
-      measureRequests(env.programs.fuseRequests, dir, settings.requests, PINNED_CPU, cleanup);
-    const free = await runColumns('per-request', requestPlans(env, undefined), measureFree);
-    const pinned = await runColumns('per-request pinned', requestPlans(env, PINNED_CPU), measurePinned);
-    const sqlite = await runColumns('sqlite', sqlitePlans(env), (dir) =>
-      runSqliteSuite(env.programs.sqliteWorkload, dir, settings.sqlite, cleanup),
+    const { fuseRequests, sqliteWorkload } = env.programs;
+    const free = await runSuite(
+      requestSuite('per-request', fuseRequests, settings.requests, undefined, cleanup),
+      requestPlans(env, undefined),
+      progress,
     );
+    const pinned = await runSuite(
+      requestSuite('per-request pinned', fuseRequests, settings.requests, PINNED_CPU, cleanup),
+      requestPlans(env, PINNED_CPU),
+      progress,
+    );
+    const sqlite = await runSuite(sqliteSuite(sqliteWorkload, settings.sqlite, cleanup), sqlitePlans(env), progress);
 
     const r = settings.requests;
     const s = settings.sqlite;
@@ -277,7 +268,7 @@ async function main(): Promise<void> {
       '',
       await describeRun(env, settings, loadAtStart),
       '',
-      `#### Per-request round trips (µs per operation, lower is better; best of ${r.repeats} × ${r.durationMs} ms)`,
+      `#### Per-request round trips (µs per operation, lower is better; ${bestOf(r.rounds, r.durationMs)})`,
       '',
       `Mounts: ours \`passthrough ${OURS_REQUEST_FLAGS.join(' ')}\`; passthrough_ll \`-o ${PLL_REQUEST_OPTIONS}\` (multi-threaded). ` +
         'fstat = 1 GETATTR; lock = F_SETLK lock + unlock of one byte (2 SETLK); stat = LOOKUP + GETATTR.',
@@ -293,11 +284,11 @@ async function main(): Promise<void> {
       `#### SQLite (higher is better)`,
       '',
       `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (LiteFS's own cache settings); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
-        `Timed scenarios run ${s.durationMs} ms each; bulk insert = ${s.bulkRows.toLocaleString('en-US')} rows of 100 bytes; ` +
+        `Timed scenarios: ${bestOf(s.rounds, s.durationMs)}, columns interleaved; bulk insert (${bestOf(s.bulkRounds)}) = ${s.bulkRows.toLocaleString('en-US')} rows of 100 bytes; ` +
         `selects read a ${s.selectRows.toLocaleString('en-US')}-row table by random primary key. ` +
         '"Warm" = one connection whose page cache holds the table; "cold" = every select on a new connection ' +
         '(open, select, close) in a fresh process, SQLite page cache empty, kernel page cache as left by the previous scenario. ' +
-        `Mixed: ${s.readers} reader processes + 1 writer process for ${s.mixedMs} ms.`,
+        `Mixed: ${s.readers} reader processes + 1 writer process for ${s.mixedMs} ms (${bestOf(s.mixedRounds)}, chosen by reads).`,
       '',
       sqliteTable(sqlite),
       '',

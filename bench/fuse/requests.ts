@@ -1,8 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cell, figure, missing } from './cell.js';
 import { lastJsonLine, numberField, runProgram } from './child.js';
-import { type CleanupStack, errorText } from './cleanup.js';
+import type { CleanupStack } from './cleanup.js';
+import type { Suite } from './suite.js';
 
 /**
  * The per-request workloads, each a tight loop in bench/programs/fuse-requests.c:
@@ -15,37 +15,36 @@ export type RequestOp = (typeof REQUEST_OPS)[number];
 
 export interface RequestSettings {
   durationMs: number;
-  /** Each op runs this many times; the fastest counts, since load from other processes only ever adds time. */
-  repeats: number;
+  /** Rounds per op; the fastest counts. */
+  rounds: number;
 }
 
-/** µs per operation for each op in `dir`, the client pinned to `cpu` if given. */
-export async function measureRequests(
+const FILE_NAME = 'request-target.dat';
+
+/** µs per operation for each op, the client pinned to `cpu` if given. */
+export function requestSuite(
+  name: string,
   program: string,
-  dir: string,
   settings: RequestSettings,
   cpu: number | undefined,
   cleanup: CleanupStack,
-): Promise<Map<RequestOp, Cell>> {
-  const file = join(dir, 'request-target.dat');
-  writeFileSync(file, Buffer.alloc(4096));
-  const out = new Map<RequestOp, Cell>();
-  for (const op of REQUEST_OPS) {
-    try {
-      let best = Infinity;
-      for (let i = 0; i < settings.repeats; i++) {
-        const stdout = await runProgram(program, [op, file, String(settings.durationMs)], {
+): Suite {
+  return {
+    name,
+    prepare: async (dir) => writeFileSync(join(dir, FILE_NAME), Buffer.alloc(4096)),
+    measurements: REQUEST_OPS.map((op) => ({
+      ids: [op],
+      better: 'lower' as const,
+      rounds: settings.rounds,
+      run: async (dir: string) => {
+        const stdout = await runProgram(program, [op, join(dir, FILE_NAME), String(settings.durationMs)], {
           timeoutMs: settings.durationMs + 30_000,
           cpu,
           cleanup,
         });
         const result = lastJsonLine(stdout);
-        best = Math.min(best, numberField(result, 'ns') / numberField(result, 'ops') / 1000);
-      }
-      out.set(op, figure(best));
-    } catch (err) {
-      out.set(op, missing(errorText(err)));
-    }
-  }
-  return out;
+        return [numberField(result, 'ns') / numberField(result, 'ops') / 1000];
+      },
+    })),
+  };
 }

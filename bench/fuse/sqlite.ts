@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { type Cell, figure, missing } from './cell.js';
 import { lastJsonLine, numberField, runProgram } from './child.js';
-import { type CleanupStack, errorText } from './cleanup.js';
+import type { CleanupStack } from './cleanup.js';
+import type { Measurement, Suite } from './suite.js';
 
 /** A row of the SQLite table; `target` is the minimum share of the plain folder's rate we aim for. */
 export interface SqliteScenario {
@@ -27,74 +27,81 @@ export const SQLITE_SCENARIOS: readonly SqliteScenario[] = [
 ];
 
 export interface SqliteSettings {
-  /** How long each timed scenario runs. */
+  /** How long each timed scenario runs per round. */
   durationMs: number;
+  /** Rounds of each timed scenario; the best counts. */
+  rounds: number;
   /** Rows in the bulk insert. */
   bulkRows: number;
-  /** Rows in the table the selects read. */
+  /** Rounds of the bulk insert. */
+  bulkRounds: number;
+  /** Rows in the tables the selects read. */
   selectRows: number;
-  /** How long the readers and the writer run together. */
+  /** How long the readers and the writer run together, per round. */
   mixedMs: number;
+  mixedRounds: number;
   readers: number;
 }
 
 const SLACK_MS = 120_000;
 
 /**
- * Runs every scenario against `dir`, each in a fresh process of
- * bench/programs/sqlite-workload.c. A scenario that fails leaves its cell
- * empty with the reason; the others still run.
+ * Every scenario runs in a fresh process of bench/programs/sqlite-workload.c,
+ * so each starts with an empty SQLite page cache.
  */
-export async function runSqliteSuite(
-  program: string,
-  dir: string,
-  s: SqliteSettings,
-  cleanup: CleanupStack,
-): Promise<Map<string, Cell>> {
-  const out = new Map<string, Cell>();
+export function sqliteSuite(program: string, s: SqliteSettings, cleanup: CleanupStack): Suite {
   const run = async (args: string[]): Promise<Record<string, unknown>> =>
     lastJsonLine(await runProgram(program, args, { timeoutMs: s.durationMs + s.mixedMs + SLACK_MS, cleanup }));
-  const rate = (r: Record<string, unknown>, field = 'ops'): number => numberField(r, field) / (numberField(r, 'ns') / 1e9);
-  const attempt = async (ids: string[], body: () => Promise<number[]>): Promise<void> => {
-    try {
-      const values = await body();
-      ids.forEach((id, i) => out.set(id, figure(values[i] ?? NaN)));
-    } catch (err) {
-      for (const id of ids) out.set(id, missing(errorText(err)));
-    }
-  };
+  const perSecond = (r: Record<string, unknown>, field = 'ops'): number => numberField(r, field) / (numberField(r, 'ns') / 1e9);
   const ms = String(s.durationMs);
+  const rows = String(s.selectRows);
+  const measurements: Measurement[] = [];
 
   for (const journal of ['delete', 'wal']) {
     for (const sync of ['full', 'normal']) {
-      const db = join(dir, `commit-${journal}-${sync}.db`);
-      await attempt([`commit-${journal}-${sync}`], async () => [rate(await run(['commits', db, journal, sync, ms]))]);
+      measurements.push({
+        ids: [`commit-${journal}-${sync}`],
+        better: 'higher',
+        rounds: s.rounds,
+        run: async (dir) => [perSecond(await run(['commits', join(dir, `commit-${journal}-${sync}.db`), journal, sync, ms]))],
+      });
     }
   }
   for (const [journal, sync] of [['delete', 'full'], ['wal', 'normal']]) {
-    const db = join(dir, `bulk-${journal}.db`);
-    await attempt([`bulk-${journal}-${sync}`], async () => [rate(await run(['bulk', db, journal, sync, String(s.bulkRows)]))]);
+    measurements.push({
+      ids: [`bulk-${journal}-${sync}`],
+      better: 'higher',
+      rounds: s.bulkRounds,
+      run: async (dir) => [perSecond(await run(['bulk', join(dir, `bulk-${journal}.db`), journal, sync, String(s.bulkRows)]))],
+    });
   }
-  for (const journal of ['delete', 'wal']) {
-    const db = join(dir, `select-${journal}.db`);
-    const rows = String(s.selectRows);
-    let populated: string | null = null;
-    try {
-      await run(['populate', db, journal, rows]);
-    } catch (err) {
-      populated = `populating ${db}: ${errorText(err)}`;
-    }
-    for (const temperature of ['warm', 'cold']) {
-      const id = `select-${temperature}-${journal}`;
-      if (populated !== null) out.set(id, missing(populated));
-      else await attempt([id], async () => [rate(await run([`select-${temperature}`, db, rows, ms]))]);
+  for (const temperature of ['warm', 'cold']) {
+    for (const journal of ['delete', 'wal']) {
+      measurements.push({
+        ids: [`select-${temperature}-${journal}`],
+        better: 'higher',
+        rounds: s.rounds,
+        run: async (dir) => [perSecond(await run([`select-${temperature}`, join(dir, `select-${journal}.db`), rows, ms]))],
+      });
     }
   }
-  const mixedDb = join(dir, 'mixed.db');
-  await attempt(['mixed-reads', 'mixed-writes'], async () => {
-    await run(['populate', mixedDb, 'wal', String(s.selectRows)]);
-    const r = await run(['mixed', mixedDb, String(s.selectRows), String(s.readers), String(s.mixedMs)]);
-    return [rate(r, 'reads'), rate(r, 'writes')];
+  measurements.push({
+    ids: ['mixed-reads', 'mixed-writes'],
+    better: 'higher',
+    rounds: s.mixedRounds,
+    run: async (dir) => {
+      const r = await run(['mixed', join(dir, 'mixed.db'), rows, String(s.readers), String(s.mixedMs)]);
+      return [perSecond(r, 'reads'), perSecond(r, 'writes')];
+    },
   });
-  return out;
+
+  return {
+    name: 'sqlite',
+    prepare: async (dir) => {
+      await run(['populate', join(dir, 'select-delete.db'), 'delete', rows]);
+      await run(['populate', join(dir, 'select-wal.db'), 'wal', rows]);
+      await run(['populate', join(dir, 'mixed.db'), 'wal', rows]);
+    },
+    measurements,
+  };
 }
