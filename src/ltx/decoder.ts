@@ -17,7 +17,6 @@
  */
 import { CHECKSUM_FLAG_HI, ChecksumFlag, DatabaseChecksum, checksumPageInto, joinChecksum, lockPgno } from './checksum.js';
 import { Crc64 } from './crc64.js';
-import { pageOrderError } from './encoder.js';
 import { LTXDecodeError, LTXError } from './errors.js';
 import {
   HEADER_SIZE,
@@ -30,6 +29,7 @@ import {
   validateHeader,
 } from './header.js';
 import { LZ4FrameDecoder } from './lz4frame.js';
+import { pageOrderError } from './page-order.js';
 import { type Trailer, unmarshalTrailer } from './trailer.js';
 import { formatHex16 } from './types.js';
 

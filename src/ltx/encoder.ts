@@ -6,7 +6,7 @@
  */
 import { ChecksumFlag, lockPgno } from './checksum.js';
 import { Crc64 } from './crc64.js';
-import { LTXEncodeError, LTXError, LTXValidationError } from './errors.js';
+import { LTXEncodeError, LTXValidationError } from './errors.js';
 import {
   HEADER_SIZE,
   type Header,
@@ -18,6 +18,7 @@ import {
   validateHeader,
 } from './header.js';
 import { LZ4FrameEncoder } from './lz4frame.js';
+import { pageOrderError } from './page-order.js';
 import type { Pos } from './pos.js';
 import { BufferedSink, type ByteSink } from './sink.js';
 import { type Trailer, marshalTrailer, postApplyPos, validateTrailer } from './trailer.js';
@@ -152,33 +153,4 @@ export class LTXEncoder {
 
 function closedError(): LTXEncodeError {
   return new LTXEncodeError('encoder-closed', 'ltx encoder closed');
-}
-
-/**
- * The page-order rules shared by the encoder and the strict decoder: a
- * snapshot is 1, 2, ... skipping only the lock page; an incremental file has
- * strictly increasing page numbers. `prev` is 0 before the first page.
- */
-export function pageOrderError(snapshot: boolean, prev: number, pgno: number, lock: number): LTXError | null {
-  if (snapshot) {
-    if (prev === 0) {
-      if (pgno !== 1) return new LTXError('snapshot-must-start-at-page-1', 'snapshot transaction file must start with page number 1');
-      return null;
-    }
-    if (prev === lock - 1) {
-      if (pgno !== prev + 2) {
-        return new LTXError(
-          'nonsequential-page-numbers',
-          `nonsequential page numbers in snapshot transaction (skip lock page): ${prev},${pgno}`,
-        );
-      }
-      return null;
-    }
-    if (pgno !== prev + 1) {
-      return new LTXError('nonsequential-page-numbers', `nonsequential page numbers in snapshot transaction: ${prev},${pgno}`);
-    }
-    return null;
-  }
-  if (prev !== 0 && pgno <= prev) return new LTXError('out-of-order-page-numbers', `out-of-order page numbers: ${prev},${pgno}`);
-  return null;
 }
