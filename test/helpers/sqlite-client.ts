@@ -24,12 +24,15 @@ export interface RunOptions {
   /** Kill the child (SIGKILL) after this long. Default 60 s. */
   timeoutMs?: number;
   cwd?: string;
+  /** Extra environment variables (added to this process's environment). */
+  env?: Record<string, string>;
 }
 
 /** Runs a command and collects its output; never rejects for a non-zero exit. */
 export function runChild(cmd: string, args: readonly string[], options: RunOptions = {}): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd });
+    const env = options.env === undefined ? process.env : { ...process.env, ...options.env };
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: options.cwd, env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     let timedOut = false;
