@@ -96,6 +96,10 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       w.resolve();
     });
     this.notifier.unref();
+    this.worker.on('error', (err) => process.stderr.write(`fuse: FUSE worker error: ${err.stack ?? err.message}\n`));
+    this.notifier.on('error', (err) => process.stderr.write(`fuse: notifier error: ${err.stack ?? err.message}\n`));
+    // Unmounted from outside (or the worker died): clean up the rest and tell the owner.
+    void this.workerExit.then(() => this.close());
     if (init.handleSignals) {
       this.signalHandler = (sig) => {
         this.emit('signal', sig);

@@ -57,19 +57,22 @@ export function resetAttr(a: Attr): void {
   a.mode = a.nlink = a.uid = a.gid = a.rdev = a.blksize = a.flags = 0;
 }
 
-function splitMs(ms: number): [number, number] {
-  const sec = Math.floor(ms / 1000);
-  return [sec, Math.round((ms - sec * 1000) * 1e6)];
+/** Nanoseconds part of a millisecond timestamp (Node's Stats carry µs precision). */
+function nsecOf(ms: number, sec: number): number {
+  return Math.min(999_999_999, Math.max(0, Math.round((ms - sec * 1000) * 1e6)));
 }
 
-/** Copies a Node Stats into `out` (ino left to the caller's choice of inode number). */
+/** Copies a Node Stats into `out` (ino: the node id the kernel should see). */
 export function attrFromStats(st: Stats, out: Attr, ino: number = st.ino): void {
   out.ino = ino;
   out.size = st.size;
   out.blocks = st.blocks;
-  [out.atime, out.atimeNsec] = splitMs(st.atimeMs);
-  [out.mtime, out.mtimeNsec] = splitMs(st.mtimeMs);
-  [out.ctime, out.ctimeNsec] = splitMs(st.ctimeMs);
+  out.atime = Math.floor(st.atimeMs / 1000);
+  out.atimeNsec = nsecOf(st.atimeMs, out.atime);
+  out.mtime = Math.floor(st.mtimeMs / 1000);
+  out.mtimeNsec = nsecOf(st.mtimeMs, out.mtime);
+  out.ctime = Math.floor(st.ctimeMs / 1000);
+  out.ctimeNsec = nsecOf(st.ctimeMs, out.ctime);
   out.mode = st.mode;
   out.nlink = st.nlink;
   out.uid = st.uid;

@@ -59,9 +59,32 @@ export const DEFAULT_INIT_FLAGS =
 
 const PAGE_SIZE = 4096;
 
+/**
+ * The /dev/fuse side of a session: one request per read, one message per
+ * write. Errors are Node system errors (`code` ENODEV = unmounted). Tests
+ * substitute a scripted device.
+ */
+export interface FuseDevice {
+  read(buf: Buffer): number;
+  write(buf: Buffer, len: number): void;
+}
+
+/** The real device: synchronous read(2)/write(2) on the /dev/fuse descriptor. */
+export function fdDevice(fd: number): FuseDevice {
+  return {
+    // position null: plain read(2); /dev/fuse cannot pread.
+    read: (buf) => readSync(fd, buf, 0, buf.length, null),
+    write: (buf, len) => {
+      writeSync(fd, buf, 0, len);
+    },
+  };
+}
+
 export interface SessionOptions {
   /** The /dev/fuse descriptor (already mounted). */
   readonly fd: number;
+  /** Overrides reads and writes of `fd` (tests). */
+  readonly device?: FuseDevice;
   readonly handler: FuseHandler;
   /** Largest WRITE the kernel may send (default 1 MiB); max_pages follows from it. */
   readonly maxWrite?: number;
@@ -82,6 +105,7 @@ export interface SessionOptions {
 export class FuseSession {
   readonly fd: number;
   readonly notices: NoticeQueue | undefined;
+  private readonly device: FuseDevice;
   private readonly handler: FuseHandler;
   private readonly maxWrite: number;
   private readonly wantFlags: number;
@@ -112,6 +136,7 @@ export class FuseSession {
 
   constructor(opts: SessionOptions) {
     this.fd = opts.fd;
+    this.device = opts.device ?? fdDevice(opts.fd);
     this.handler = opts.handler;
     this.maxWrite = opts.maxWrite ?? 1024 * 1024;
     this.wantFlags = opts.initFlags ?? DEFAULT_INIT_FLAGS;
@@ -140,7 +165,7 @@ export class FuseSession {
       this.drain();
       let n: number;
       try {
-        n = readSync(this.fd, this.inBuf, 0, this.inBuf.length, null);
+        n = this.device.read(this.inBuf);
       } catch (err) {
         const code = errorCode(err);
         // EINTR/EAGAIN: retry. ENOENT: the request was interrupted before we read it.
@@ -513,7 +538,7 @@ export class FuseSession {
 
   private write(buf: Buffer, len: number): void {
     try {
-      writeSync(this.fd, buf, 0, len);
+      this.device.write(buf, len);
     } catch (err) {
       const code = errorCode(err);
       // ENOENT: the request was interrupted and the kernel no longer waits for it.

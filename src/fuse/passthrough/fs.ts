@@ -152,7 +152,7 @@ export class PassthroughFs implements FuseHandler {
         this.post({ type: 'pong', id: msg.id });
         return;
       case 'stats':
-        this.post({ type: 'stats', id: msg.id, inodes: this.inodes.size, lockedInodes: this.locks.activeInodes, dirs: this.dirs.size });
+        this.post({ type: 'stats', id: msg.id, ...this.stats() });
         return;
       case 'inval-inode': {
         // Test hook: queue an invalidation from the FUSE thread itself; the
@@ -164,6 +164,11 @@ export class PassthroughFs implements FuseHandler {
         return;
       }
     }
+  }
+
+  /** Inodes the kernel holds, inodes with locks or waiters, open directory handles. */
+  stats(): { inodes: number; lockedInodes: number; dirs: number } {
+    return { inodes: this.inodes.size, lockedInodes: this.locks.activeInodes, dirs: this.dirs.size };
   }
 
   onNoticesWritten(seq: number): void {
