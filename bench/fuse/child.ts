@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { basename, isAbsolute } from 'node:path';
 import type { CleanupStack } from './cleanup.js';
 
 /** A child program exited non-zero, was killed, or overran its time limit. */
@@ -33,7 +34,8 @@ export function pinned(command: string, args: string[], cpu: number | undefined)
  */
 export function runProgram(command: string, args: string[], options: RunOptions): Promise<string> {
   const [cmd, argv] = pinned(command, args, options.cpu);
-  const shown = [command, ...args].join(' ');
+  // Temp-folder paths are long and differ per run; the file name says enough.
+  const shown = [command, ...args].map((a) => (isAbsolute(a) ? basename(a) : a)).join(' ');
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const stdout: Buffer[] = [];

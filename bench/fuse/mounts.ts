@@ -11,6 +11,8 @@ export interface BenchTarget {
   readonly dir: string;
   /** Stops the daemon (if any), makes sure nothing is left mounted, deletes the folders. Idempotent. */
   stop(): Promise<void>;
+  /** Why the column can no longer be measured (its daemon exited), or null. */
+  failure(): string | null;
 }
 
 /** A daemon did not mount, or did not unmount cleanly. */
@@ -29,7 +31,7 @@ const LOG_TAIL_CHARS = 8192;
 export function plainFolder(workRoot: string, cleanup: CleanupStack, label: string): BenchTarget {
   const dir = mkdtempSync(join(workRoot, 'plain-'));
   const stop = cleanup.push(`delete ${dir}`, () => rmSync(dir, { recursive: true, force: true }));
-  return { label, dir, stop };
+  return { label, dir, stop, failure: () => null };
 }
 
 export interface OurMountOptions {
@@ -131,7 +133,9 @@ async function startDaemon(
     }
     await sleep(20);
   }
-  return { label, dir: mnt, stop };
+  const failure = (): string | null =>
+    exitStatus === null ? null : `${label} exited (${exitStatus}); output: ${log.trim().split('\n').slice(-2).join(' | ')}`;
+  return { label, dir: mnt, stop, failure };
 }
 
 /**

@@ -67,6 +67,11 @@ export async function runSuite(
       for (let round = 0; round < m.rounds; round++) {
         for (const col of live) {
           if (m.ids.some((id) => col.cells.get(id) !== undefined && 'missing' in (col.cells.get(id) as Cell))) continue;
+          const dead = col.target.failure();
+          if (dead !== null) {
+            for (const id of m.ids) col.cells.set(id, missing(dead));
+            continue;
+          }
           try {
             const values = await m.run(col.target.dir);
             // The first figure decides which round counts; the others come from the same round.
@@ -74,7 +79,10 @@ export async function runSuite(
               m.ids.forEach((id, i) => col.cells.set(id, figure(values[i] ?? NaN)));
             }
           } catch (err) {
-            for (const id of m.ids) col.cells.set(id, missing(errorText(err)));
+            // A daemon that died mid-measurement explains the failure better than the client's errno.
+            await settle();
+            const reason = col.target.failure() ?? errorText(err);
+            for (const id of m.ids) col.cells.set(id, missing(reason));
           }
         }
       }
@@ -89,4 +97,9 @@ export async function runSuite(
 function isBetter(old: Cell | undefined, value: number, better: 'lower' | 'higher'): boolean {
   if (old === undefined || !('value' in old)) return true;
   return better === 'lower' ? value < old.value : value > old.value;
+}
+
+/** Lets pending child-exit events run, so a daemon's death is known before it is asked about. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 50));
 }
