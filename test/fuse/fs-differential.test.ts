@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { skipUnless } from '../helpers/prereq.js';
 import { assertSameTranscript, targetPrereqs, useTargets } from '../helpers/fs-ops.js';
 import { expectSuccess, runChild, runPython } from '../helpers/sqlite-client.js';
-import type { TargetKind } from '../helpers/mount.js';
+import type { Target, TargetKind } from '../helpers/mount.js';
 
 /**
  * The same seeded random operations (test/programs/fs-ops.py) on the mount
@@ -14,6 +14,7 @@ import type { TargetKind } from '../helpers/mount.js';
  */
 const RUNS = 3;
 const OPS_PER_RUN = 4000;
+const CACHED_RUNS = 2;
 const baseSeed = Number(process.env.LITEFS_FSOPS_SEED ?? Math.floor(Math.random() * 1e9));
 
 /**
@@ -27,24 +28,29 @@ const KNOWN_GAPS = { FSOPS_SKIP_ORPHAN_FSTAT: '1' };
 
 const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
 
+/** Runs one seed on every target and compares each transcript with the first (plain) one. */
+async function differential(targets: Target[], seed: number, replay: string): Promise<void> {
+  let reference: { kind: TargetKind; text: string } | null = null;
+  for (const t of targets) {
+    const dir = join(t.dir, `seed-${seed}`);
+    mkdirSync(dir);
+    const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], {
+      timeoutMs: 120_000,
+      env: KNOWN_GAPS,
+    });
+    const text = expectSuccess(`fs-ops.py seed ${seed} on ${t.kind}`, res);
+    if (reference === null) reference = { kind: t.kind, text };
+    else assertSameTranscript(`fs-ops.py seed ${seed} (replay: ${replay})`, reference, { kind: t.kind, text });
+  }
+}
+
 describe('random file operations give the same results on the mount as on a plain folder', { skip }, () => {
   const targets = useTargets();
 
   for (let run = 0; run < RUNS; run++) {
     test(`run ${run + 1}/${RUNS}: ${OPS_PER_RUN} operations, identical results and final tree`, async () => {
       const seed = baseSeed + run;
-      let reference: { kind: TargetKind; text: string } | null = null;
-      for (const t of targets()) {
-        const dir = join(t.dir, `seed-${seed}`);
-        mkdirSync(dir);
-        const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], {
-          timeoutMs: 120_000,
-          env: KNOWN_GAPS,
-        });
-        const text = expectSuccess(`fs-ops.py seed ${seed} on ${t.kind}`, res);
-        if (reference === null) reference = { kind: t.kind, text };
-        else assertSameTranscript(`fs-ops.py seed ${seed} (replay: LITEFS_FSOPS_SEED=${seed}, run 1)`, reference, { kind: t.kind, text });
-      }
+      await differential(targets(), seed, `LITEFS_FSOPS_SEED=${seed}, run 1`);
     });
   }
 
@@ -75,4 +81,18 @@ describe('random file operations give the same results on the mount as on a plai
       }
     },
   );
+});
+
+describe('random file operations on a mount with kernel caching give the same results', { skip }, () => {
+  // Attribute, entry and negative-entry caching plus keep_cache: the daemon
+  // must keep the kernel's caches right (sizes after writes and truncates,
+  // names after renames and unlinks) or results diverge.
+  const targets = useTargets({ attrTimeout: 5, entryTimeout: 5, negativeTimeout: 5, keepCache: true });
+
+  for (let run = 0; run < CACHED_RUNS; run++) {
+    test(`cached run ${run + 1}/${CACHED_RUNS}: ${OPS_PER_RUN} operations, identical results and final tree`, async () => {
+      const seed = baseSeed + RUNS + run;
+      await differential(targets(), seed, `LITEFS_FSOPS_SEED=${seed - RUNS - run}, cached run ${run + 1}`);
+    });
+  }
 });
