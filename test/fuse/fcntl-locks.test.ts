@@ -9,7 +9,7 @@ const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
 describe('fcntl record locks between processes behave as on the host file system', { skip }, () => {
   const targets = useTargets();
 
-  test('read/write/unlock, splitting and merging, owners, F_GETLK answers, F_SETLKW grant and EINTR', async () => {
+  test('read/write/unlock, splitting and merging, owners, F_GETLK answers, F_SETLKW grant, EINTR and a killed waiter', async () => {
     let reference: { kind: 'plain' | 'mount'; text: string } | null = null;
     for (const t of targets()) {
       const text = expectSuccess(`fcntl-locks.py on ${t.kind}`, await runPython('fcntl-locks.py', [t.dir], { timeoutMs: 120_000 }));
