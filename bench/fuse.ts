@@ -69,8 +69,11 @@ const PER_REQUEST_LIMIT = 1.6;
 /** Every timeout 0, so each fstat/stat really reaches the daemon. */
 const OURS_REQUEST_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '0', '-negative-timeout', '0'];
 const PLL_REQUEST_OPTIONS = 'cache=always,timeout=0';
-/** What LiteFS itself uses: attributes never cached, entries 60 s, page cache kept across opens. */
-const OURS_SQLITE_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '60', '-keep-cache'];
+/**
+ * What LiteFS itself uses: attributes never cached, entries 60 s, no negative
+ * entries (an ENOENT reply carries none), page cache kept across opens.
+ */
+const OURS_SQLITE_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '60', '-negative-timeout', '0', '-keep-cache'];
 const PLL_SQLITE_OPTIONS = 'cache=always';
 
 function cell(results: Map<ColumnKey, ColumnResult>, key: ColumnKey, id: string): Cell {
