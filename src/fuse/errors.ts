@@ -38,14 +38,20 @@ export const Errno = {
   ENOTCONN: 107,
 } as const;
 
-/** Thrown by handlers: the request fails with this errno (positive). */
+/**
+ * Thrown by handlers: the request fails with this errno (positive). Carries
+ * no stack trace: it is an answer, not a bug, and capturing a stack costs
+ * more than serving a request (measured ~8 µs vs ~2-5 µs).
+ */
 export class FuseError extends Error {
   override readonly name = 'FuseError';
-  constructor(
-    readonly errno: number,
-    message?: string,
-  ) {
+  readonly errno: number;
+  constructor(errno: number, message?: string) {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message ?? `errno ${errno}`);
+    Error.stackTraceLimit = limit;
+    this.errno = errno;
   }
 }
 

@@ -5,7 +5,6 @@
  * Paths are derived by walking parents, so renaming a folder moves
  * everything below it without touching the table.
  */
-import { join } from 'node:path';
 import { FUSE_ROOT_ID } from '../abi.js';
 import { Errno, FuseError } from '../errors.js';
 
@@ -21,7 +20,12 @@ const ROOT_ALIAS = Number.MAX_SAFE_INTEGER;
 export class InodeTable {
   private readonly nodes = new Map<number, Inode>();
 
-  constructor(readonly root: string) {}
+  readonly root: string;
+
+  constructor(root: string) {
+    // Without a trailing slash, so `${root}/${name}` is always well formed.
+    this.root = root.length > 1 ? root.replace(/\/+$/, '') : root;
+  }
 
   /** Node id the kernel sees for a backing st_ino. */
   static nodeIdFor(stIno: number): number {
@@ -45,25 +49,26 @@ export class InodeTable {
   /** Backing path of a node; ESTALE... ENOENT when the kernel names a node we forgot. */
   path(ino: number): string {
     if (ino === FUSE_ROOT_ID) return this.root;
-    const parts: string[] = [];
+    // Names never contain '/' (childPath checks), so plain concatenation is
+    // a valid path and much cheaper than path.join on the request path.
+    let path = '';
     let cur = ino;
     // Bounded: each step moves to a parent; a cycle (impossible by
     // construction) is cut at 4096 levels.
     for (let depth = 0; cur !== FUSE_ROOT_ID; depth++) {
       const n = this.nodes.get(cur);
       if (n === undefined || depth > 4096) throw new FuseError(Errno.ENOENT, `unknown inode ${ino}`);
-      parts.push(n.name);
+      path = `/${n.name}${path}`;
       cur = n.parent;
     }
-    parts.reverse();
-    return join(this.root, ...parts);
+    return this.root + path;
   }
 
   childPath(parent: number, name: string): string {
     if (name.includes('/') || name === '' || name === '.' || name === '..') {
       throw new FuseError(Errno.EINVAL, `bad name ${JSON.stringify(name)}`);
     }
-    return join(this.path(parent), name);
+    return `${this.path(parent)}/${name}`;
   }
 
   /** Records one more kernel reference to `nodeid`, found as `name` in `parent`. */
