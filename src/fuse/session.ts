@@ -146,7 +146,8 @@ export class FuseSession {
     this.onInit = opts.onInit;
     this.log = opts.log;
     this.inBuf = Buffer.allocUnsafe(requestBufferSize(this.maxWrite));
-    this.outBuf = Buffer.allocUnsafe(replyBufferSize(this.maxWrite));
+    // READs are bounded by max_pages, which INIT rounds up from max_write.
+    this.outBuf = Buffer.allocUnsafe(replyBufferSize(maxPagesFor(this.maxWrite) * PAGE_SIZE));
   }
 
   /** What INIT negotiated (undefined before INIT). */
@@ -333,9 +334,10 @@ export class FuseSession {
       }
       case Opcode.READ: {
         if (hd.read === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        const size = Math.min(req.size, out.length - O);
+        // Never more than the reply buffer holds (the kernel never asks for more than max_pages).
+        if (req.size > out.length - O) req.size = out.length - O;
         const n = hd.read(req, out, O);
-        return this.reply(h.unique, Math.max(0, Math.min(n, size)));
+        return this.reply(h.unique, Math.max(0, Math.min(n, req.size)));
       }
       case Opcode.WRITE: {
         if (hd.write === undefined) return this.replyError(h.unique, Errno.ENOSYS);
@@ -492,7 +494,7 @@ export class FuseSession {
     }
     const minor = Math.min(req.minor, FUSE_KERNEL_MINOR_VERSION);
     const flags = (req.flags & this.wantFlags) >>> 0;
-    const maxPages = Math.max(1, Math.min(256, Math.ceil(this.maxWrite / PAGE_SIZE)));
+    const maxPages = maxPagesFor(this.maxWrite);
     const conn: ConnInfo = {
       major: FUSE_KERNEL_VERSION,
       minor,
@@ -549,6 +551,11 @@ export class FuseSession {
       if (code !== 'EINVAL') throw err;
     }
   }
+}
+
+/** max_pages for INIT: enough pages for one max_write, within the kernel's limit of 256. */
+function maxPagesFor(maxWrite: number): number {
+  return Math.max(1, Math.min(256, Math.ceil(maxWrite / PAGE_SIZE)));
 }
 
 function noReply(op: number): boolean {

@@ -111,8 +111,13 @@ const RENAME_NOREPLACE = 1;
 
 interface DirHandle {
   readonly ino: number;
-  readonly entries: Dirent[];
+  entries: Dirent[];
+  /** Set once a READDIR was served: a later one at offset 0 is a rewinddir and re-reads. */
+  served: boolean;
 }
+
+/** Directory handles live far above any descriptor number, so the two never collide. */
+const DIR_HANDLE_BASE = 2 ** 40;
 
 export class PassthroughFs implements FuseHandler {
   private readonly inodes: InodeTable;
@@ -122,7 +127,7 @@ export class PassthroughFs implements FuseHandler {
   private readonly negativeTimeout: number;
   private readonly keepCache: boolean;
   private readonly dirs = new Map<number, DirHandle>();
-  private nextDirHandle = 1;
+  private nextDirHandle = DIR_HANDLE_BASE;
   private session: FuseSession | undefined;
   /** Notice sequence numbers we owe a 'notices-written' message for, with the message id. */
   private readonly noticeAcks: { seq: number; id: number }[] = [];
@@ -196,7 +201,8 @@ export class PassthroughFs implements FuseHandler {
 
   getattr(req: GetattrRequest, out: AttrOut): void {
     const ino = req.header.nodeid;
-    const st = (req.getattrFlags & FUSE_GETATTR_FH) !== 0 && !this.dirs.has(req.fh) ? fstatSync(req.fh) : lstatSync(this.inodes.path(ino));
+    // With a handle (regular files only): fstat, which also works after the name was unlinked.
+    const st = (req.getattrFlags & FUSE_GETATTR_FH) !== 0 ? fstatSync(req.fh) : lstatSync(this.inodes.path(ino));
     attrFromStats(st, out.attr, ino);
     out.attrValid = this.attrTimeout;
   }
@@ -354,12 +360,12 @@ export class PassthroughFs implements FuseHandler {
     const ino = req.header.nodeid;
     const entries = readdirSync(this.inodes.path(ino), { withFileTypes: true });
     const fh = this.nextDirHandle++;
-    this.dirs.set(fh, { ino, entries });
+    this.dirs.set(fh, { ino, entries, served: false });
     out.fh = fh;
   }
 
   readdir(req: ReadRequest, out: DirentWriter): void {
-    const d = this.dir(req.fh);
+    const d = this.dir(req.fh, req.offset);
     // Offsets: 1 = after ".", 2 = after "..", 3+i = after entries[i].
     for (let off = req.offset; off < d.entries.length + 2; off++) {
       const [name, type] = this.nameAt(d, off);
@@ -369,7 +375,7 @@ export class PassthroughFs implements FuseHandler {
   }
 
   readdirplus(req: ReadRequest, out: DirentWriter): void {
-    const d = this.dir(req.fh);
+    const d = this.dir(req.fh, req.offset);
     const dirPath = this.inodes.path(d.ino);
     for (let off = req.offset; off < d.entries.length + 2; off++) {
       const [name, type] = this.nameAt(d, off);
@@ -479,9 +485,12 @@ export class PassthroughFs implements FuseHandler {
     return this.locks.cancel(unique);
   }
 
-  private dir(fh: number): DirHandle {
+  /** The handle of a READDIR(PLUS); a new pass from offset 0 sees the folder as it is now. */
+  private dir(fh: number, offset: number): DirHandle {
     const d = this.dirs.get(fh);
     if (d === undefined) throw new FuseError(Errno.EBADF);
+    if (offset === 0 && d.served) d.entries = readdirSync(this.inodes.path(d.ino), { withFileTypes: true });
+    d.served = true;
     return d;
   }
 
