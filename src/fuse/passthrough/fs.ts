@@ -127,6 +127,15 @@ export class PassthroughFs implements FuseHandler {
   private readonly negativeTimeout: number;
   private readonly keepCache: boolean;
   private readonly dirs = new Map<number, DirHandle>();
+  /**
+   * Lock owners that took locks through each file handle, until that owner's
+   * next FLUSH. What is left at RELEASE are open-file-description (OFD)
+   * locks: their owner is the file, whose close sends a FLUSH for the
+   * process instead, so RELEASE is where they must end. A process's own
+   * (classic POSIX) locks always end at its FLUSH first, so RELEASE, which
+   * can arrive late, never drops a lock taken since.
+   */
+  private readonly handleOwners = new Map<number, { readonly ino: number; readonly owners: Set<bigint> }>();
   private nextDirHandle = DIR_HANDLE_BASE;
   private session: FuseSession | undefined;
   /** Notice sequence numbers we owe a 'notices-written' message for, with the message id. */
@@ -334,11 +343,19 @@ export class PassthroughFs implements FuseHandler {
   flush(req: FlushRequest): void {
     // With FUSE_POSIX_LOCKS the kernel sends no unlock on close: FLUSH is
     // where a process's locks on this file end (POSIX: any close drops them).
-    this.locks.releaseOwner(req.header.nodeid, req.lockOwner);
+    const ino = req.header.nodeid;
+    this.locks.releaseOwner(ino, req.lockOwner);
+    for (const h of this.handleOwners.values()) if (h.ino === ino) h.owners.delete(req.lockOwner);
   }
 
   release(req: ReleaseRequest): void {
-    if ((req.releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK) !== 0) this.locks.releaseOwner(req.header.nodeid, req.lockOwner);
+    const ino = req.header.nodeid;
+    if ((req.releaseFlags & FUSE_RELEASE_FLOCK_UNLOCK) !== 0) this.locks.releaseOwner(ino, req.lockOwner);
+    const h = this.handleOwners.get(req.fh);
+    if (h !== undefined) {
+      this.handleOwners.delete(req.fh);
+      for (const owner of h.owners) this.locks.releaseOwner(h.ino, owner);
+    }
     closeSync(req.fh);
   }
 
@@ -474,11 +491,21 @@ export class PassthroughFs implements FuseHandler {
     if (type !== 0 && type !== 1 && type !== 2) throw new FuseError(Errno.EINVAL);
     if (!(req.start >= 0) || !(req.end >= req.start)) throw new FuseError(Errno.EINVAL);
     const ino = req.header.nodeid;
+    if (type !== 2) this.noteHandleOwner(req.fh, ino, req.owner);
     if (req.opcode === Opcode.SETLKW && type !== 2) {
       if (this.locks.setOrWait(ino, req.owner, req.pid, type, req.start, req.end, req.header.unique)) return;
       return DEFERRED;
     }
     if (!this.locks.trySet(ino, req.owner, req.pid, type, req.start, req.end)) throw new FuseError(Errno.EAGAIN);
+  }
+
+  private noteHandleOwner(fh: number, ino: number, owner: bigint): void {
+    let h = this.handleOwners.get(fh);
+    if (h === undefined || h.ino !== ino) {
+      h = { ino, owners: new Set() };
+      this.handleOwners.set(fh, h);
+    }
+    h.owners.add(owner);
   }
 
   interrupt(unique: number): boolean {

@@ -161,6 +161,32 @@ describe('PassthroughFs', () => {
     assert.equal(dev.replyTo(14).error, -Errno.EAGAIN);
   });
 
+  test('locks taken through a handle by an owner that never FLUSHes (OFD locks) end at RELEASE', () => {
+    const src = folder('ofd');
+    writeFileSync(join(src, 'db'), '');
+    const ino = statSync(join(src, 'db')).ino;
+    const fs = new PassthroughFs({ source: src });
+    let fh = 0;
+    const dev = run(fs, [
+      lookup(2, 1, 'db'),
+      () => request(Opcode.OPEN, hex(le32(2), le32(0)), { unique: 4, nodeid: ino }),
+      (d) => {
+        fh = Number(d.replyTo(4).payload.readBigUInt64LE(0));
+        return request(Opcode.SETLK, lkIn(fh, 7, 1, 0, 10), { unique: 6, nodeid: ino }); // owner 7 = the open file
+      },
+      () => request(Opcode.SETLK, lkIn(fh, 3, 0, 20, 30), { unique: 8, nodeid: ino }), // owner 3 = the process
+      () => request(Opcode.FLUSH, hex(le64(fh), le32(0), le32(0), le64(3)), { unique: 10, nodeid: ino }), // close(): process owner
+      () => request(Opcode.GETLK, lkIn(0, 9, 1, 0, 0x7fffffffffffffffn), { unique: 12, nodeid: ino }),
+      () => request(Opcode.RELEASE, hex(le64(fh), le32(2), le32(0), le64(0)), { unique: 14, nodeid: ino }),
+      () => request(Opcode.GETLK, lkIn(0, 9, 1, 0, 0x7fffffffffffffffn), { unique: 16, nodeid: ino }),
+    ]);
+    assert.equal(dev.replyTo(6).error, 0);
+    assert.equal(dev.replyTo(12).payload.readUInt32LE(16), 1, 'the OFD lock survives the process FLUSH');
+    assert.equal(dev.replyTo(14).error, 0);
+    assert.equal(dev.replyTo(16).payload.readUInt32LE(16), 2, 'and ends with the file (F_UNLCK)');
+    assert.equal(fs.stats().lockedInodes, 0);
+  });
+
   test('an interrupted SETLKW is answered EINTR and leaves no waiter', () => {
     const src = folder('intr');
     writeFileSync(join(src, 'db'), '');
