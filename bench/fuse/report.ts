@@ -53,7 +53,8 @@ export function percent(a: Cell | undefined, b: Cell | undefined): string {
   const y = valueOf(b);
   if (x === undefined || y === undefined || y === 0) return '—';
   const p = (100 * x) / y;
-  return `${p < 10 ? p.toFixed(1) : Math.round(p)}%`;
+  // One decimal below 100% so a share just under a target never prints as the target itself.
+  return `${p < 100 ? p.toFixed(1) : Math.round(p)}%`;
 }
 
 /** "≥ 20%: ✓" style verdict for a share of the baseline. */
