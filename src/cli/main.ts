@@ -26,13 +26,7 @@ const COMMANDS: Record<string, Command> = {
   },
   passthrough: {
     summary: 'mounts a FUSE passthrough of a folder (test vehicle for the FUSE layer)',
-    run: async (argv) => {
-      // TODO(lead): typed import once src/cli/passthrough.ts lands.
-      const mod = (await import(new URL('./passthrough.js', import.meta.url).href)) as {
-        runPassthrough(argv: string[]): Promise<number>;
-      };
-      return mod.runPassthrough(argv);
-    },
+    run: async (argv) => (await import('./passthrough.js')).runPassthrough(argv),
   },
 };
 
