@@ -89,7 +89,14 @@ export async function runSuite(
     }
     for (const col of live) results.set(col.key, col.cells);
   } finally {
-    for (const col of live) await col.target.stop();
+    for (const col of live) {
+      try {
+        await col.target.stop();
+      } catch (err) {
+        // Its figures stand; the mount itself is reported and the next suite still runs.
+        progress(`${suite.name}: stopping ${col.key} failed: ${errorText(err)}`);
+      }
+    }
   }
   return results;
 }
