@@ -61,6 +61,8 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   private readonly wakePath: string;
   private readonly workerExit: Promise<number>;
   private readonly signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
+  /** Minor device number of our mount (to tell it from a later mount at the same path). */
+  private readonly device: number;
   private noticeSeq = 0;
   private readonly noticeWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private closing: Promise<void> | undefined;
@@ -75,6 +77,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     wakePath: string;
     workerExit: Promise<number>;
     handleSignals: boolean;
+    device: number;
   }) {
     super();
     this.mountpoint = init.mountpoint;
@@ -85,6 +88,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.commandPort = init.commandPort;
     this.wakePath = init.wakePath;
     this.workerExit = init.workerExit;
+    this.device = init.device;
     this.worker.on('message', (msg: unknown) => {
       if (typeof msg === 'object' && msg !== null && 'fuseStatus' in msg) return;
       this.emit('message', msg);
@@ -138,6 +142,9 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       closeSync(fd);
       throw new MountError(`mount of ${mountpoint} failed (exit ${res.code}): ${res.stderr}`);
     }
+    // Our mount's identity: a later daemon may mount over the same path, and
+    // we must never unmount that one.
+    const device = findMount(mountpoint)?.minor ?? -1;
 
     const shared = new SharedArrayBuffer(4);
     const noticeChannel = new MessageChannel();
@@ -181,7 +188,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
         worker.once('exit', (code) => rej(new MountError(`FUSE worker exited (${code}) before INIT`)));
       });
     } catch (err) {
-      await unmount(mountpoint, log);
+      await unmount(mountpoint, device, log);
       await Promise.race([workerExit, delay(5000)]);
       await notifier.terminate();
       closeSync(fd);
@@ -198,6 +205,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       wakePath: join(mountpoint, wakeName),
       workerExit,
       handleSignals: opts.handleSignals !== false,
+      device,
     });
   }
 
@@ -253,12 +261,15 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       process.off('SIGINT', this.signalHandler);
       process.off('SIGTERM', this.signalHandler);
     }
-    await unmount(this.mountpoint, () => {});
+    await unmount(this.mountpoint, this.device, () => {});
     let exited = await Promise.race([this.workerExit.then(() => true), delay(5000).then(() => false)]);
     if (!exited) {
       // A lazy unmount with files still open keeps the connection alive; cut it.
       const entry = findMount(this.mountpoint);
-      if (entry !== undefined) await abortConnection(entry);
+      if (entry !== undefined && entry.minor === this.device) await abortConnection(entry);
+      else if (this.device >= 0) {
+        await abortConnection({ mountId: 0, major: 0, minor: this.device, mountpoint: this.mountpoint, fstype: '', source: '' });
+      }
       exited = await Promise.race([this.workerExit.then(() => true), delay(5000).then(() => false)]);
     }
     for (const w of this.noticeWaiters.values()) w.reject(new Error('mount closed'));
@@ -270,9 +281,15 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   }
 }
 
-/** `umount`, falling back to `umount -l` (busy mount). True when the path is no longer mounted. */
-async function unmount(mountpoint: string, log: (line: string) => void): Promise<boolean> {
-  const mounted = (): boolean => findMount(mountpoint)?.fstype.startsWith('fuse') === true;
+/**
+ * `umount`, falling back to `umount -l` (busy mount), if our mount (device
+ * minor `device`) is still the one at the path. True when it is gone.
+ */
+async function unmount(mountpoint: string, device: number, log: (line: string) => void): Promise<boolean> {
+  const mounted = (): boolean => {
+    const e = findMount(mountpoint);
+    return e !== undefined && e.fstype.startsWith('fuse') && e.minor === device;
+  };
   if (!mounted()) return true;
   const r = await runCommand('umount', [mountpoint]);
   if (!mounted()) return true;

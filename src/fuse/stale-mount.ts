@@ -51,12 +51,13 @@ export function findMount(path: string): MountEntry | undefined {
   return found;
 }
 
-export type MountState = 'none' | 'live' | 'stale';
+/** 'hung': a daemon still holds the connection but does not answer. */
+export type MountState = 'none' | 'live' | 'stale' | 'hung';
 
 /**
  * Whether a FUSE mount at `path` is alive. A stat that fails with ENOTCONN
- * or ECONNABORTED, or does not answer within `timeoutMs` (a hung daemon), is
- * stale.
+ * or ECONNABORTED is stale (the daemon is gone); one that does not answer
+ * within `timeoutMs` is hung (stopped or deadlocked daemon).
  */
 export async function mountState(path: string, timeoutMs = 2000): Promise<MountState> {
   const entry = findMount(path);
@@ -67,7 +68,7 @@ export async function mountState(path: string, timeoutMs = 2000): Promise<MountS
   });
   try {
     const r = await Promise.race([fsp.stat(entry.mountpoint).then(() => 'ok' as const), timeout]);
-    return r === 'ok' ? 'live' : 'stale';
+    return r === 'ok' ? 'live' : 'hung';
   } catch (err) {
     const code = errorCode(err);
     return code === 'ENOTCONN' || code === 'ECONNABORTED' ? 'stale' : 'live';
@@ -78,33 +79,48 @@ export async function mountState(path: string, timeoutMs = 2000): Promise<MountS
 
 const FUSECTL = '/sys/fs/fuse/connections';
 
-/** Aborts the FUSE connection behind a mount through fusectl (mounting fusectl if needed). */
+/**
+ * Aborts the FUSE connection behind a mount through fusectl (the connection
+ * is named by the minor of the mount's device number). Mounts fusectl for
+ * the purpose if it is not mounted, and unmounts it again afterwards.
+ */
 export async function abortConnection(entry: MountEntry): Promise<boolean> {
   if (!existsSync(FUSECTL)) return false;
+  let mountedHere = false;
   if (readdirSync(FUSECTL).length === 0) {
-    await runCommand('mount', ['-t', 'fusectl', 'fusectl', FUSECTL]);
+    mountedHere = (await runCommand('mount', ['-t', 'fusectl', 'fusectl', FUSECTL])).code === 0;
   }
-  const abort = `${FUSECTL}/${entry.minor}/abort`;
-  if (!existsSync(abort)) return false;
   try {
+    const abort = `${FUSECTL}/${entry.minor}/abort`;
+    if (!existsSync(abort)) return false;
     writeFileSync(abort, '1');
     return true;
   } catch {
     return false;
+  } finally {
+    if (mountedHere) await runCommand('umount', [FUSECTL]);
   }
 }
 
 /**
  * Clears a stale FUSE mount at `path`: `umount`, then `umount -l`, then an
  * abort of the connection through fusectl followed by `umount -l` as the
- * last resort. Returns true if a stale mount was found and removed; throws
- * if it could not be removed. A live mount is left alone (false).
+ * last resort (a hung mount is aborted first). Returns true if a stale mount
+ * was found and removed; throws if it could not be removed. A live mount is
+ * left alone (false).
  */
 export async function clearStaleMount(path: string, log: (line: string) => void = () => {}): Promise<boolean> {
-  if ((await mountState(path)) !== 'stale') return false;
+  const state = await mountState(path);
+  if (state !== 'stale' && state !== 'hung') return false;
   const abs = resolve(path);
-  log(`clearing stale FUSE mount at ${abs}`);
+  log(`clearing ${state} FUSE mount at ${abs}`);
   const gone = (): boolean => findMount(abs)?.fstype.startsWith('fuse') !== true;
+  if (state === 'hung') {
+    // Cut the connection first: it fails every waiting request (ours
+    // included) and lets the unmount through.
+    const entry = findMount(abs);
+    if (entry !== undefined) await abortConnection(entry);
+  }
   for (const args of [[abs], ['-l', abs]]) {
     const r = await runCommand('umount', args);
     if (gone()) return true;

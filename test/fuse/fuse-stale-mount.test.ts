@@ -2,11 +2,12 @@
  * A passthrough daemon killed with SIGKILL leaves a dead mount (ENOTCONN);
  * starting it again on the same path clears that mount by itself and works,
  * and a SIGTERM then unmounts cleanly (exit 0, nothing left in /proc/mounts).
+ * A stopped (hung) daemon's mount is aborted through fusectl and replaced.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { promises as fsp, writeFileSync } from 'node:fs';
+import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { skipUnless } from '../helpers/prereq.js';
@@ -15,6 +16,7 @@ import { cleanupMount, isMounted, tempMountDirs } from './fuse-layer-helpers.js'
 
 const skip = skipUnless(['root', 'fuse']);
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const fusectlWasMounted = / fusectl /.test(readFileSync('/proc/mounts', 'utf8'));
 
 /** Starts `litefs passthrough SRC MNT` and resolves once it printed `mounted MNT`. */
 async function startPassthrough(src: string, mnt: string): Promise<ChildProcess> {
@@ -76,5 +78,25 @@ describe('stale mount after SIGKILL', { skip }, () => {
     const [code] = (await once(second, 'exit')) as [number | null];
     assert.equal(code, 0);
     assert.equal(isMounted(t.mnt), false, 'nothing of ours left in /proc/mounts');
+  });
+
+  test('a daemon that stopped answering (SIGSTOP) is cut off and replaced', async () => {
+    const first = await startPassthrough(t.src, t.mnt);
+    children.push(first);
+    first.kill('SIGSTOP');
+    const second = await startPassthrough(t.src, t.mnt);
+    children.push(second);
+    assert.equal(catInChild(join(t.mnt, 'hello.txt')), 'hello\n');
+    const mounts = spawnSync('grep', ['-c', ` ${t.mnt} `, '/proc/mounts'], { encoding: 'utf8' }).stdout.trim();
+    assert.equal(mounts, '1');
+    // The old daemon's connection was aborted: woken up, it finds its mount gone and exits.
+    const firstExit = first.exitCode !== null || first.signalCode !== null ? Promise.resolve() : once(first, 'exit');
+    first.kill('SIGCONT');
+    await firstExit;
+    second.kill('SIGTERM');
+    const [code] = (await once(second, 'exit')) as [number | null];
+    assert.equal(code, 0);
+    assert.equal(isMounted(t.mnt), false);
+    assert.equal(/ fusectl /.test(readFileSync('/proc/mounts', 'utf8')) && !fusectlWasMounted, false, 'fusectl unmounted again');
   });
 });
