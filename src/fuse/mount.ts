@@ -14,7 +14,7 @@ import { runCommand } from './commands.js';
 import { MountError, errorCode } from './errors.js';
 import type { ConnInfo } from './handler.js';
 import type { Notice, NoticeAck, NoticeBatch } from './notices.js';
-import { abortConnection, clearStaleMount, findMount } from './stale-mount.js';
+import { abortConnection, clearStaleMount, findMount, mountState } from './stale-mount.js';
 import type { FuseWorkerData, FuseWorkerStatus } from './worker-runtime.js';
 
 export interface FuseMountOptions {
@@ -66,6 +66,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   private noticeSeq = 0;
   private readonly noticeWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private closing: Promise<void> | undefined;
+  private workerEnded = false;
 
   private constructor(init: {
     mountpoint: string;
@@ -103,7 +104,10 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.worker.on('error', (err) => process.stderr.write(`fuse: FUSE worker error: ${err.stack ?? err.message}\n`));
     this.notifier.on('error', (err) => process.stderr.write(`fuse: notifier error: ${err.stack ?? err.message}\n`));
     // Unmounted from outside (or the worker died): clean up the rest and tell the owner.
-    void this.workerExit.then(() => this.close());
+    void this.workerExit.then(() => {
+      this.workerEnded = true;
+      return this.close();
+    });
     if (init.handleSignals) {
       this.signalHandler = (sig) => {
         this.emit('signal', sig);
@@ -261,7 +265,15 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       process.off('SIGINT', this.signalHandler);
       process.off('SIGTERM', this.signalHandler);
     }
-    await unmount(this.mountpoint, this.device, () => {});
+    if (!this.workerEnded) {
+      // Our connection is alive, so our device number is still ours alone.
+      await unmount(this.mountpoint, this.device, () => {});
+    } else if ((await mountState(this.mountpoint)) === 'stale') {
+      // Our connection ended (unmounted or aborted from outside). Device
+      // numbers are reused, so only a dead mount at the path is cleared;
+      // a live one belongs to another daemon.
+      await clearStaleMount(this.mountpoint).catch(() => false);
+    }
     let exited = await Promise.race([this.workerExit.then(() => true), delay(5000).then(() => false)]);
     if (!exited) {
       // A lazy unmount with files still open keeps the connection alive; cut it.
