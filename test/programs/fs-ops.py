@@ -5,7 +5,8 @@ usage: fs-ops.py DIR SEED COUNT
 Runs COUNT operations chosen by random.Random(SEED) on a few files in a
 couple of directories under DIR (create/open with various flags, pwrite and
 write at offsets, pread, ftruncate/truncate, rename, unlink, fsync,
-fdatasync, close and reopen, stat, mkdir/rmdir, listdir), and prints one
+fdatasync, close and reopen, stat, chmod, mkdir/rmdir, listdir; with
+FSOPS_LINKS=1 also link, symlink, readlink), and prints one
 line per operation with its result: return value, errno name, or length and
 hash of the bytes read. It ends with a listing of the tree (type, size,
 hash of every file). Two runs with the same seed on file systems that behave
@@ -23,11 +24,25 @@ MAX_OFFSET = 300 * 1024
 MAX_FDS = 8
 DIRS = ["", "d0", "d1", "d0/sub"]
 FILE_NAMES = ["a", "b", "c"]
+# Operation names and relative weights.
+BASE_OPS = [
+    ("open", 10), ("close", 6), ("pwrite", 18), ("write", 6), ("pread", 14), ("read", 5), ("lseek", 3),
+    ("ftruncate", 5), ("truncate", 3), ("rename", 5), ("unlink", 4), ("fsync", 3), ("fdatasync", 2),
+    ("stat", 6), ("fstat", 4), ("mkdir", 2), ("rmdir", 2), ("listdir", 3), ("fsyncdir", 1), ("chmod", 1),
+]
+# FSOPS_LINKS=1 adds hard links and symlinks (one inode under several names).
+LINK_OPS = [("link", 2), ("symlink", 1), ("readlink", 1)]
+_ops = BASE_OPS + (LINK_OPS if os.environ.get("FSOPS_LINKS") == "1" else [])
+OPS = [name for name, _ in _ops]
+WEIGHTS = [w for _, w in _ops]
 # For diagnosis only: FSOPS_WITHOUT=fstat,rename turns those operations into no-ops.
 WITHOUT = set(filter(None, os.environ.get("FSOPS_WITHOUT", "").split(",")))
 # FSOPS_SKIP_ORPHAN_FSTAT=1: no fstat of fds whose file was unlinked or replaced
 # (a known passthrough gap, tracked by its own test in fs-differential.test.ts).
 SKIP_ORPHAN_FSTAT = os.environ.get("FSOPS_SKIP_ORPHAN_FSTAT") == "1"
+# FSOPS_SKIP_RMDIR_HELD=1: no rmdir of a folder that an open fd refers to or
+# lies in (another known passthrough gap, with its own test).
+SKIP_RMDIR_HELD = os.environ.get("FSOPS_SKIP_RMDIR_HELD") == "1"
 
 
 def h(data):
@@ -42,7 +57,7 @@ class Run:
     def __init__(self, root, seed):
         self.root = root
         self.rnd = random.Random(seed)
-        # slot -> [fd, current path or None once unlinked/replaced, is a directory]
+        # slot -> [fd, current path or None once unlinked/replaced, is a directory, last known path]
         self.fds = {}
         self.paths = [os.path.join(d, n) for d in DIRS for n in FILE_NAMES]
 
@@ -82,14 +97,7 @@ class Run:
 
     def op(self):
         rnd = self.rnd
-        kind = rnd.choices(
-            [
-                "open", "close", "pwrite", "write", "pread", "read", "lseek", "ftruncate", "truncate",
-                "rename", "unlink", "fsync", "fdatasync", "stat", "fstat", "mkdir", "rmdir", "listdir",
-                "fsyncdir",
-            ],
-            weights=[10, 6, 18, 6, 14, 5, 3, 5, 3, 5, 4, 3, 2, 6, 4, 2, 2, 3, 1],
-        )[0]
+        kind = rnd.choices(OPS, weights=WEIGHTS)[0]
         if kind in WITHOUT:
             return "skip " + kind, "-"
         return getattr(self, "op_" + kind)()
@@ -117,7 +125,7 @@ class Run:
         except OSError as e:
             return desc, err_name(e)
         slot = next(i for i in range(MAX_FDS + 1) if i not in self.fds)
-        self.fds[slot] = [fd, p, stat.S_ISDIR(os.fstat(fd).st_mode)]
+        self.fds[slot] = [fd, p, stat.S_ISDIR(os.fstat(fd).st_mode), p]
         return desc, "#%d" % slot
 
     def orphan(self, p):
@@ -130,6 +138,11 @@ class Run:
         for e in self.fds.values():
             if e[1] is not None and (e[1] == a or e[1].startswith(a + "/")):
                 e[1] = b + e[1][len(a):]
+                e[3] = e[1]
+
+    def held_open(self, d):
+        """True if an fd is open on folder d or on something (even unlinked) that was in it."""
+        return any(e[3] == d or e[3].startswith(d + "/") for e in self.fds.values())
 
     def is_orphan(self, fd):
         return any(e[1] is None for e in self.fds.values() if e[0] == fd)
@@ -309,6 +322,37 @@ class Run:
 
         return self.with_fd("fstat", f)
 
+    def op_link(self):
+        a, b = self.path(), self.path()
+        try:
+            os.link(self.abs(a), self.abs(b))
+            return "link %s %s" % (a, b), "ok"
+        except OSError as e:
+            return "link %s %s" % (a, b), err_name(e)
+
+    def op_symlink(self):
+        a, b = self.path(), self.path()
+        try:
+            os.symlink(a, self.abs(b))
+            return "symlink %s %s" % (a, b), "ok"
+        except OSError as e:
+            return "symlink %s %s" % (a, b), err_name(e)
+
+    def op_readlink(self):
+        p = self.path()
+        try:
+            return "readlink %s" % p, os.readlink(self.abs(p))
+        except OSError as e:
+            return "readlink %s" % p, err_name(e)
+
+    def op_chmod(self):
+        p, mode = self.path(), self.rnd.choice([0o600, 0o644, 0o755, 0o400])
+        try:
+            os.chmod(self.abs(p), mode)
+            return "chmod %s %o" % (p, mode), "ok"
+        except OSError as e:
+            return "chmod %s %o" % (p, mode), err_name(e)
+
     def op_mkdir(self):
         d = self.rnd.choice(DIRS[1:])
         try:
@@ -319,6 +363,8 @@ class Run:
 
     def op_rmdir(self):
         d = self.rnd.choice(DIRS[1:])
+        if SKIP_RMDIR_HELD and self.held_open(d):
+            return "rmdir %s" % d, "skipped while held open"
         try:
             os.rmdir(self.abs(d))
             self.orphan(d)
@@ -339,9 +385,17 @@ class Run:
             dirnames.sort()
             rel = os.path.relpath(dirpath, self.root)
             lines.append("dir %s %s" % (rel, oct(stat.S_IMODE(os.stat(dirpath).st_mode))))
-            for n in sorted(filenames):
-                with open(os.path.join(dirpath, n), "rb") as f:
-                    lines.append("file %s %s" % (os.path.join(rel, n), h(f.read())))
+            for n in sorted(filenames + [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]):
+                full = os.path.join(dirpath, n)
+                st = os.lstat(full)
+                if stat.S_ISLNK(st.st_mode):
+                    lines.append("symlink %s -> %s" % (os.path.join(rel, n), os.readlink(full)))
+                    continue
+                with open(full, "rb") as f:
+                    lines.append(
+                        "file %s %s mode=%o nlink=%d"
+                        % (os.path.join(rel, n), h(f.read()), stat.S_IMODE(st.st_mode), st.st_nlink)
+                    )
         return lines
 
 
