@@ -43,7 +43,13 @@ import type {
 import type { AttrOut, DirentWriter, EntryOut, FileLock, OpenOut, StatfsOut } from './replies.js';
 import type { FuseSession } from './session.js';
 
-/** Returned by a handler that will answer later through `session.complete(unique, ...)`. */
+/**
+ * Returned by a handler that will answer later through
+ * `session.complete(unique, ...)` (still on the FUSE thread, e.g. from
+ * onMessage). Allowed for SETLK, SETLKW, WRITE, FSYNC, FSYNCDIR, FLUSH,
+ * UNLINK, RMDIR, RENAME; the request object is reused after the call, so
+ * keep `req.header.unique` and whatever else you need.
+ */
 export const DEFERRED: unique symbol = Symbol('fuse.deferred');
 export type Deferred = typeof DEFERRED;
 
@@ -83,10 +89,10 @@ export interface FuseHandler {
   symlink?(req: SymlinkRequest, out: EntryOut): void;
   mknod?(req: MknodRequest, out: EntryOut): void;
   mkdir?(req: MkdirRequest, out: EntryOut): void;
-  unlink?(req: UnlinkRequest): void;
-  rmdir?(req: RmdirRequest): void;
+  unlink?(req: UnlinkRequest): void | Deferred;
+  rmdir?(req: RmdirRequest): void | Deferred;
   /** RENAME and RENAME2 (req.flags: RENAME_NOREPLACE=1, EXCHANGE=2, WHITEOUT=4). */
-  rename?(req: RenameRequest): void;
+  rename?(req: RenameRequest): void | Deferred;
   link?(req: LinkRequest, out: EntryOut): void;
   open?(req: OpenRequest, out: OpenOut): void;
   /**
@@ -94,13 +100,13 @@ export interface FuseHandler {
    * (the reply buffer itself: no copy); return the count (short = EOF).
    */
   read?(req: ReadRequest, buf: Buffer, bufOffset: number): number;
-  /** Return the number of bytes written. */
-  write?(req: WriteRequest): number;
+  /** Return the number of bytes written (or DEFERRED, then session.completeWrite; req.data is gone after the call). */
+  write?(req: WriteRequest): number | Deferred;
   statfs?(req: StatfsRequest, out: StatfsOut): void;
   release?(req: ReleaseRequest): void;
-  fsync?(req: FsyncRequest): void;
+  fsync?(req: FsyncRequest): void | Deferred;
   /** Every close() of a descriptor: POSIX locks of req.lockOwner on this file end here. */
-  flush?(req: FlushRequest): void;
+  flush?(req: FlushRequest): void | Deferred;
   setxattr?(req: SetxattrRequest): void;
   /** The attribute's value (the session answers size queries and ERANGE). */
   getxattr?(req: GetxattrRequest): Buffer;
@@ -112,7 +118,7 @@ export interface FuseHandler {
   /** Entries with a nodeid count as lookups (not for "." and ".."). */
   readdirplus?(req: ReadRequest, out: DirentWriter): void;
   releasedir?(req: ReleaseRequest): void;
-  fsyncdir?(req: FsyncRequest): void;
+  fsyncdir?(req: FsyncRequest): void | Deferred;
   /** F_GETLK: `out` starts as the request's range with type F_UNLCK; fill a conflicting lock. */
   getlk?(req: LockRequest, out: FileLock): void;
   /** F_SETLK and F_SETLKW (req.opcode); SETLKW may return DEFERRED. */

@@ -193,6 +193,13 @@ export class FuseSession {
     this.write(buf, len);
   }
 
+  /** Completes a deferred WRITE: `size` bytes were written. */
+  completeWrite(unique: number, size: number): void {
+    const payload = Buffer.alloc(8);
+    encodeWriteOut(payload, 0, size);
+    this.complete(unique, 0, payload);
+  }
+
   /** True while `unique` waits for complete(). */
   isDeferred(unique: number): boolean {
     return this.deferred.has(unique);
@@ -230,6 +237,9 @@ export class FuseSession {
     }
     const h = req.header;
     this.log?.(`-> unique=${h.unique} ${opcodeName(h.opcode)} ino=${h.nodeid} pid=${h.pid}${describe(req)}`);
+    // Marked before the handler runs, so it may complete() the request from inside.
+    const deferrable = isDeferrable(h.opcode);
+    if (deferrable) this.deferred.add(h.unique);
     try {
       this.serve(req);
     } catch (err) {
@@ -237,6 +247,8 @@ export class FuseSession {
       if (errno === Errno.EIO && !isExpectedError(err)) {
         this.log?.(`   handler error in ${opcodeName(h.opcode)}: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
       }
+      // A deferrable request the handler already completed must not get a second reply.
+      if (deferrable && !this.deferred.delete(h.unique)) return;
       if (!noReply(h.opcode)) this.replyError(h.unique, errno);
     }
   }
@@ -307,17 +319,14 @@ export class FuseSession {
         return this.entryReply(h.unique, hd.link === undefined ? undefined : (e) => hd.link!(req, e));
       case Opcode.UNLINK:
         if (hd.unlink === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.unlink(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.unlink(req));
       case Opcode.RMDIR:
         if (hd.rmdir === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.rmdir(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.rmdir(req));
       case Opcode.RENAME:
       case Opcode.RENAME2:
         if (hd.rename === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.rename(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.rename(req));
       case Opcode.OPEN:
       case Opcode.OPENDIR: {
         const fn = req.opcode === Opcode.OPEN ? hd.open : hd.opendir;
@@ -342,6 +351,7 @@ export class FuseSession {
       case Opcode.WRITE: {
         if (hd.write === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         const n = hd.write(req);
+        if (n === DEFERRED || !this.deferred.delete(h.unique)) return;
         return this.reply(h.unique, encodeWriteOut(out, O, n));
       }
       case Opcode.STATFS: {
@@ -362,16 +372,13 @@ export class FuseSession {
         return this.reply(h.unique, 0);
       case Opcode.FSYNC:
         if (hd.fsync === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.fsync(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.fsync(req));
       case Opcode.FSYNCDIR:
         if (hd.fsyncdir === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.fsyncdir(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.fsyncdir(req));
       case Opcode.FLUSH:
         if (hd.flush === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        hd.flush(req);
-        return this.reply(h.unique, 0);
+        return this.finish(h.unique, hd.flush(req));
       case Opcode.SETXATTR:
         if (hd.setxattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         hd.setxattr(req);
@@ -411,21 +418,9 @@ export class FuseSession {
         return this.reply(h.unique, encodeLkOut(out, O, l));
       }
       case Opcode.SETLK:
-      case Opcode.SETLKW: {
+      case Opcode.SETLKW:
         if (hd.setlk === undefined) return this.replyError(h.unique, Errno.ENOSYS);
-        // Marked before the call so the handler may complete() it from inside.
-        if (req.opcode === Opcode.SETLKW) this.deferred.add(h.unique);
-        let result: void | typeof DEFERRED;
-        try {
-          result = hd.setlk(req);
-        } catch (err) {
-          this.deferred.delete(h.unique);
-          throw err;
-        }
-        if (result === DEFERRED && req.opcode === Opcode.SETLKW) return;
-        if (!this.deferred.delete(h.unique) && req.opcode === Opcode.SETLKW) return; // already completed
-        return this.reply(h.unique, 0);
-      }
+        return this.finish(h.unique, hd.setlk(req));
       case Opcode.ACCESS:
         if (hd.access === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         hd.access(req);
@@ -469,6 +464,13 @@ export class FuseSession {
         // stop asking (or fall back) where it can.
         return this.replyError(h.unique, Errno.ENOSYS);
     }
+  }
+
+  /** Replies 0 to a deferrable request, unless the handler deferred it or already completed it. */
+  private finish(unique: number, result: void | typeof DEFERRED): void {
+    if (result === DEFERRED) return;
+    if (!this.deferred.delete(unique)) return;
+    this.reply(unique, 0);
   }
 
   private entryReply(unique: number, fn: ((e: typeof this.entryOut) => void) | undefined): void {
@@ -556,6 +558,26 @@ export class FuseSession {
 /** max_pages for INIT: enough pages for one max_write, within the kernel's limit of 256. */
 function maxPagesFor(maxWrite: number): number {
   return Math.max(1, Math.min(256, Math.ceil(maxWrite / PAGE_SIZE)));
+}
+
+/**
+ * Requests a handler may answer later (return DEFERRED, then
+ * session.complete): lock requests, and the points where an application
+ * waits for durability (WRITE, FSYNC, FLUSH) or a name change.
+ */
+function isDeferrable(op: number): boolean {
+  return (
+    op === Opcode.SETLK ||
+    op === Opcode.SETLKW ||
+    op === Opcode.WRITE ||
+    op === Opcode.FSYNC ||
+    op === Opcode.FSYNCDIR ||
+    op === Opcode.FLUSH ||
+    op === Opcode.UNLINK ||
+    op === Opcode.RMDIR ||
+    op === Opcode.RENAME ||
+    op === Opcode.RENAME2
+  );
 }
 
 function noReply(op: number): boolean {

@@ -147,6 +147,35 @@ describe('FuseSession', () => {
     assert.deepEqual(interrupted, [2]);
   });
 
+  test('FSYNC and WRITE may be deferred and completed later; a handler error after completing sends nothing more', () => {
+    const dev = new ScriptedDevice().push(
+      init(),
+      request(Opcode.FSYNC, hex(le64(3), le32(0), le32(0)), { unique: 2 }),
+      request(Opcode.WRITE, hex(le64(3), le64(0), le32(2), le32(0), le64(0), le32(0), le32(0), 'abcd'), { unique: 4 }),
+      request(Opcode.STATFS, Buffer.alloc(0), { unique: 6 }),
+      request(Opcode.FLUSH, hex(le64(3), le32(0), le32(0), le64(1)), { unique: 8 }),
+    );
+    let session: FuseSession | undefined;
+    serve(
+      {
+        init: (s) => (session = s),
+        fsync: () => DEFERRED,
+        write: () => DEFERRED,
+        statfs: () => {
+          session!.completeWrite(4, 2);
+          session!.complete(2, Errno.EIO);
+        },
+        flush: (r) => {
+          session!.complete(r.header.unique, 0);
+          throw new FuseError(Errno.EACCES);
+        },
+      },
+      dev,
+    );
+    assert.deepEqual(dev.replies.filter((r) => r.unique !== 1).map((r) => [r.unique, r.error]), [[4, 0], [2, -Errno.EIO], [6, 0], [8, 0]]);
+    assert.equal(dev.replyTo(4).payload.toString('hex'), hex(le32(2), le32(0)).toString('hex'));
+  });
+
   test('messages posted to a port are delivered before the next request', () => {
     const { port1, port2 } = new MessageChannel();
     const seen: unknown[] = [];
