@@ -10,12 +10,15 @@ import {
   createServer as createHTTP2Server,
   type Http2ServerRequest,
   type Http2ServerResponse,
+  type ServerHttp2Session,
 } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 
 /** The client connection preface of HTTP/2 (RFC 9113 §3.4); its first 14 bytes identify h2c. */
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 const H2_SIGNATURE_LENGTH = 14;
+/** How long close() waits for open connections to drain before cutting them. */
+const CLOSE_GRACE_MS = 500;
 
 export type RequestHandler = (
   req: IncomingMessage | Http2ServerRequest,
@@ -67,13 +70,25 @@ export function createDualProtocolListener(handler: RequestHandler): DualProtoco
     socket.on('data', onData);
   });
 
+  const sessions = new Set<ServerHttp2Session>();
+  h2.on('session', (session: ServerHttp2Session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
+
   return {
     server,
     close: async () => {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      });
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Let responses already written (a stream's End frame) reach the peer:
+      // HTTP/2 sessions get a GOAWAY and finish their streams, idle HTTP/1.1
+      // connections close; whatever is still open after a grace period is cut.
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+      const deadline = Date.now() + CLOSE_GRACE_MS;
+      while (sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      for (const s of sockets) s.destroy();
+      await closed;
       h1.close();
       h2.close();
     },
