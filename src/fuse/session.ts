@@ -261,17 +261,16 @@ export class FuseSession {
     const O = OUT_HEADER_SIZE;
     switch (req.opcode) {
       case Opcode.INIT:
-        return this.init(req as InitRequest);
+        return this.init(req);
       case Opcode.LOOKUP: {
-        const r = req as import('./requests.js').LookupRequest;
-        if (h.nodeid === FUSE_ROOT_ID && r.name === this.wakeName) {
+        if (h.nodeid === FUSE_ROOT_ID && req.name === this.wakeName) {
           // The wake-up LOOKUP: its only job was to get us out of read(). An
           // error reply makes the kernel cache nothing for the name.
           return this.replyError(h.unique, Errno.ENOENT);
         }
         if (hd.lookup === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         resetEntryOut(this.entryOut);
-        hd.lookup(r, this.entryOut);
+        hd.lookup(req, this.entryOut);
         if (this.entryOut.nodeid === 0 && this.entryOut.entryValid === 0) return this.replyError(h.unique, Errno.ENOENT);
         return this.reply(h.unique, encodeEntryOut(out, O, this.entryOut));
       }
@@ -597,19 +596,17 @@ function describe(req: FuseRequest): string {
     case Opcode.MKDIR:
     case Opcode.MKNOD:
     case Opcode.CREATE:
-      return ` name=${JSON.stringify((req as { name: string }).name)}`;
+      return ` name=${JSON.stringify(req.name)}`;
     case Opcode.READ:
     case Opcode.WRITE:
     case Opcode.READDIR:
     case Opcode.READDIRPLUS: {
-      const r = req as { fh: number; offset: number; size: number };
-      return ` fh=${r.fh} off=${r.offset} size=${r.size}`;
+      return ` fh=${req.fh} off=${req.offset} size=${req.size}`;
     }
     case Opcode.GETLK:
     case Opcode.SETLK:
     case Opcode.SETLKW: {
-      const r = req as import('./requests.js').LockRequest;
-      return ` owner=${r.owner.toString(16)} type=${r.type} ${r.start}-${r.end}`;
+      return ` owner=${req.owner.toString(16)} type=${req.type} ${req.start}-${req.end}`;
     }
     case Opcode.FLUSH:
       return ` owner=${req.lockOwner.toString(16)}`;
