@@ -34,6 +34,11 @@ export async function runPassthrough(argv: string[]): Promise<number> {
   const source = resolve(flags.positional[0]!);
   const mountpoint = resolve(flags.positional[1]!);
   if (!statSync(source).isDirectory()) throw new Error(`${source} is not a folder`);
+  // A mount inside its own source would make the FUSE thread stat its own
+  // mount while serving it: a deadlock.
+  if (mountpoint === source || mountpoint.startsWith(`${source}/`) || source === '/') {
+    throw new Error(`mount point ${mountpoint} must not be inside the source ${source}`);
+  }
   const options: PassthroughOptions = {
     source,
     attrTimeout: seconds('attr-timeout', flags.strings.get('attr-timeout')),
