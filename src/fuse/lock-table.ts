@@ -15,9 +15,11 @@
  * re-checked in FIFO order and each waiter that no longer conflicts is
  * granted (its lock applied) and reported once through takeGranted().
  *
- * Not done: EDEADLK detection. Linux detects cycles across every inode of the
- * machine; one table per inode cannot, so a deadlocked F_SETLKW pair waits
- * until a signal interrupts one of them (INTERRUPT → cancelWait).
+ * Deadlocks: wouldDeadlock() finds the cycles Linux reports as EDEADLK when
+ * they lie within this inode (the usual case: two processes locking ranges of
+ * one file in opposite orders). Linux also follows cycles across inodes; one
+ * table per inode cannot, so such a pair waits until a signal interrupts one
+ * of them (INTERRUPT → cancelWait).
  *
  * Performance: SQLite holds a handful of locks per file and takes two per WAL
  * read transaction, so a flat array sorted by start, scanned linearly, beats
@@ -28,6 +30,9 @@
 export const F_RDLCK = 0,
   F_WRLCK = 1,
   F_UNLCK = 2;
+
+/** Linux's MAX_DEADLK_ITERATIONS: longer chains are not reported. */
+const MAX_DEADLOCK_STEPS = 10;
 
 export interface LockInfo {
   owner: bigint;
@@ -126,6 +131,26 @@ export class LockTable {
   /** Copies of the held locks, sorted by start (for diagnostics and tests). */
   snapshot(): LockInfo[] {
     return this.locks.map((l) => ({ ...l }));
+  }
+
+  /**
+   * For F_SETLKW before queueing: true if waiting would close a cycle of
+   * owners waiting for each other within this inode (reply EDEADLK instead).
+   * Like Linux's posix_locks_deadlock, it follows the chain of first
+   * conflicts: the holder blocking us, the holder blocking that holder's
+   * queued request, and so on, for at most MAX_DEADLOCK_STEPS links.
+   */
+  wouldDeadlock(owner: bigint, type: 0 | 1, start: number, end: number): boolean {
+    checkRange(start, end);
+    let blocker = this.findConflict(owner, type, start, end);
+    for (let step = 0; blocker !== null && step < MAX_DEADLOCK_STEPS; step++) {
+      const holder = blocker.owner;
+      const waiting = this.waiters.find((w) => w.owner === holder);
+      if (waiting === undefined) return false;
+      blocker = this.findConflict(waiting.owner, waiting.type, waiting.start, waiting.end);
+      if (blocker !== null && blocker.owner === owner) return true;
+    }
+    return false;
   }
 
   /** Number of queued F_SETLKW requests. */

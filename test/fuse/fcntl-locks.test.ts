@@ -1,5 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { skipUnless } from '../helpers/prereq.js';
 import { assertSameTranscript, targetPrereqs, useTargets } from '../helpers/fs-ops.js';
 import { expectSuccess, runPython } from '../helpers/sqlite-client.js';
@@ -22,4 +24,24 @@ describe('fcntl record locks between processes behave as on the host file system
       }
     }
   });
+
+  test(
+    'an F_SETLKW that would deadlock fails with EDEADLK',
+    { todo: 'the passthrough does not ask LockTable.wouldDeadlock before queueing (the waiter is interrupted instead)' },
+    async () => {
+      let reference: { kind: 'plain' | 'mount'; text: string } | null = null;
+      for (const t of targets()) {
+        const dir = join(t.dir, 'deadlock');
+        mkdirSync(dir);
+        const res = await runPython('fcntl-locks.py', [dir, 'deadlock'], { timeoutMs: 60_000 });
+        const text = expectSuccess(`fcntl-locks.py deadlock on ${t.kind}`, res);
+        if (reference === null) {
+          assert.match(text, /^mismatches 0$/m, `scenario expectations on ${t.kind}:\n${text}`);
+          reference = { kind: t.kind, text };
+        } else {
+          assertSameTranscript('fcntl deadlock transcript', reference, { kind: t.kind, text });
+        }
+      }
+    },
+  );
 });

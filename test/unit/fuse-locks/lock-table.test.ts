@@ -402,3 +402,35 @@ describe('LockTable against a byte-map model', () => {
     });
   }
 });
+
+describe('LockTable deadlock detection (EDEADLK)', () => {
+  test('two owners each waiting for the other’s range is a deadlock', () => {
+    const t = new LockTable();
+    t.trySet(A, 10, F_WRLCK, 0, 0);
+    t.trySet(B, 20, F_WRLCK, 1, 1);
+    assert.equal(t.wouldDeadlock(A, F_WRLCK, 1, 1), false, 'B is not waiting yet');
+    assert.equal(t.setOrWait(A, 10, F_WRLCK, 1, 1, 1n), false);
+    assert.equal(t.wouldDeadlock(B, F_WRLCK, 0, 0), true);
+    assert.equal(t.wouldDeadlock(B, F_WRLCK, 2, 2), false, 'no conflict at all');
+    assert.equal(t.wouldDeadlock(C, F_WRLCK, 0, 0), false, 'C holds nothing A waits for');
+  });
+
+  test('a longer cycle through three owners is found', () => {
+    const t = new LockTable();
+    t.trySet(A, 10, F_WRLCK, 0, 0);
+    t.trySet(B, 20, F_WRLCK, 1, 1);
+    t.trySet(C, 30, F_WRLCK, 2, 2);
+    t.setOrWait(A, 10, F_WRLCK, 1, 1, 1n); // A waits for B
+    t.setOrWait(B, 20, F_WRLCK, 2, 2, 2n); // B waits for C
+    assert.equal(t.wouldDeadlock(C, F_WRLCK, 0, 0), true); // C would wait for A
+    assert.equal(t.wouldDeadlock(C, F_RDLCK, 5, 5), false);
+  });
+
+  test('waiting behind a holder that waits for someone else is not a deadlock', () => {
+    const t = new LockTable();
+    t.trySet(A, 10, F_WRLCK, 0, 0);
+    t.trySet(B, 20, F_WRLCK, 1, 1);
+    t.setOrWait(B, 20, F_WRLCK, 0, 0, 1n); // B waits for A
+    assert.equal(t.wouldDeadlock(C, F_WRLCK, 1, 1), false); // C waits for B, B for A: a chain, no cycle
+  });
+});
