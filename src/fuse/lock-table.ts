@@ -59,7 +59,11 @@ export class LockTable {
   private waiters: Waiter[] = [];
   private granted: bigint[] = [];
 
-  /** F_GETLK: the first lock of another owner that conflicts, or null. */
+  /**
+   * F_GETLK: the conflicting lock of another owner with the lowest start, or
+   * null. (When several owners conflict, Linux names the one first in its
+   * own list order, which can differ; the holder's ranges come in order.)
+   */
   test(owner: bigint, type: 0 | 1, start: number, end: number): LockInfo | null {
     checkRange(start, end);
     const found = this.findConflict(owner, type, start, end);
@@ -69,12 +73,8 @@ export class LockTable {
   /** F_SETLK: false means a conflict (EAGAIN); unlocking always succeeds. */
   trySet(owner: bigint, pid: number, type: 0 | 1 | 2, start: number, end: number): boolean {
     checkRange(start, end);
-    if (type === F_UNLCK) {
-      this.apply(owner, pid, type, start, end);
-    } else {
-      if (this.findConflict(owner, type, start, end) !== null) return false;
-      this.apply(owner, pid, type, start, end);
-    }
+    if (type !== F_UNLCK && this.findConflict(owner, type, start, end) !== null) return false;
+    this.apply(owner, pid, type, start, end);
     // A downgrade or an unlock may let a queued waiter through.
     this.grantWaiters();
     return true;
