@@ -39,6 +39,8 @@ export function createDualProtocolListener(handler: RequestHandler): DualProtoco
     (req, res) => handler(req, res, false),
   );
   const h2 = createHTTP2Server({}, (req, res) => handler(req, res, true));
+  // A peer that breaks the HTTP/2 protocol loses its session; the server goes on.
+  h2.on('sessionError', () => {});
   const sockets = new Set<Socket>();
 
   const server = createNetServer((socket) => {

@@ -95,6 +95,7 @@ export class StreamSession {
 
   /** The next change notice, or undefined after an idle heartbeat interval (or on abort). */
   private async waitForChange(): Promise<ChangeNotice | undefined> {
+    if (this.o.signal.aborted) return undefined;
     const tick = new AbortController();
     const timer = setTimeout(() => tick.abort(), HEARTBEAT_INTERVAL_MS);
     const onAbort = (): void => tick.abort();

@@ -246,3 +246,24 @@ describe('stream endings and additions', () => {
     }
   });
 });
+
+describe('garbage on the wire', () => {
+  test('a broken HTTP/2 preface or a malformed HTTP/1.1 request costs only that connection', async () => {
+    const s = await start();
+    try {
+      const h2garbage = await rawHTTP1(s.port, Buffer.from('PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n' + 'z'.repeat(100)), {
+        done: () => true,
+        timeoutMs: 500,
+      });
+      assert.ok(h2garbage.length < 200, 'at most a GOAWAY comes back');
+      const h1garbage = await rawHTTP1(s.port, Buffer.from('\x00\x01\x02 nonsense\r\n\r\n'), { timeoutMs: 500 });
+      assert.match(h1garbage.toString('latin1'), /^HTTP\/1\.1 400 Bad Request/);
+      const ok = await h1(s.port, 'GET', '/info');
+      assert.equal(ok.status, 200);
+      const ok2 = await h2(s.session, { ':path': '/info' });
+      assert.equal(ok2.status, 200);
+    } finally {
+      await s.stop();
+    }
+  });
+});
