@@ -92,6 +92,7 @@ describe('bad requests get LiteFS status codes and plain-text bodies', () => {
     ['POST', '/halt?name=a.db&id=0', { 'Litefs-Id': REPLICA }, '', 500, 'acquire halt lock: invalid lock id\n'],
     ['DELETE', '/halt?name=a.db&id=x', {}, '', 400, 'invalid id: "x"\n'],
     ['DELETE', '/halt?name=a.db&id=5', { 'Litefs-Id': SELF.toLowerCase() }, '', 400, 'cannot remotely unhalt self\n'],
+    // Deliberate difference: LiteFS v0.5.11 dereferences a nil DB here (ref §15); we answer the 404 its code intends.
     ['DELETE', '/halt?name=nope.db&id=5', { 'Litefs-Id': REPLICA }, '', 404, 'database not found: "nope.db"\n'],
     ['POST', '/tx?name=a.db&lockID=1', { 'Litefs-Id': SELF }, 'x', 400, 'cannot remotely halt self\n'],
     ['POST', '/tx?name=nope.db&lockID=1', { 'Litefs-Id': REPLICA }, 'x', 404, 'database not found: "nope.db"\n'],
@@ -243,6 +244,26 @@ describe('stream endings and additions', () => {
       assert.equal(res.body.startsWith('{\n  "isPrimary": true,'), true, res.body);
     } finally {
       await server.close();
+    }
+  });
+});
+
+describe('failures while streaming', () => {
+  test('deliberate difference: a failure mid-stream resets the HTTP/2 stream instead of writing error text into the frames', async () => {
+    const s = await start((n) => {
+      n.openLTXFile = async () => {
+        throw new Error('verify ltx: file checksum mismatch');
+      };
+    });
+    try {
+      const positions = encodePosMap(new Map([['a.db', { txid: 2n, postApplyChecksum: RECORDED_POS['a.db']![2]! }]]));
+      await assert.rejects(
+        h2(s.session, { ':method': 'POST', ':path': '/stream', 'litefs-id': REPLICA }, positions),
+        /NGHTTP2_INTERNAL_ERROR|stream error/i,
+      );
+      assert.equal((await h2(s.session, { ':path': '/info' })).status, 200);
+    } finally {
+      await s.stop();
     }
   });
 });
