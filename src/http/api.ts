@@ -43,7 +43,10 @@ export class NotPrimaryError extends ApiError {
   }
 }
 
-/** 404 for a database the node does not have; the message is endpoint-specific in LiteFS. */
+/**
+ * The database does not exist. The server answers 404 with LiteFS's text for
+ * the endpoint (`database not found`, or `database not found: "name"`).
+ */
 export class DatabaseNotFoundError extends ApiError {
   constructor(message = 'database not found') {
     super(404, message);
@@ -124,7 +127,7 @@ export interface ApiNode {
   acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<unknown>;
   /** Releases a HALT lock; throws DatabaseNotFoundError if the database is unknown. */
   releaseHaltLock(name: string, lockID: bigint): Promise<void>;
-  /** Writes and applies a forwarded LTX file; throws DatabaseNotFoundError(`database not found: "x"`) if unknown. */
+  /** Writes and applies a forwarded LTX file (POST /tx); throws DatabaseNotFoundError if the database is unknown. */
   applyForwardedTx(name: string, lockID: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
   /** Hands the lease to a connected replica; errors become 500 `cannot handoff: <message>`. */
   handoff(nodeID: bigint, signal: AbortSignal): Promise<void>;

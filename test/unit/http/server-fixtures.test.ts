@@ -123,9 +123,7 @@ describe('replay of recorded requests (Go LiteFS v0.5.11 fixtures)', () => {
   test('handoff-static-unsupported: POST /handoff while that replica streams', async () => {
     const c = capture('handoff-static-unsupported');
     const streamReq = capture('stream-caught-up');
-    const stream = h2(h.session, h2Headers(streamReq), wireFile(streamReq.files.request_body!), (b) => b.length >= 16);
-    await stream;
-    // The fake keeps the subscription of that (now cut) stream open only while it runs, so open another and hold it.
+    // Hold a stream from replica 0123456789ABCDEF open while the handoff is asked for.
     const holder = h.session.request(h2Headers(streamReq), { endStream: false });
     holder.end(wireFile(streamReq.files.request_body!));
     await new Promise<void>((resolve) => holder.once('data', () => resolve()));
