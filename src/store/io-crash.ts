@@ -94,7 +94,7 @@ interface Undo {
 interface FileRecord {
   /** `dev:ino`. */
   readonly key: string;
-  /** Hard link in shadowDir, kept while `pinned` says so. */
+  /** Hard link in shadowDir while the file is open for writing, has unsynced changes, or a changed durable entry names it. */
   shadow: string | null;
   /** Durable folder entries (among changed names) naming this file. */
   durableRefs: number;
