@@ -67,6 +67,21 @@ export function plainFolder(): Target {
   };
 }
 
+/**
+ * Mount folders are os.tmpdir()/litefs-fuse-<pid of the test process>-XXXXXX,
+ * so a teardown check can tell a leaked mount (its test process is gone) from
+ * one a concurrently running suite still uses.
+ */
+export const MOUNT_DIR_PREFIX = 'litefs-fuse-';
+
+/** The test process that created a mount folder, from its name; null if not ours. */
+export function mountDirOwner(path: string): number | null {
+  const prefix = join(tmpdir(), MOUNT_DIR_PREFIX);
+  if (!path.startsWith(prefix)) return null;
+  const m = /^(\d+)-/.exec(path.slice(prefix.length));
+  return m === null ? null : Number(m[1]);
+}
+
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
 /** Keep this much of the daemon's output for failure messages. */
@@ -109,7 +124,7 @@ export type DaemonCommand = (src: string, mnt: string) => [string, string[]];
 export async function mountDaemon(command: DaemonCommand, timeouts: DaemonTimeouts = {}): Promise<Target> {
   const startMs = timeouts.startMs ?? START_TIMEOUT_MS;
   const stopMs = timeouts.stopMs ?? STOP_TIMEOUT_MS;
-  const base = mkdtempSync(join(tmpdir(), 'litefs-fuse-'));
+  const base = mkdtempSync(join(tmpdir(), `${MOUNT_DIR_PREFIX}${process.pid}-`));
   const src = join(base, 'src');
   const mnt = join(base, 'mnt');
   mkdirSync(src);
