@@ -30,6 +30,7 @@ export const Errno = {
   ERANGE: 34,
   EDEADLK: 35,
   ENAMETOOLONG: 36,
+  ELOOP: 40,
   ENOSYS: 38,
   ENOTEMPTY: 39,
   ENODATA: 61,

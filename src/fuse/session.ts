@@ -535,7 +535,7 @@ export class FuseSession {
 
   private replyError(unique: number, errno: number): void {
     encodeOutHeader(this.outBuf, 0, OUT_HEADER_SIZE, -errno, unique);
-    if (errno !== Errno.ENOENT) this.log?.(`   unique=${unique} error ${errno}`);
+    this.log?.(`   unique=${unique} error ${errno}`);
     this.write(this.outBuf, OUT_HEADER_SIZE);
   }
 

@@ -17,6 +17,7 @@ import {
   futimesSync,
   chmodSync,
   chownSync,
+  utimesSync,
   linkSync,
   lchownSync,
   lstatSync,
@@ -173,7 +174,7 @@ export class PassthroughFs implements FuseHandler {
         // notifier writes it and the session reports it via onNoticesWritten.
         if (this.notices === undefined) return;
         const st = lstatSync(this.inodes.childPath(FUSE_ROOT_ID, msg.path));
-        const seq = this.notices.invalInode(InodeTable.nodeIdFor(st.ino), msg.off, msg.len, true);
+        const seq = this.notices.invalInode(this.inodes.nodeIdOf(st), msg.off, msg.len, true);
         this.noticeAcks.push({ seq, id: msg.id });
         return;
       }
@@ -208,10 +209,14 @@ export class PassthroughFs implements FuseHandler {
     this.inodes.forget(ino, nlookup);
   }
 
+  destroy(): void {
+    this.inodes.close();
+  }
+
   getattr(req: GetattrRequest, out: AttrOut): void {
     const ino = req.header.nodeid;
-    // With a handle (regular files only): fstat, which also works after the name was unlinked.
-    const st = (req.getattrFlags & FUSE_GETATTR_FH) !== 0 ? fstatSync(req.fh) : lstatSync(this.inodes.path(ino));
+    // From a descriptor either way: attributes of the inode itself, also after its name was unlinked.
+    const st = (req.getattrFlags & FUSE_GETATTR_FH) !== 0 ? fstatSync(req.fh) : this.inodes.stat(ino);
     attrFromStats(st, out.attr, ino);
     out.attrValid = this.attrTimeout;
   }
@@ -220,38 +225,43 @@ export class PassthroughFs implements FuseHandler {
     const ino = req.header.nodeid;
     const v = req.valid;
     const fd = (v & SetattrValid.FH) !== 0 ? req.fh : -1;
-    const path = this.inodes.path(ino);
+    // The /proc magic link reaches the inode itself; a symlink needs its real
+    // path and the l* calls, which do not follow it.
+    const link = this.inodes.isSymlink(ino);
+    const path = link ? this.inodes.realPath(ino) : this.inodes.path(ino);
     if ((v & SetattrValid.MODE) !== 0) {
       if (fd >= 0) fchmodSync(fd, req.mode & 0o7777);
-      else chmodSync(path, req.mode & 0o7777);
+      else if (!link) chmodSync(path, req.mode & 0o7777);
     }
     if ((v & (SetattrValid.UID | SetattrValid.GID)) !== 0) {
       const uid = (v & SetattrValid.UID) !== 0 ? req.uid : -1;
       const gid = (v & SetattrValid.GID) !== 0 ? req.gid : -1;
       if (fd >= 0) fchownSync(fd, uid, gid);
-      else lchownSync(path, uid, gid);
+      else if (link) lchownSync(path, uid, gid);
+      else chownSync(path, uid, gid);
     }
     if ((v & SetattrValid.SIZE) !== 0) {
       if (fd >= 0) ftruncateSync(fd, req.size);
       else truncateSync(path, req.size);
     }
     if ((v & (SetattrValid.ATIME | SetattrValid.MTIME | SetattrValid.ATIME_NOW | SetattrValid.MTIME_NOW)) !== 0) {
-      const cur = fd >= 0 ? fstatSync(fd) : lstatSync(path);
+      const cur = fd >= 0 ? fstatSync(fd) : this.inodes.stat(ino);
       const now = Date.now() / 1000;
       const atime =
         (v & SetattrValid.ATIME_NOW) !== 0 ? now : (v & SetattrValid.ATIME) !== 0 ? req.atime + req.atimeNsec / 1e9 : cur.atimeMs / 1000;
       const mtime =
         (v & SetattrValid.MTIME_NOW) !== 0 ? now : (v & SetattrValid.MTIME) !== 0 ? req.mtime + req.mtimeNsec / 1e9 : cur.mtimeMs / 1000;
       if (fd >= 0) futimesSync(fd, atime, mtime);
-      else lutimesSync(path, atime, mtime);
+      else if (link) lutimesSync(path, atime, mtime);
+      else utimesSync(path, atime, mtime);
     }
-    const st = fd >= 0 ? fstatSync(fd) : lstatSync(path);
+    const st = fd >= 0 ? fstatSync(fd) : this.inodes.stat(ino);
     attrFromStats(st, out.attr, ino);
     out.attrValid = this.attrTimeout;
   }
 
   readlink(req: ReadlinkRequest): string {
-    return readlinkSync(this.inodes.path(req.header.nodeid));
+    return readlinkSync(this.inodes.realPath(req.header.nodeid));
   }
 
   symlink(req: SymlinkRequest, out: EntryOut): void {
@@ -302,19 +312,23 @@ export class PassthroughFs implements FuseHandler {
       throw new FuseError(Errno.EEXIST);
     }
     renameSync(from, to);
+    // Inodes held by descriptor need nothing; one kept by name follows it.
     const st = lstatSync(to, { throwIfNoEntry: false });
-    if (st !== undefined) this.inodes.moved(InodeTable.nodeIdFor(st.ino), req.newdir, req.newName);
+    if (st !== undefined) this.inodes.moved(st, req.newdir, req.newName);
   }
 
   link(req: LinkRequest, out: EntryOut): void {
     const path = this.inodes.childPath(req.header.nodeid, req.newName);
-    linkSync(this.inodes.path(req.oldNodeid), path);
+    // link(2) does not follow the /proc magic link: use the inode's real path.
+    linkSync(this.inodes.realPath(req.oldNodeid), path);
     this.fillEntry(lstatSync(path), req.header.nodeid, req.newName, out);
   }
 
   open(req: OpenRequest, out: OpenOut): void {
-    // O_CREAT/O_EXCL never mean anything here (CREATE does that); O_NOCTTY is irrelevant.
-    const flags = req.flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOCTTY);
+    // O_CREAT/O_EXCL never mean anything here (CREATE does that); O_NOCTTY is
+    // irrelevant; O_NOFOLLOW was the kernel's business and would refuse the
+    // /proc magic link.
+    const flags = req.flags & ~(fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOCTTY | fsc.O_NOFOLLOW);
     out.fh = openSync(this.inodes.path(req.header.nodeid), flags);
     out.openFlags = this.keepCache ? OpenFlag.KEEP_CACHE : 0;
   }
@@ -406,14 +420,21 @@ export class PassthroughFs implements FuseHandler {
       }
       const st = lstatSync(`${dirPath}/${name}`, { throwIfNoEntry: false });
       if (st === undefined) continue; // deleted since opendir
-      const nodeid = InodeTable.nodeIdFor(st.ino);
+      let nodeid: number;
+      try {
+        nodeid = this.inodes.remember(st, d.ino, name);
+      } catch {
+        continue; // replaced or deleted just now
+      }
       e.nodeid = nodeid;
       e.entryValid = this.entryTimeout;
       e.attrValid = this.attrTimeout;
       attrFromStats(st, e.attr, nodeid);
-      if (!out.addPlus(e, name, type, off + 1)) return;
-      // Counted only once the entry is in the reply: the kernel takes a reference for each one it receives.
-      this.inodes.remember(nodeid, d.ino, name);
+      // The kernel takes a reference only for entries it receives: undo the one that did not fit.
+      if (!out.addPlus(e, name, type, off + 1)) {
+        this.inodes.forget(nodeid, 1);
+        return;
+      }
     }
   }
 
@@ -439,7 +460,7 @@ export class PassthroughFs implements FuseHandler {
       fd = openSync(path, flags & ~fsc.O_CREAT);
     }
     try {
-      this.fillEntry(fstatSync(fd), parent, req.name, entry);
+      this.fillEntry(fstatSync(fd), parent, req.name, entry, fd);
     } catch (err) {
       closeSync(fd);
       throw err;
@@ -528,14 +549,13 @@ export class PassthroughFs implements FuseHandler {
     return [e.name, direntType(e)];
   }
 
-  private fillEntry(st: Stats, parent: number, name: string, out: EntryOut): void {
-    const nodeid = InodeTable.nodeIdFor(st.ino);
+  private fillEntry(st: Stats, parent: number, name: string, out: EntryOut, viaFd = -1): void {
+    const nodeid = this.inodes.remember(st, parent, name, viaFd);
     out.nodeid = nodeid;
     out.generation = 0;
     out.entryValid = this.entryTimeout;
     out.attrValid = this.attrTimeout;
     attrFromStats(st, out.attr, nodeid);
-    this.inodes.remember(nodeid, parent, name);
   }
 
   /** A new file: the mode the caller asked for (our umask applied again) and the caller as owner. */

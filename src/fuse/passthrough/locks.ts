@@ -3,6 +3,7 @@
  * layer is the only lock authority once FUSE_POSIX_LOCKS is negotiated),
  * plus the blocked F_SETLKW requests, answered when granted or interrupted.
  */
+import { Errno, FuseError } from '../errors.js';
 import { LockTable } from '../lock-table.js';
 
 export class InodeLocks {
@@ -27,9 +28,13 @@ export class InodeLocks {
     return ok;
   }
 
-  /** F_SETLKW: true = granted now; false = queued under `unique`. */
+  /** F_SETLKW: true = granted now; false = queued under `unique`; EDEADLK if waiting would close a cycle. */
   setOrWait(ino: number, owner: bigint, pid: number, type: 0 | 1, start: number, end: number, unique: number): boolean {
     const t = this.table(ino);
+    if (t.wouldDeadlock(owner, type, start, end)) {
+      if (t.isEmpty()) this.tables.delete(ino);
+      throw new FuseError(Errno.EDEADLK);
+    }
     const granted = t.setOrWait(owner, pid, type, start, end, BigInt(unique));
     if (!granted) this.waits.set(unique, ino);
     this.settle(ino, t);

@@ -92,32 +92,42 @@ describe('PassthroughFs', () => {
     for (const n of ['x', 'y', 'z']) writeFileSync(join(src, n), n);
     const fs = new PassthroughFs({ source: src });
     let fh = 0;
-    const dev = run(fs, [
+    const names: string[] = [];
+    const nodeids: number[] = [];
+    let afterReaddir = { inodes: -1, dirs: -1 };
+    let afterForget = { inodes: -1, dirs: -1 };
+    run(fs, [
       () => request(Opcode.OPENDIR, hex(le32(0), le32(0)), { unique: 2, nodeid: 1 }),
       (d) => {
         fh = Number(d.replyTo(2).payload.readBigUInt64LE(0));
         return request(Opcode.READDIRPLUS, hex(le64(fh), le64(0), le32(4096), le32(0), le64(0), le32(0), le32(0)), { unique: 4, nodeid: 1 });
       },
-      () => request(Opcode.RELEASEDIR, hex(le64(fh), le32(0), le32(0), le64(0)), { unique: 6, nodeid: 1 }),
+      (d) => {
+        const p = d.replyTo(4).payload;
+        for (let off = 0; off < p.length; ) {
+          const namelen = p.readUInt32LE(off + 128 + 16);
+          names.push(p.toString('utf8', off + 152, off + 152 + namelen));
+          nodeids.push(Number(p.readBigUInt64LE(off)));
+          off += (152 + namelen + 7) & ~7;
+        }
+        return request(Opcode.RELEASEDIR, hex(le64(fh), le32(0), le32(0), le64(0)), { unique: 6, nodeid: 1 });
+      },
+      () => {
+        afterReaddir = fs.stats();
+        const ids = nodeids.slice(2);
+        return request(Opcode.BATCH_FORGET, hex(le32(ids.length), le32(0), ...ids.map((n) => le64(n) + le64(1))), { unique: 8 });
+      },
+      () => {
+        afterForget = fs.stats();
+        return request(Opcode.STATFS, Buffer.alloc(0), { unique: 10, nodeid: 1 });
+      },
     ]);
-    const names: string[] = [];
-    const nodeids: number[] = [];
-    const p = dev.replyTo(4).payload;
-    for (let off = 0; off < p.length; ) {
-      const nodeid = Number(p.readBigUInt64LE(off));
-      const namelen = p.readUInt32LE(off + 128 + 16);
-      names.push(p.toString('utf8', off + 152, off + 152 + namelen));
-      nodeids.push(nodeid);
-      off += (152 + namelen + 7) & ~7;
-    }
     assert.deepEqual(names.slice(0, 2), ['.', '..']);
     assert.deepEqual(names.slice(2).sort(), ['x', 'y', 'z']);
     assert.deepEqual(nodeids.slice(0, 2), [0, 0]);
-    const stats = fs.stats();
-    assert.equal(stats.inodes, 3);
-    assert.equal(stats.dirs, 0, 'RELEASEDIR dropped the handle');
-    run(fs, nodeids.slice(2).map((n, i) => () => request(Opcode.FORGET, hex(le64(1)), { unique: 2 + 2 * i, nodeid: n })));
-    assert.equal(fs.stats().inodes, 0);
+    assert.equal(afterReaddir.inodes, 3);
+    assert.equal(afterReaddir.dirs, 0, 'RELEASEDIR dropped the handle');
+    assert.equal(afterForget.inodes, 0);
   });
 
   test('a renamed folder keeps the nodes below it working', () => {
@@ -187,6 +197,21 @@ describe('PassthroughFs', () => {
     assert.equal(fs.stats().lockedInodes, 0);
   });
 
+  test('an F_SETLKW that would close a cycle of waiting owners fails with EDEADLK', () => {
+    const src = folder('deadlock');
+    writeFileSync(join(src, 'db'), '');
+    const ino = statSync(join(src, 'db')).ino;
+    const dev = run(new PassthroughFs({ source: src }), [
+      lookup(2, 1, 'db'),
+      () => request(Opcode.SETLK, lkIn(0, 1, 1, 0, 0), { unique: 4, nodeid: ino }), // owner 1 holds byte 0
+      () => request(Opcode.SETLK, lkIn(0, 2, 1, 1, 1), { unique: 6, nodeid: ino }), // owner 2 holds byte 1
+      () => request(Opcode.SETLKW, lkIn(0, 1, 1, 1, 1), { unique: 8, nodeid: ino }), // owner 1 waits for 2
+      () => request(Opcode.SETLKW, lkIn(0, 2, 1, 0, 0), { unique: 10, nodeid: ino }), // 2 waiting for 1: a cycle
+    ]);
+    assert.equal(dev.hasReply(8), false, 'the first waiter still waits');
+    assert.equal(dev.replyTo(10).error, -Errno.EDEADLK);
+  });
+
   test('an interrupted SETLKW is answered EINTR and leaves no waiter', () => {
     const src = folder('intr');
     writeFileSync(join(src, 'db'), '');
@@ -227,6 +252,45 @@ describe('PassthroughFs', () => {
     assert.equal(dev.replyTo(10).payload.readBigUInt64LE(0), 10n);
     assert.equal(dev.replyTo(12).payload.readBigUInt64LE(0), 4096n);
     assert.equal(dev.replyTo(14).error, -Errno.ENXIO);
+  });
+
+  test('an inode stays itself: getattr after unlink, reads through a hard link after the first name is reused', () => {
+    const src = folder('identity');
+    writeFileSync(join(src, 'a'), 'original');
+    const ino = statSync(join(src, 'a')).ino;
+    let fh = 0;
+    const dev = run(new PassthroughFs({ source: src }), [
+      lookup(2, 1, 'a'),
+      () => request(Opcode.LINK, hex(le64(ino), cstr('b')), { unique: 4, nodeid: 1 }),
+      () => request(Opcode.UNLINK, hex(cstr('a')), { unique: 6, nodeid: 1 }),
+      () => request(Opcode.CREATE, hex(le32(0o101), le32(0o100644), le32(0), le32(0), cstr('a')), { unique: 8, nodeid: 1 }),
+      () => request(Opcode.UNLINK, hex(cstr('b')), { unique: 10, nodeid: 1 }),
+      () => request(Opcode.GETATTR, hex(le32(0), le32(0), le64(0)), { unique: 12, nodeid: ino }),
+      () => request(Opcode.OPEN, hex(le32(0), le32(0)), { unique: 14, nodeid: ino }),
+      (d) => {
+        fh = Number(d.replyTo(14).payload.readBigUInt64LE(0));
+        return request(Opcode.READ, hex(le64(fh), le64(0), le32(100), le32(0), le64(0), le32(0), le32(0)), { unique: 16, nodeid: ino });
+      },
+    ]);
+    for (const u of [4, 6, 8, 10, 12, 14]) assert.equal(dev.replyTo(u).error, 0, `unique ${u}`);
+    const attr = dev.replyTo(12).payload;
+    assert.equal(attr.readBigUInt64LE(16 + 8), 8n, 'size of the unlinked original');
+    assert.equal(attr.readUInt32LE(16 + 64), 0, 'nlink 0');
+    assert.equal(dev.replyTo(16).payload.toString(), 'original');
+  });
+
+  test('a folder removed while the kernel holds it and made again is a new inode that accepts files', () => {
+    const src = folder('remade');
+    const entryId = (d: ScriptedDevice, u: number): number => Number(d.replyTo(u).payload.readBigUInt64LE(0));
+    const dev = run(new PassthroughFs({ source: src }), [
+      () => request(Opcode.MKDIR, hex(le32(0o755), le32(0), cstr('x')), { unique: 2, nodeid: 1 }),
+      () => request(Opcode.RMDIR, hex(cstr('x')), { unique: 4, nodeid: 1 }),
+      () => request(Opcode.MKDIR, hex(le32(0o755), le32(0), cstr('x')), { unique: 6, nodeid: 1 }),
+      (d) => request(Opcode.CREATE, hex(le32(0o101), le32(0o100644), le32(0), le32(0), cstr('f')), { unique: 8, nodeid: entryId(d, 6) }),
+    ]);
+    assert.notEqual(entryId(dev, 2), entryId(dev, 6));
+    assert.equal(dev.replyTo(8).error, 0);
+    assert.equal(statSync(join(src, 'x', 'f')).isFile(), true);
   });
 
   test('names with a slash are refused', () => {
