@@ -67,6 +67,8 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   private readonly noticeWaiters = new Map<number, { resolve: () => void; reject: (e: Error) => void }>();
   private closing: Promise<void> | undefined;
   private workerEnded = false;
+  /** The worker died of an error: our connection is alive but nobody serves it. */
+  private workerFailed = false;
 
   private constructor(init: {
     mountpoint: string;
@@ -91,7 +93,14 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.workerExit = init.workerExit;
     this.device = init.device;
     this.worker.on('message', (msg: unknown) => {
-      if (typeof msg === 'object' && msg !== null && 'fuseStatus' in msg) return;
+      if (typeof msg === 'object' && msg !== null && 'fuseStatus' in msg) {
+        const status = msg as FuseWorkerStatus;
+        if (status.fuseStatus === 'failed') {
+          this.workerFailed = true;
+          process.stderr.write(`fuse: FUSE worker failed: ${status.message}\n`);
+        }
+        return;
+      }
       this.emit('message', msg);
     });
     this.notifier.on('message', (ack: NoticeAck) => {
@@ -104,8 +113,9 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.worker.on('error', (err) => process.stderr.write(`fuse: FUSE worker error: ${err.stack ?? err.message}\n`));
     this.notifier.on('error', (err) => process.stderr.write(`fuse: notifier error: ${err.stack ?? err.message}\n`));
     // Unmounted from outside (or the worker died): clean up the rest and tell the owner.
-    void this.workerExit.then(() => {
+    void this.workerExit.then((code) => {
       this.workerEnded = true;
+      if (code !== 0) this.workerFailed = true;
       return this.close();
     });
     if (init.handleSignals) {
@@ -175,10 +185,26 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       noticeShared: shared,
       user: opts.workerData,
     };
-    const worker = new Worker(opts.workerScript, {
-      workerData: data,
-      transferList: [commandChannel.port2, noticeChannel.port1],
-    });
+    const cleanUp = async (workerExit: Promise<number> | undefined): Promise<void> => {
+      // Nobody will answer INIT now, and until it is answered every access
+      // to the mount (umount's own stat included) waits: abort first.
+      const entry = findMount(mountpoint);
+      if (entry !== undefined && entry.minor === device) await abortConnection(entry);
+      await unmount(mountpoint, device, log);
+      if (workerExit !== undefined) await Promise.race([workerExit, delay(5000)]);
+      await notifier.terminate();
+      closeSync(fd);
+    };
+    let worker: Worker;
+    try {
+      worker = new Worker(opts.workerScript, {
+        workerData: data,
+        transferList: [commandChannel.port2, noticeChannel.port1],
+      });
+    } catch (err) {
+      await cleanUp(undefined);
+      throw err;
+    }
     const workerExit = new Promise<number>((res) => worker.once('exit', res));
     let conn: ConnInfo;
     try {
@@ -192,10 +218,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
         worker.once('exit', (code) => rej(new MountError(`FUSE worker exited (${code}) before INIT`)));
       });
     } catch (err) {
-      await unmount(mountpoint, device, log);
-      await Promise.race([workerExit, delay(5000)]);
-      await notifier.terminate();
-      closeSync(fd);
+      await cleanUp(workerExit);
       throw err;
     }
     commandChannel.port1.unref();
@@ -265,7 +288,13 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       process.off('SIGINT', this.signalHandler);
       process.off('SIGTERM', this.signalHandler);
     }
-    if (!this.workerEnded) {
+    if (this.workerFailed) {
+      // Nobody serves our (still mounted) connection: every access, umount's
+      // own included, would wait forever. Cut it, then unmount.
+      const entry = findMount(this.mountpoint);
+      if (entry !== undefined && entry.minor === this.device) await abortConnection(entry);
+      await unmount(this.mountpoint, this.device, () => {});
+    } else if (!this.workerEnded) {
       // Our connection is alive, so our device number is still ours alone.
       await unmount(this.mountpoint, this.device, () => {});
     } else if ((await mountState(this.mountpoint)) === 'stale') {
