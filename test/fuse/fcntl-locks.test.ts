@@ -27,7 +27,6 @@ describe('fcntl record locks between processes behave as on the host file system
 
   test(
     'an F_SETLKW that would deadlock fails with EDEADLK',
-    { todo: 'the passthrough does not ask LockTable.wouldDeadlock before queueing (the waiter is interrupted instead)' },
     async () => {
       let reference: { kind: 'plain' | 'mount'; text: string } | null = null;
       for (const t of targets()) {

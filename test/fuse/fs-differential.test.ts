@@ -9,42 +9,25 @@ import type { Target, TargetKind } from '../helpers/mount.js';
 /**
  * The same seeded random operations (test/programs/fs-ops.py) on the mount
  * and on a plain folder must give the same per-operation results and the same
- * final bytes. A fresh base seed each run explores new sequences; set
- * LITEFS_FSOPS_SEED to replay one printed in a failure.
+ * final bytes; hard links and symlinks included. A fresh base seed each run
+ * explores new sequences; set LITEFS_FSOPS_SEED to replay one printed in a
+ * failure. The two small scenarios at the end are regression tests for gaps
+ * the random runs once found.
  */
 const RUNS = 3;
 const OPS_PER_RUN = 4000;
 const CACHED_RUNS = 2;
 const baseSeed = Number(process.env.LITEFS_FSOPS_SEED ?? Math.floor(Math.random() * 1e9));
 
-/**
- * Known passthrough gaps, each kept visible by a todo test below; until they
- * are fixed the random runs avoid exactly these cases (everything else about
- * those files and folders is still compared). Remove each once its todo passes.
- * - fstat of an open file that was unlinked or replaced by a rename answers
- *   ENOENT (attributes are looked up by path).
- * - after rmdir of a folder still held open (an fd on it or on a file that
- *   was in it) and mkdir of the same name, creating a file in it fails ENOENT.
- */
-const KNOWN_GAPS = { FSOPS_SKIP_ORPHAN_FSTAT: '1', FSOPS_SKIP_RMDIR_HELD: '1' };
-
 const skip = skipUnless(['python3-sqlite', ...targetPrereqs()]);
 
 /** Runs one seed on every target and compares each transcript with the first (plain) one. */
-async function differential(
-  targets: Target[],
-  seed: number,
-  replay: string,
-  env: Record<string, string> = KNOWN_GAPS,
-): Promise<void> {
+async function differential(targets: Target[], seed: number, replay: string): Promise<void> {
   let reference: { kind: TargetKind; text: string } | null = null;
   for (const t of targets) {
     const dir = join(t.dir, `seed-${seed}`);
     mkdirSync(dir);
-    const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], {
-      timeoutMs: 120_000,
-      env,
-    });
+    const res = await runPython('fs-ops.py', [dir, String(seed), String(OPS_PER_RUN)], { timeoutMs: 120_000 });
     const text = expectSuccess(`fs-ops.py seed ${seed} on ${t.kind}`, res);
     if (reference === null) reference = { kind: t.kind, text };
     else assertSameTranscript(`fs-ops.py seed ${seed} (replay this test with ${replay})`, reference, { kind: t.kind, text });
@@ -76,17 +59,7 @@ describe('random file operations give the same results on the mount as on a plai
   }
 
   test(
-    `with hard links and symlinks: ${OPS_PER_RUN} operations, identical results and final tree`,
-    { todo: 'passthrough keeps one path per inode: with a second name (hard link) reads can hit the wrong file' },
-    async () => {
-      const seed = baseSeed + RUNS + CACHED_RUNS;
-      await differential(targets(), seed, `LITEFS_FSOPS_SEED=${baseSeed}`, { ...KNOWN_GAPS, FSOPS_LINKS: '1' });
-    },
-  );
-
-  test(
     'a folder removed while held open and made again accepts new files',
-    { todo: 'passthrough: create in the re-made folder fails ENOENT while the old one is still open' },
     async () => {
       const script = [
         'import os, sys',
@@ -103,7 +76,6 @@ describe('random file operations give the same results on the mount as on a plai
 
   test(
     'fstat of an open file after unlink and after being renamed over answers as on the host',
-    { todo: 'passthrough getattr looks the inode up by path: ENOENT once the file is unlinked or replaced' },
     async () => {
       const script = [
         'import os, sys',

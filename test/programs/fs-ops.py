@@ -5,8 +5,8 @@ usage: fs-ops.py DIR SEED COUNT
 Runs COUNT operations chosen by random.Random(SEED) on a few files in a
 couple of directories under DIR (create/open with various flags, pwrite and
 write at offsets, pread, ftruncate/truncate, rename, unlink, fsync,
-fdatasync, close and reopen, stat, chmod, mkdir/rmdir, listdir; with
-FSOPS_LINKS=1 also link, symlink, readlink), and prints one
+fdatasync, close and reopen, stat and fstat, chmod, mkdir/rmdir, listdir,
+link, symlink, readlink), and prints one
 line per operation with its result: return value, errno name, or length and
 hash of the bytes read. It ends with a listing of the tree (type, size,
 hash of every file). Two runs with the same seed on file systems that behave
@@ -30,19 +30,13 @@ BASE_OPS = [
     ("ftruncate", 5), ("truncate", 3), ("rename", 5), ("unlink", 4), ("fsync", 3), ("fdatasync", 2),
     ("stat", 6), ("fstat", 4), ("mkdir", 2), ("rmdir", 2), ("listdir", 3), ("fsyncdir", 1), ("chmod", 1),
 ]
-# FSOPS_LINKS=1 adds hard links and symlinks (one inode under several names).
+# Hard links and symlinks: one inode under several names. FSOPS_LINKS=0 leaves them out.
 LINK_OPS = [("link", 2), ("symlink", 1), ("readlink", 1)]
-_ops = BASE_OPS + (LINK_OPS if os.environ.get("FSOPS_LINKS") == "1" else [])
+_ops = BASE_OPS + ([] if os.environ.get("FSOPS_LINKS") == "0" else LINK_OPS)
 OPS = [name for name, _ in _ops]
 WEIGHTS = [w for _, w in _ops]
 # For diagnosis only: FSOPS_WITHOUT=fstat,rename turns those operations into no-ops.
 WITHOUT = set(filter(None, os.environ.get("FSOPS_WITHOUT", "").split(",")))
-# FSOPS_SKIP_ORPHAN_FSTAT=1: no fstat of fds whose file was unlinked or replaced
-# (a known passthrough gap, tracked by its own test in fs-differential.test.ts).
-SKIP_ORPHAN_FSTAT = os.environ.get("FSOPS_SKIP_ORPHAN_FSTAT") == "1"
-# FSOPS_SKIP_RMDIR_HELD=1: no rmdir of a folder that an open fd refers to or
-# lies in (another known passthrough gap, with its own test).
-SKIP_RMDIR_HELD = os.environ.get("FSOPS_SKIP_RMDIR_HELD") == "1"
 
 
 def h(data):
@@ -57,8 +51,7 @@ class Run:
     def __init__(self, root, seed):
         self.root = root
         self.rnd = random.Random(seed)
-        # slot -> [fd, current path or None once unlinked/replaced, is a directory, last known path]
-        self.fds = {}
+        self.fds = {}  # slot -> (fd, is a directory)
         self.paths = [os.path.join(d, n) for d in DIRS for n in FILE_NAMES]
 
     def path(self):
@@ -125,30 +118,11 @@ class Run:
         except OSError as e:
             return desc, err_name(e)
         slot = next(i for i in range(MAX_FDS + 1) if i not in self.fds)
-        self.fds[slot] = [fd, p, stat.S_ISDIR(os.fstat(fd).st_mode), p]
+        self.fds[slot] = (fd, stat.S_ISDIR(os.fstat(fd).st_mode))
         return desc, "#%d" % slot
 
-    def orphan(self, p):
-        """The file or folder at p is gone: fds open on it (or inside it) are orphans."""
-        for e in self.fds.values():
-            if e[1] is not None and (e[1] == p or e[1].startswith(p + "/")):
-                e[1] = None
-
-    def moved(self, a, b):
-        for e in self.fds.values():
-            if e[1] is not None and (e[1] == a or e[1].startswith(a + "/")):
-                e[1] = b + e[1][len(a):]
-                e[3] = e[1]
-
-    def held_open(self, d):
-        """True if an fd is open on folder d or on something (even unlinked) that was in it."""
-        return any(e[3] == d or e[3].startswith(d + "/") for e in self.fds.values())
-
-    def is_orphan(self, fd):
-        return any(e[1] is None for e in self.fds.values() if e[0] == fd)
-
     def is_dir(self, fd):
-        return any(e[2] for e in self.fds.values() if e[0] == fd)
+        return any(e[1] for e in self.fds.values() if e[0] == fd)
 
     def with_fd(self, name, fn):
         slot = self.fd_slot()
@@ -254,9 +228,6 @@ class Run:
         a, b = self.path(), self.path()
         try:
             os.rename(self.abs(a), self.abs(b))
-            if a != b:
-                self.orphan(b)
-                self.moved(a, b)
             return "rename %s %s" % (a, b), "ok"
         except OSError as e:
             return "rename %s %s" % (a, b), err_name(e)
@@ -265,7 +236,6 @@ class Run:
         p = self.path()
         try:
             os.unlink(self.abs(p))
-            self.orphan(p)
             return "unlink %s" % p, "ok"
         except OSError as e:
             return "unlink %s" % p, err_name(e)
@@ -313,8 +283,6 @@ class Run:
 
     def op_fstat(self):
         def f(fd):
-            if SKIP_ORPHAN_FSTAT and self.is_orphan(fd):
-                return "", "skipped on an unlinked file"
             try:
                 return "", describe_stat(os.fstat(fd))
             except OSError as e:
@@ -363,11 +331,8 @@ class Run:
 
     def op_rmdir(self):
         d = self.rnd.choice(DIRS[1:])
-        if SKIP_RMDIR_HELD and self.held_open(d):
-            return "rmdir %s" % d, "skipped while held open"
         try:
             os.rmdir(self.abs(d))
-            self.orphan(d)
             return "rmdir %s" % d, "ok"
         except OSError as e:
             return "rmdir %s" % d, err_name(e)
