@@ -210,7 +210,12 @@ export class FuseSession {
       for (;;) {
         const m = receiveMessageOnPort(port);
         if (m === undefined) break;
-        this.handler.onMessage?.(m.message);
+        try {
+          this.handler.onMessage?.(m.message);
+        } catch (err) {
+          // A failed command must not take the mount down with it.
+          writeSync(2, `fuse: onMessage failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        }
       }
     }
     const q = this.notices;
