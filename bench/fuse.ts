@@ -70,10 +70,14 @@ const PER_REQUEST_LIMIT = 1.6;
 const OURS_REQUEST_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '0', '-negative-timeout', '0'];
 const PLL_REQUEST_OPTIONS = 'cache=always,timeout=0';
 /**
- * What LiteFS itself uses: attributes never cached, entries 60 s, no negative
- * entries (an ENOENT reply carries none), page cache kept across opens.
+ * The passthrough's own defaults, the same caching passthrough_ll's
+ * cache=always gives (attributes and names cached 1 s, missing names too,
+ * page cache kept across opens), so the columns compare the request paths
+ * rather than cache policies. Locks still reach our daemon on every call.
+ * LiteFS's own stricter policy (attributes never cached) is measured by the
+ * LiteFS file-system benchmark, not here.
  */
-const OURS_SQLITE_FLAGS = ['-attr-timeout', '0', '-entry-timeout', '60', '-negative-timeout', '0', '-keep-cache'];
+const OURS_SQLITE_FLAGS = ['-attr-timeout', '1', '-entry-timeout', '1', '-negative-timeout', '1', '-keep-cache'];
 const PLL_SQLITE_OPTIONS = 'cache=always';
 
 function cell(results: Map<ColumnKey, ColumnResult>, key: ColumnKey, id: string): Cell {
@@ -304,7 +308,7 @@ async function main(): Promise<void> {
       '',
       `#### SQLite (higher is better)`,
       '',
-      `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (LiteFS's own cache settings); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
+      `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (the passthrough's defaults: the caching passthrough_ll's cache=always gives); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
         `Timed scenarios: ${bestOf(s.rounds, s.durationMs)}, columns interleaved; bulk insert (${bestOf(s.bulkRounds)}) = ${s.bulkRows.toLocaleString('en-US')} rows of 100 bytes; ` +
         `selects read a ${s.selectRows.toLocaleString('en-US')}-row table by random primary key. ` +
         '"Warm" = one connection whose page cache holds the table; "cold" = every select on a new connection ' +
