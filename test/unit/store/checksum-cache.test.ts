@@ -8,19 +8,9 @@ import {
   MissingChecksumError,
   PageChecksumOverlay,
 } from '../../../src/store/checksum-cache.js';
+import { xorshift32 } from '../../helpers/rng.js';
 
-/** xorshift32: reproducible from the seed printed on failure. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+const rng = xorshift32;
 
 function pageData(pageSize: number, seed: number): Uint8Array {
   const next = rng(seed);

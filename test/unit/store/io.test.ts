@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { atomicTempPath, isErrno, RealIO } from '../../../src/store/io.js';
 import { CrashIO, SimulatedCrash, type KillPoint } from '../../../src/store/io-crash.js';
 import { repoRoot } from '../../helpers/paths.js';
+import { xorshift32 } from '../../helpers/rng.js';
 
 const scratch = fs.mkdtempSync(join(tmpdir(), 'litefs-store-io-'));
 after(() => fs.rmSync(scratch, { recursive: true, force: true }));
@@ -266,18 +267,7 @@ describe('CrashIO power loss', () => {
 });
 
 describe('CrashIO power loss against a reference model', () => {
-  /** xorshift32: reproducible from the seed printed on failure. */
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    };
-  }
+  const rng = xorshift32;
 
   interface ModelFile {
     cur: Uint8Array;

@@ -26,6 +26,7 @@ import {
   SHM_WAL_READ0_BYTE,
   SHM_WAL_WRITE_BYTE,
 } from '../../../src/sqlite/index.js';
+import { xorshift32 } from '../../helpers/rng.js';
 
 const A = 1n;
 const B = 2n;
@@ -486,18 +487,7 @@ describe('randomized against a reference model', () => {
     }
   }
 
-  /** xorshift32: reproducible from the seed printed on failure. */
-  function rng(seed: number): () => number {
-    let x = seed >>> 0 || 1;
-    return () => {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      return x;
-    };
-  }
+  const rng = xorshift32;
 
   test('10 seeds x 5000 operations over 4 owners agree with the reference', () => {
     const owners = [1n, 2n, 3n, 4n];
