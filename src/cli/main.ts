@@ -24,6 +24,7 @@ const COMMANDS: Record<string, Command> = {
     summary: 'inspects LTX files (dump, verify)',
     run: async (argv) => (await import('./ltx-command.js')).runLTXCommand(argv),
   },
+  mount: { summary: 'mounts the LiteFS file system (single node)', run: async (argv) => (await import('./mount.js')).runMount(argv) },
   passthrough: {
     summary: 'mounts a FUSE passthrough of a folder (test vehicle for the FUSE layer)',
     run: async (argv) => (await import('./passthrough.js')).runPassthrough(argv),

@@ -1,0 +1,510 @@
+/**
+ * The LiteFS file system (ref §4): maps FUSE requests on the mount root onto
+ * the store. Thin on purpose: names, modes, handles and errno live here;
+ * what a write or an unlock means for a database lives in src/store/.
+ *
+ * Inodes: root 1, `.lag` 2, and for the i-th database seen 16 + 8i + k,
+ * k the index of the file kind (names.ts). Stable for the daemon's lifetime
+ * (LiteFS hashes names instead; nothing depends on the numbers).
+ */
+import { statSync, statfsSync, type Stats } from 'node:fs';
+import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag, Opcode, S_IFDIR, S_IFREG, SetattrValid } from '../fuse/abi.js';
+import { Errno, FuseError } from '../fuse/errors.js';
+import type { FuseHandler } from '../fuse/handler.js';
+import type { AttrOut, Attr, DirentWriter, EntryOut, FileLock, OpenOut, StatfsOut } from '../fuse/replies.js';
+import type {
+  CreateRequest,
+  FlushRequest,
+  FsyncRequest,
+  GetattrRequest,
+  LockRequest,
+  LookupRequest,
+  OpenRequest,
+  ReadRequest,
+  ReleaseRequest,
+  SetattrRequest,
+  StatfsRequest,
+  UnlinkRequest,
+  WriteRequest,
+} from '../fuse/requests.js';
+import { databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
+import { commitJournal } from '../store/commit-journal.js';
+import { commitWAL } from '../store/commit-wal.js';
+import { type DB, isPersistCommit } from '../store/db.js';
+import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
+import { isErrno } from '../store/io.js';
+import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
+import type { StoreEvent } from '../store/messages.js';
+import type { Store } from '../store/store.js';
+import { FILE_KINDS, type FileKind, LAG_NAME, fileName, parseName } from './names.js';
+
+const LAG_INO = 2;
+const DB_INO_BASE = 16;
+const KINDS_PER_DB = 8;
+/** `%016x/%016x\n` */
+const POS_SIZE = 34;
+/** `%+010d\n`: a primary is never behind itself. */
+const LAG_TEXT = Buffer.from('+000000000\n');
+/** Seconds the kernel may keep a name; attributes are never cached (LiteFS: attr.Valid = 0). */
+const ENTRY_TIMEOUT = 1;
+
+const F_RDLCK = 0;
+const F_WRLCK = 1;
+const F_UNLCK = 2;
+
+/** What an inode is. */
+type Node = { readonly kind: 'root' } | { readonly kind: 'lag' } | { readonly kind: FileKind; readonly db: DB };
+
+interface Handle {
+  readonly node: Node;
+  /** Descriptor of the backing file in the data directory; -1 for generated files. */
+  readonly fd: number;
+}
+
+export class LiteFS implements FuseHandler {
+  private readonly inoOf = new Map<string, number>();
+  private readonly dbAt: DB[] = [];
+  private readonly handles = new Map<number, Handle>();
+  private nextFh = 1;
+  private readonly uid = process.getuid?.() ?? 0;
+  private readonly gid = process.getgid?.() ?? 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly post: (event: StoreEvent) => void,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  // ---- names and attributes ----
+
+  lookup(req: LookupRequest, out: EntryOut): void {
+    if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
+    const ino = this.inoOfName(req.name);
+    this.fillAttr(ino, out.attr);
+    out.nodeid = ino;
+    out.generation = 0;
+    out.entryValid = ENTRY_TIMEOUT;
+    out.attrValid = 0;
+  }
+
+  getattr(req: GetattrRequest, out: AttrOut): void {
+    this.fillAttr(req.header.nodeid, out.attr);
+    out.attrValid = 0;
+  }
+
+  setattr(req: SetattrRequest, out: AttrOut): void {
+    const ino = req.header.nodeid;
+    const node = this.node(ino);
+    // Only the size means anything here (LiteFS ignores modes, owners and times).
+    if ((req.valid & SetattrValid.SIZE) !== 0) {
+      if (node.kind === 'root' || node.kind === 'lag' || node.kind === 'pos') throw new FuseError(Errno.EPERM);
+      const size = req.size;
+      const db = node.db;
+      if (node.kind === 'journal') {
+        // TRUNCATE journal mode: truncating to 0 is the commit signal.
+        if (size !== 0) throw new FuseError(Errno.EINVAL);
+        this.storeCall(() => commitJournal(db, 'truncate'));
+      } else {
+        this.withFd(req, node, (fd) =>
+          this.storeCall(() => {
+            if (node.kind === 'database') db.truncateDatabase(fd, size);
+            else if (node.kind === 'wal') db.truncateWAL(fd, size);
+            else db.io.truncate(fd, size);
+          }),
+        );
+      }
+    }
+    this.fillAttr(ino, out.attr);
+    out.attrValid = 0;
+  }
+
+  opendir(_req: OpenRequest, out: OpenOut): void {
+    out.fh = 0;
+    out.openFlags = 0;
+  }
+
+  readdir(req: ReadRequest, out: DirentWriter): void {
+    const names: [string, number, number][] = [
+      ['.', FUSE_ROOT_ID, DirentType.DIR],
+      ['..', FUSE_ROOT_ID, DirentType.DIR],
+      [LAG_NAME, LAG_INO, DirentType.REG],
+    ];
+    // Databases that never committed (page count 0) are not listed (ref §4.2).
+    for (const db of this.store.list()) {
+      if (db.pageN === 0) continue;
+      names.push([db.name, this.inoOfDb(db, 'database'), DirentType.REG]);
+      names.push([fileName(db.name, 'pos'), this.inoOfDb(db, 'pos'), DirentType.REG]);
+      for (const kind of ['journal', 'shm', 'wal'] as const) {
+        if (db.io.exists(this.backingPath(db, kind))) names.push([fileName(db.name, kind), this.inoOfDb(db, kind), DirentType.REG]);
+      }
+    }
+    for (let off = req.offset; off < names.length; off++) {
+      const [name, ino, type] = names[off]!;
+      if (!out.add(ino, name, type, off + 1)) return;
+    }
+  }
+
+  statfs(_req: StatfsRequest, out: StatfsOut): void {
+    const s = statfsSync(this.store.options.dataDir);
+    out.blocks = s.blocks;
+    out.bfree = s.bfree;
+    out.bavail = s.bavail;
+    out.files = s.files;
+    out.ffree = s.ffree;
+    out.bsize = s.bsize;
+    out.frsize = s.bsize;
+    out.namelen = 255;
+  }
+
+  // ---- creating, opening, removing ----
+
+  create(req: CreateRequest, entry: EntryOut, open: OpenOut): void {
+    if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
+    const parsed = parseName(req.name);
+    if (parsed === null || req.name === LAG_NAME) throw new FuseError(Errno.EPERM);
+    let db: DB;
+    if (parsed.kind === 'database') {
+      db = this.storeCall(() => this.store.createDB(parsed.db));
+    } else {
+      const known = this.store.db(parsed.db);
+      if (known === undefined) throw new FuseError(Errno.ENOENT);
+      if (parsed.kind === 'pos') throw new FuseError(Errno.EPERM);
+      db = known;
+    }
+    const path = this.backingPath(db, parsed.kind);
+    let fd: number;
+    try {
+      fd = db.io.open(path, parsed.kind === 'database' ? 'readWrite' : 'createNew');
+    } catch (err) {
+      // Made since the kernel's lookup: open it as it is, unless O_EXCL was asked.
+      if (!isErrno(err, 'EEXIST') || (req.flags & 0o200) !== 0) throw err;
+      fd = db.io.open(path, 'readWrite');
+    }
+    const ino = this.inoOfDb(db, parsed.kind);
+    this.fillAttr(ino, entry.attr);
+    entry.nodeid = ino;
+    entry.entryValid = ENTRY_TIMEOUT;
+    entry.attrValid = 0;
+    open.fh = this.addHandle({ node: { kind: parsed.kind, db }, fd });
+    open.openFlags = OpenFlag.KEEP_CACHE;
+  }
+
+  open(req: OpenRequest, out: OpenOut): void {
+    const node = this.node(req.header.nodeid);
+    if (node.kind === 'root') throw new FuseError(Errno.EISDIR);
+    if (node.kind === 'lag' || node.kind === 'pos') {
+      out.fh = this.addHandle({ node, fd: -1 });
+      out.openFlags = 0;
+      return;
+    }
+    // Always read-write, whatever was asked (as LiteFS): the kernel checked access.
+    out.fh = this.addHandle({ node, fd: node.db.io.open(this.backingPath(node.db, node.kind), 'readWrite') });
+    // Keep the page cache across opens: every change to these files comes
+    // through this mount, so the kernel's copy stays right.
+    out.openFlags = OpenFlag.KEEP_CACHE;
+  }
+
+  release(req: ReleaseRequest): void {
+    const h = this.handles.get(req.fh);
+    if (h === undefined) return;
+    this.handles.delete(req.fh);
+    if (h.fd >= 0 && h.node.kind !== 'root' && h.node.kind !== 'lag') h.node.db.io.close(h.fd);
+  }
+
+  unlink(req: UnlinkRequest): void {
+    if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
+    const parsed = parseName(req.name);
+    const db = parsed === null ? undefined : this.store.db(parsed.db);
+    if (parsed === null || db === undefined) throw new FuseError(Errno.ENOENT);
+    switch (parsed.kind) {
+      case 'journal':
+        // DELETE journal mode: the unlink is the commit signal.
+        if (!db.io.exists(db.journalPath)) throw new FuseError(Errno.ENOENT);
+        this.storeCall(() => commitJournal(db, 'delete'));
+        return;
+      case 'wal':
+        this.storeCall(() => db.removeWAL());
+        return;
+      case 'shm':
+        db.io.unlink(db.shmPath);
+        return;
+      default:
+        // Dropping a database (a commit-0 LTX, ref §6.11) is later work.
+        throw new FuseError(Errno.EPERM);
+    }
+  }
+
+  // ---- data ----
+
+  read(req: ReadRequest, buf: Buffer, bufOffset: number): number {
+    const h = this.handle(req.fh);
+    const node = h.node;
+    if (node.kind === 'lag') return copyOut(LAG_TEXT, req.offset, req.size, buf, bufOffset);
+    if (node.kind === 'pos') return copyOut(Buffer.from(node.db.posText()), req.offset, req.size, buf, bufOffset);
+    if (node.kind === 'root') throw new FuseError(Errno.EISDIR);
+    return node.db.io.read(h.fd, buf, req.offset, bufOffset, req.size);
+  }
+
+  write(req: WriteRequest): number {
+    const h = this.handle(req.fh);
+    const node = h.node;
+    if (node.kind === 'root' || node.kind === 'lag' || node.kind === 'pos') throw new FuseError(Errno.EACCES);
+    const db = node.db;
+    const data = req.data;
+    this.storeCall(() => {
+      switch (node.kind) {
+        case 'database':
+          db.writeDatabase(h.fd, data, req.offset);
+          return;
+        case 'journal':
+          // PERSIST journal mode (and EXCLUSIVE locking): zeroing the header commits.
+          if (isPersistCommit(data, req.offset)) commitJournal(db, 'persist');
+          db.writeJournal(h.fd, data, req.offset);
+          return;
+        case 'wal':
+          db.writeWAL(h.fd, data, req.offset);
+          return;
+        case 'shm':
+          db.io.write(h.fd, data, req.offset);
+          return;
+      }
+    });
+    return data.length;
+  }
+
+  fsync(req: FsyncRequest): void {
+    const h = this.handle(req.fh);
+    if (h.fd < 0 || h.node.kind === 'root' || h.node.kind === 'lag') return;
+    if ((req.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0) h.node.db.io.fdatasync(h.fd);
+    else h.node.db.io.fsync(h.fd);
+  }
+
+  fsyncdir(): void {
+    // Every change of the root's entries is made durable by the store itself.
+  }
+
+  // ---- locks (ref §4.5) ----
+
+  flush(req: FlushRequest): void {
+    // With FUSE_POSIX_LOCKS the kernel sends no unlock on close: FLUSH is
+    // where an owner's locks on this file end.
+    const node = this.node(req.header.nodeid);
+    if (node.kind === 'database') node.db.locks.releaseDatabaseLocks(req.lockOwner);
+    else if (node.kind === 'shm') {
+      const db = node.db;
+      if (db.locks.releasesWalWrite(req.lockOwner, SHM_LOCKS)) this.commitWAL(db);
+      db.locks.releaseShmLocks(req.lockOwner);
+    }
+  }
+
+  getlk(req: LockRequest, out: FileLock): void {
+    const { db, mask } = this.lockTarget(req);
+    if (req.type !== F_RDLCK && req.type !== F_WRLCK) return;
+    const answer = db.locks.query(req.owner, req.type === F_WRLCK, mask);
+    if (answer === LockQuery.UNLOCKED) return;
+    out.type = answer;
+    // LiteFS reports pid -1; the kernel turns an unknown pid into 0 anyway.
+    out.pid = 0;
+  }
+
+  /**
+   * F_SETLK and F_SETLKW. SQLite never waits for a lock (it polls with its
+   * busy handler), so SETLKW is answered like SETLK: EAGAIN if refused.
+   * LiteFS answers ENOSYS, which only differs for other programs.
+   */
+  setlk(req: LockRequest): void {
+    const { db, mask, isShm } = this.lockTarget(req);
+    if (req.opcode !== Opcode.SETLK && req.opcode !== Opcode.SETLKW) throw new FuseError(Errno.EINVAL);
+    switch (req.type) {
+      case F_UNLCK:
+        // The WAL commit signal: the LTX file is written before the release,
+        // so no checkpoint or writer can come between.
+        if (isShm && db.locks.releasesWalWrite(req.owner, mask)) this.commitWAL(db);
+        db.locks.unlock(req.owner, mask);
+        return;
+      case F_RDLCK:
+        if (!db.locks.tryRLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
+        return;
+      case F_WRLCK:
+        if (!db.locks.tryLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
+        return;
+      default:
+        throw new FuseError(Errno.EINVAL);
+    }
+  }
+
+  // ---- internals ----
+
+  private lockTarget(req: LockRequest): { db: DB; mask: LockMask; isShm: boolean } {
+    if ((req.lkFlags & FUSE_LK_FLOCK) !== 0) throw new FuseError(Errno.ENOSYS);
+    const node = this.node(req.header.nodeid);
+    if (node.kind === 'database') return { db: node.db, mask: fromDatabaseLocks(databaseLocksInRange(req.start, req.end)), isShm: false };
+    if (node.kind === 'shm') return { db: node.db, mask: fromShmLocks(shmLocksInRange(req.start, req.end)), isShm: true };
+    throw new FuseError(Errno.ENOSYS);
+  }
+
+  /**
+   * SQLite already considers the transaction committed when it releases
+   * WRITE, and an unlock cannot report failure usefully: a failed WAL commit
+   * stops the daemon (as LiteFS's exit 99); start-up recovery trims the WAL
+   * back to the last LTX file.
+   */
+  private commitWAL(db: DB): void {
+    try {
+      commitWAL(db);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      this.log(`FATAL ${db.name}: WAL commit failed: ${message}`);
+      this.post({ type: 'fatal', db: db.name, message });
+      throw new FuseError(Errno.EIO);
+    }
+  }
+
+  /** Runs a store call, turning its typed errors into errnos and logging unexpected ones. */
+  private storeCall<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof FuseError) throw err;
+      if (err instanceof DatabaseExistsError) throw new FuseError(Errno.EEXIST);
+      if (err instanceof InvalidWriteError) {
+        this.log(`${err.message}`);
+        throw new FuseError(Errno.EIO);
+      }
+      if (isErrno(err, 'ENOENT')) throw new FuseError(Errno.ENOENT);
+      this.log(`ERROR ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      throw new FuseError(Errno.EIO);
+    }
+  }
+
+  private withFd(req: SetattrRequest, node: { kind: FileKind; db: DB }, fn: (fd: number) => void): void {
+    const h = (req.valid & SetattrValid.FH) !== 0 ? this.handles.get(req.fh) : undefined;
+    if (h !== undefined && h.fd >= 0) {
+      fn(h.fd);
+      return;
+    }
+    const fd = node.db.io.open(this.backingPath(node.db, node.kind), 'readWrite');
+    try {
+      fn(fd);
+    } finally {
+      node.db.io.close(fd);
+    }
+  }
+
+  private addHandle(h: Handle): number {
+    const fh = this.nextFh++;
+    this.handles.set(fh, h);
+    return fh;
+  }
+
+  private handle(fh: number): Handle {
+    const h = this.handles.get(fh);
+    if (h === undefined) throw new FuseError(Errno.EBADF);
+    return h;
+  }
+
+  private inoOfName(name: string): number {
+    if (name === LAG_NAME) return LAG_INO;
+    const parsed = parseName(name);
+    const db = parsed === null ? undefined : this.store.db(parsed.db);
+    if (parsed === null || db === undefined) throw new FuseError(Errno.ENOENT);
+    return this.inoOfDb(db, parsed.kind);
+  }
+
+  private inoOfDb(db: DB, kind: FileKind): number {
+    let base = this.inoOf.get(db.name);
+    if (base === undefined) {
+      base = DB_INO_BASE + this.dbAt.length * KINDS_PER_DB;
+      this.dbAt.push(db);
+      this.inoOf.set(db.name, base);
+    }
+    return base + FILE_KINDS.indexOf(kind);
+  }
+
+  private node(ino: number): Node {
+    if (ino === FUSE_ROOT_ID) return { kind: 'root' };
+    if (ino === LAG_INO) return { kind: 'lag' };
+    const i = Math.floor((ino - DB_INO_BASE) / KINDS_PER_DB);
+    const db = this.dbAt[i];
+    const kind = FILE_KINDS[(ino - DB_INO_BASE) % KINDS_PER_DB];
+    if (ino < DB_INO_BASE || db === undefined || kind === undefined) throw new FuseError(Errno.ENOENT);
+    return { kind, db };
+  }
+
+  private backingPath(db: DB, kind: FileKind): string {
+    switch (kind) {
+      case 'database':
+        return db.databasePath;
+      case 'journal':
+        return db.journalPath;
+      case 'wal':
+        return db.walPath;
+      case 'shm':
+        return db.shmPath;
+      case 'pos':
+        throw new FuseError(Errno.EINVAL);
+    }
+  }
+
+  private fillAttr(ino: number, a: Attr): void {
+    const node = this.node(ino);
+    const now = Date.now();
+    a.ino = ino;
+    a.uid = this.uid;
+    a.gid = this.gid;
+    a.nlink = 1;
+    a.blksize = 4096;
+    a.rdev = 0;
+    a.flags = 0;
+    switch (node.kind) {
+      case 'root':
+        a.mode = S_IFDIR | 0o777;
+        a.nlink = 2;
+        a.size = 4096;
+        a.blocks = 8;
+        setTimes(a, now);
+        return;
+      case 'lag':
+        a.mode = S_IFREG | 0o444;
+        a.size = LAG_TEXT.length;
+        a.blocks = 0;
+        setTimes(a, now);
+        return;
+      case 'pos':
+        a.mode = S_IFREG | 0o666;
+        a.size = POS_SIZE;
+        a.blocks = 0;
+        setTimes(a, node.db.timestamp);
+        return;
+      default: {
+        const st = statSync(this.backingPath(node.db, node.kind), { throwIfNoEntry: false });
+        if (st === undefined) throw new FuseError(Errno.ENOENT);
+        fillFromStats(a, st);
+        a.mode = S_IFREG | 0o666;
+      }
+    }
+  }
+}
+
+function fillFromStats(a: Attr, st: Stats): void {
+  a.size = st.size;
+  a.blocks = st.blocks;
+  a.atime = Math.floor(st.atimeMs / 1000);
+  a.atimeNsec = Math.floor((st.atimeMs % 1000) * 1e6);
+  a.mtime = Math.floor(st.mtimeMs / 1000);
+  a.mtimeNsec = Math.floor((st.mtimeMs % 1000) * 1e6);
+  a.ctime = Math.floor(st.ctimeMs / 1000);
+  a.ctimeNsec = Math.floor((st.ctimeMs % 1000) * 1e6);
+}
+
+function setTimes(a: Attr, ms: number): void {
+  const sec = Math.floor(ms / 1000);
+  const nsec = Math.floor((ms % 1000) * 1e6);
+  a.atime = a.mtime = a.ctime = sec;
+  a.atimeNsec = a.mtimeNsec = a.ctimeNsec = nsec;
+}
+
+function copyOut(src: Buffer, offset: number, size: number, buf: Buffer, bufOffset: number): number {
+  if (offset >= src.length) return 0;
+  return src.copy(buf, bufOffset, offset, Math.min(src.length, offset + size));
+}

@@ -1,0 +1,45 @@
+/**
+ * LiteFS's names in the mount root (ref §4.2): a suffix says which file of a
+ * database a name means; suffixes are checked in LiteFS's order, so a
+ * database cannot itself be named `x-wal`.
+ */
+
+/** The files of one database as the mount shows them. */
+export type FileKind = 'database' | 'journal' | 'wal' | 'shm' | 'pos';
+
+export const FILE_KINDS: readonly FileKind[] = ['database', 'journal', 'wal', 'shm', 'pos'];
+
+const SUFFIXES: readonly (readonly [string, FileKind])[] = [
+  ['-journal', 'journal'],
+  ['-wal', 'wal'],
+  ['-shm', 'shm'],
+  ['-pos', 'pos'],
+];
+
+/** Shown on every node: milliseconds behind the primary. */
+export const LAG_NAME = '.lag';
+
+export interface ParsedName {
+  readonly db: string;
+  readonly kind: FileKind;
+}
+
+/**
+ * Database name and file kind of a root entry name, or null for a name the
+ * mount never shows (empty database name, `-lock` files: HALT locks are
+ * later work).
+ */
+export function parseName(name: string): ParsedName | null {
+  if (name.endsWith('-lock')) return null;
+  for (const [suffix, kind] of SUFFIXES) {
+    if (name.endsWith(suffix)) {
+      const db = name.slice(0, -suffix.length);
+      return db === '' ? null : { db, kind };
+    }
+  }
+  return { db: name, kind: 'database' };
+}
+
+export function fileName(db: string, kind: FileKind): string {
+  return kind === 'database' ? db : `${db}-${kind}`;
+}

@@ -1,0 +1,55 @@
+/** What every commit does once its pages are known: write the LTX file, advance the position, tell the main thread. */
+import { type Header, checksumDatabase, formatHex16 } from '../ltx/index.js';
+import { WAL_FRAME_HEADER_SIZE } from '../sqlite/index.js';
+import type { DB } from './db.js';
+import { ChecksumMismatchError } from './errors.js';
+import { type PageEmitter, type WrittenLTX, writeLTXFile } from './ltx-writer.js';
+
+/**
+ * Writes the LTX file durably, then advances the position. The position
+ * moves as soon as the file is durable, so that a later failure (finalizing
+ * the journal) can never make the next commit reuse this TXID.
+ */
+export function publishCommit(db: DB, header: Header, postApply: bigint, pages: PageEmitter): WrittenLTX {
+  const written = writeLTXFile(db.io, db.ltxDir, header, postApply, pages);
+  db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
+  db.pageN = header.commit;
+  db.timestamp = Number(header.timestamp);
+  db.ctx.post({
+    type: 'tx',
+    db: db.name,
+    txid: formatHex16(header.maxTXID),
+    checksum: formatHex16(postApply),
+    pages: written.pageCount,
+  });
+  return written;
+}
+
+/**
+ * strict-verify (ref §6.5): the checksum of the database as it reads now
+ * (WAL frames over the file), recomputed from disk, must equal the position's.
+ * O(database size): for tests and paranoid deployments.
+ */
+export function verifyDatabaseChecksum(db: DB): void {
+  const io = db.io;
+  const page = new Uint8Array(db.pageSize);
+  const dbFd = io.open(db.databasePath, 'read');
+  const walFd = db.wal.frameOffsets.size > 0 ? io.open(db.walPath, 'read') : -1;
+  try {
+    const actual = checksumDatabase(db.pageSize, db.pageN, (pgno) => {
+      const frame = db.wal.frameOffsets.get(pgno);
+      const n =
+        frame !== undefined
+          ? io.read(walFd, page, frame + WAL_FRAME_HEADER_SIZE)
+          : io.read(dbFd, page, (pgno - 1) * db.pageSize);
+      if (n !== page.length) throw new Error(`${db.name}: strict-verify: page ${pgno} is missing from disk`);
+      return page;
+    });
+    if (actual !== db.pos.postApplyChecksum) {
+      throw new ChecksumMismatchError(db.name, db.pos.txid, db.pos.postApplyChecksum, actual);
+    }
+  } finally {
+    io.close(dbFd);
+    if (walFd >= 0) io.close(walFd);
+  }
+}

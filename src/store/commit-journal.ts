@@ -1,0 +1,107 @@
+/**
+ * Rollback-journal commit (ref §6.3): SQLite finalizing its journal is the
+ * commit point, so the LTX file must be durable before we let that happen.
+ *
+ * Signals: unlink of `-journal` (DELETE), truncate to 0 (TRUNCATE), 28 zero
+ * bytes at offset 0 (PERSIST, and EXCLUSIVE locking mode). A journal whose
+ * header has no magic never reached the database file (SQLite writes the
+ * magic only when it syncs the journal right before touching the database),
+ * so that finalize is a rollback: no LTX.
+ */
+import { HeaderFlagCompressLZ4, checksumPage, makeHeader } from '../ltx/index.js';
+import { JOURNAL_MAGIC } from '../sqlite/index.js';
+import type { DB } from './db.js';
+import { publishCommit, verifyDatabaseChecksum } from './commit-common.js';
+
+/** How SQLite finalizes the journal in the current journal mode. */
+export type JournalFinalize = 'delete' | 'truncate' | 'persist';
+
+export function commitJournal(db: DB, how: JournalFinalize): void {
+  const io = db.io;
+  const dbFd = io.open(db.databasePath, 'readWrite');
+  try {
+    const committed = db.pageSize !== 0 && journalHasMagic(db);
+    if (committed) {
+      writeJournalLTX(db, dbFd);
+      // The pages are in a durable LTX file; now the database file must be
+      // durable too before its undo log (the journal) can go.
+      io.fsync(dbFd);
+    }
+    // Finalizing the journal is SQLite's commit point: it must come after
+    // both fsyncs above. The folder fsync makes an unlink durable.
+    finalizeJournal(db, how);
+    io.fsyncDir(db.dir);
+    if (committed && db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
+  } finally {
+    io.close(dbFd);
+    db.dirty.clear();
+    db.journalActive = false;
+  }
+}
+
+function journalHasMagic(db: DB): boolean {
+  const size = db.io.sizeOf(db.journalPath);
+  if (size === null || size < JOURNAL_MAGIC.length) return false;
+  const fd = db.io.open(db.journalPath, 'read');
+  try {
+    const magic = new Uint8Array(JOURNAL_MAGIC.length);
+    db.io.read(fd, magic, 0);
+    return Buffer.compare(magic, JOURNAL_MAGIC) === 0;
+  } finally {
+    db.io.close(fd);
+  }
+}
+
+function writeJournalLTX(db: DB, dbFd: number): void {
+  const io = db.io;
+  const cache = db.cache();
+  const commit = db.readCommit(dbFd);
+  const txid = db.pos.txid + 1n;
+  const pgnos = [...db.dirty].filter((p) => p <= commit && p !== cache.lockPage).sort((a, b) => a - b);
+  // The transaction may have shrunk the database.
+  cache.truncate(commit);
+  const postApply = cache.databaseChecksum(commit);
+  const header = makeHeader({
+    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
+    pageSize: db.pageSize,
+    commit,
+    minTXID: txid,
+    maxTXID: txid,
+    timestamp: BigInt(Date.now()),
+    preApplyChecksum: db.pos.postApplyChecksum,
+    nodeID: db.ctx.nodeId,
+  });
+  let mode = db.mode;
+  const page = new Uint8Array(db.pageSize);
+  publishCommit(db, header, postApply, (emit) => {
+    for (const pgno of pgnos) {
+      if (io.read(dbFd, page, (pgno - 1) * db.pageSize) !== page.length) {
+        throw new Error(`${db.name}: page ${pgno} is beyond the end of the database file`);
+      }
+      // Both directions (ref §15.4): page 1's version bytes say the mode.
+      if (pgno === 1) mode = page[18] === 2 && page[19] === 2 ? 'wal' : 'rollback';
+      if (cache.getPage(pgno) !== checksumPage(pgno, page)) {
+        throw new Error(`${db.name}: page ${pgno} changed behind LiteFS's back (checksum cache disagrees with the file)`);
+      }
+      emit(pgno, page);
+    }
+  });
+  db.mode = mode;
+}
+
+function finalizeJournal(db: DB, how: JournalFinalize): void {
+  const io = db.io;
+  if (!io.exists(db.journalPath)) return;
+  if (how === 'delete') {
+    io.unlink(db.journalPath);
+    return;
+  }
+  const fd = io.open(db.journalPath, 'readWrite');
+  try {
+    if (how === 'truncate') io.truncate(fd, 0);
+    else io.write(fd, new Uint8Array(28), 0);
+    io.fsync(fd);
+  } finally {
+    io.close(fd);
+  }
+}

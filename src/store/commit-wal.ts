@@ -1,0 +1,78 @@
+/**
+ * WAL commit (ref §6.4). SQLite gives no signal when it appends a commit
+ * frame; LiteFS takes the release of the WAL WRITE lock by the owner that
+ * held it exclusively as the end of a write transaction. This runs before
+ * that lock is released, so no checkpoint (CKPT rule, locks.ts) and no other
+ * writer can touch the frames until their LTX file is durable.
+ *
+ * Exactly one transaction is turned into LTX per release; a writer that
+ * rolled back leaves no complete transaction and nothing happens.
+ */
+import { HeaderFlagCompressLZ4, checksumPage, makeHeader } from '../ltx/index.js';
+import { WAL_FRAME_HEADER_SIZE, readWalTransaction } from '../sqlite/index.js';
+import { PageChecksumOverlay } from './checksum-cache.js';
+import { publishCommit, verifyDatabaseChecksum } from './commit-common.js';
+import type { DB } from './db.js';
+
+/** Returns true when a transaction was committed. */
+export function commitWAL(db: DB): boolean {
+  const header = db.wal.header;
+  if (header === null || db.pageSize === 0) return false;
+  const io = db.io;
+  const fd = io.open(db.walPath, 'read');
+  try {
+    // The WAL is the only copy of the transaction until a checkpoint: make
+    // it durable first. This is also what makes synchronous=NORMAL safe.
+    // TODO(ARCHITECTURE §7): with synchronous=NORMAL, LTX files may be made
+    // durable in groups instead of per commit; this slice fsyncs every one.
+    io.fsync(fd);
+    const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum);
+    if (tx === null) return false;
+    const cache = db.cache();
+    const txid = db.pos.txid + 1n;
+    const prevPageN = db.pageN;
+    const pgnos = [...tx.frameOffsets.keys()].filter((p) => p !== cache.lockPage).sort((a, b) => a - b);
+    const overlay = new PageChecksumOverlay();
+    const page = new Uint8Array(db.pageSize);
+    const readFrame = (pgno: number): Uint8Array => {
+      if (io.read(fd, page, tx.frameOffsets.get(pgno)! + WAL_FRAME_HEADER_SIZE) !== page.length) {
+        throw new Error(`${db.name}: WAL frame of page ${pgno} is short`);
+      }
+      return page;
+    };
+    for (const pgno of pgnos) overlay.setChecksum(pgno, checksumPage(pgno, readFrame(pgno)));
+    // Pages cut off by a shrinking commit are absent from now on.
+    for (let pgno = tx.commit + 1; pgno <= prevPageN; pgno++) if (!overlay.has(pgno)) overlay.set(pgno, 0, 0);
+    const postApply = cache.databaseChecksum(tx.commit, overlay);
+    const ltxHeader = makeHeader({
+      flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
+      pageSize: db.pageSize,
+      commit: tx.commit,
+      minTXID: txid,
+      maxTXID: txid,
+      timestamp: BigInt(Date.now()),
+      preApplyChecksum: db.pos.postApplyChecksum,
+      walOffset: BigInt(db.wal.offset),
+      walSize: BigInt(tx.endOffset - db.wal.offset),
+      walSalt1: header.salt1,
+      walSalt2: header.salt2,
+      nodeID: db.ctx.nodeId,
+    });
+    publishCommit(db, ltxHeader, postApply, (emit) => {
+      for (const pgno of pgnos) {
+        const data = readFrame(pgno);
+        if (pgno === 1) db.mode = data[18] === 2 && data[19] === 2 ? 'wal' : 'rollback';
+        emit(pgno, data);
+      }
+    });
+    overlay.mergeInto(cache.wal);
+    for (const [pgno, off] of tx.frameOffsets) db.wal.frameOffsets.set(pgno, off);
+    for (let pgno = tx.commit + 1; pgno <= prevPageN; pgno++) db.wal.frameOffsets.delete(pgno);
+    db.wal.offset = tx.endOffset;
+    db.wal.checksum = tx.checksum;
+  } finally {
+    io.close(fd);
+  }
+  if (db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
+  return true;
+}

@@ -1,0 +1,228 @@
+/**
+ * One database's state (ref §6.1) and the writes that change it. The events
+ * that commit a transaction live beside it, one file each: commit-journal.ts
+ * (rollback journal), commit-wal.ts (WAL), open.ts (start-up recovery).
+ *
+ * Every method runs on the FUSE thread, one at a time, with synchronous I/O
+ * on the data directory (never on the mount).
+ */
+import { join } from 'node:path';
+import { type Pos, ZERO_POS, formatPos } from '../ltx/index.js';
+import {
+  DATABASE_HEADER_SIZE,
+  JOURNAL_HEADER_FIELDS_SIZE,
+  type JournalMode,
+  WAL_HEADER_SIZE,
+  type WalChecksum,
+  type WalHeader,
+  hasDatabaseMagic,
+  isValidPageSize,
+  parseDatabaseHeader,
+  parseWalHeader,
+  type PositionalReader,
+} from '../sqlite/index.js';
+import { ChecksumCache } from './checksum-cache.js';
+import { InvalidWriteError } from './errors.js';
+import type { StoreIO } from './io.js';
+import { DatabaseLocks, Lock } from './locks.js';
+import type { StoreEvent, StoreOptions } from './messages.js';
+
+/** What a DB needs from its store. */
+export interface StoreContext {
+  readonly io: StoreIO;
+  readonly options: StoreOptions;
+  /** Node id as a number for LTX headers. */
+  readonly nodeId: bigint;
+  post(event: StoreEvent): void;
+  log(line: string): void;
+}
+
+/** What LiteFS tracks of the current WAL (ref §6.1 "WAL tracking"). */
+export interface WalState {
+  /** Parsed header of the current WAL; null before the first header write. */
+  header: WalHeader | null;
+  /** Offset where the next uncommitted transaction starts (end of the last one turned into LTX). */
+  offset: number;
+  /** Running checksum at `offset`. */
+  checksum: WalChecksum;
+  /** pgno → offset of the frame holding the page's latest committed version. */
+  readonly frameOffsets: Map<number, number>;
+}
+
+export class DB {
+  readonly dir: string;
+  readonly databasePath: string;
+  readonly journalPath: string;
+  readonly walPath: string;
+  readonly shmPath: string;
+  readonly ltxDir: string;
+
+  /** 0 until learned from the header, a journal header or an LTX file. */
+  pageSize = 0;
+  /** Database size in pages as of the last commit. */
+  pageN = 0;
+  mode: JournalMode = 'rollback';
+  pos: Pos = ZERO_POS;
+  /** Milliseconds since the epoch of the last LTX file (0 if none). */
+  timestamp = 0;
+  /** Pages written to the database file since the last rollback-journal commit. */
+  readonly dirty = new Set<number>();
+  /** True between a write to the journal and its commit: DB writes then belong to a rollback transaction. */
+  journalActive = false;
+  checksums: ChecksumCache | null = null;
+  readonly locks = new DatabaseLocks();
+  readonly wal: WalState = { header: null, offset: WAL_HEADER_SIZE, checksum: [0, 0], frameOffsets: new Map() };
+
+  constructor(
+    readonly name: string,
+    readonly ctx: StoreContext,
+  ) {
+    this.dir = join(ctx.options.dataDir, 'dbs', name);
+    this.databasePath = join(this.dir, 'database');
+    this.journalPath = join(this.dir, 'journal');
+    this.walPath = join(this.dir, 'wal');
+    this.shmPath = join(this.dir, 'shm');
+    this.ltxDir = join(this.dir, 'ltx');
+  }
+
+  get io(): StoreIO {
+    return this.ctx.io;
+  }
+
+  /** `%016x/%016x\n`, the contents of `<db>-pos`. */
+  posText(): string {
+    return `${formatPos(this.pos)}\n`;
+  }
+
+  /** Adopts a page size (first header seen); the checksum cache starts empty. */
+  setPageSize(pageSize: number): void {
+    if (this.pageSize === pageSize) return;
+    if (this.pageSize !== 0) throw new InvalidWriteError(this.name, `page size change from ${this.pageSize} to ${pageSize} is not supported`);
+    this.pageSize = pageSize;
+    this.checksums = new ChecksumCache(pageSize, this.name);
+  }
+
+  /** The checksum cache; only valid once the page size is known. */
+  cache(): ChecksumCache {
+    if (this.checksums === null) throw new InvalidWriteError(this.name, 'page size not known yet');
+    return this.checksums;
+  }
+
+  /**
+   * A write to the database file (ref §6.3 WriteDatabaseAt): exactly one
+   * aligned page; the first one must carry a SQLite header (it tells the
+   * page size). Updates the page's checksum and, inside a rollback
+   * transaction, the dirty set. In WAL mode these are checkpoint writes.
+   */
+  writeDatabase(fd: number, data: Uint8Array, offset: number): void {
+    if (this.pageSize === 0) {
+      if (offset !== 0 || data.length < DATABASE_HEADER_SIZE || !hasDatabaseMagic(data)) {
+        throw new InvalidWriteError(this.name, 'first database write must be a SQLite header at offset 0');
+      }
+      this.setPageSize(parseDatabaseHeader(data).pageSize);
+    }
+    if (data.length !== this.pageSize || offset % this.pageSize !== 0) {
+      throw new InvalidWriteError(this.name, `database write of ${data.length} bytes at ${offset} is not one page of ${this.pageSize}`);
+    }
+    const pgno = offset / this.pageSize + 1;
+    this.io.write(fd, data, offset);
+    this.cache().computePage(pgno, data);
+    // Tracked whenever a journal is in use, not only in rollback mode, so
+    // the WAL → rollback switch (ref §15.4) carries its page 1.
+    if (this.mode === 'rollback' || this.journalActive) this.dirty.add(pgno);
+  }
+
+  /** ftruncate of the database file: SQLite shrinking it after a commit or checkpoint. */
+  truncateDatabase(fd: number, size: number): void {
+    if (this.pageSize === 0) {
+      if (size !== 0) throw new InvalidWriteError(this.name, `truncate to ${size} before the page size is known`);
+      this.io.truncate(fd, 0);
+      return;
+    }
+    if (size % this.pageSize !== 0) throw new InvalidWriteError(this.name, `database truncate to ${size} is not page aligned`);
+    this.io.truncate(fd, size);
+    this.io.fsync(fd);
+    this.cache().truncate(size / this.pageSize);
+  }
+
+  /**
+   * A write to the journal (ref §6.3 WriteJournalAt). The header's page size
+   * is learned if still unknown. The caller runs `commitJournal(db,
+   * 'persist')` first when this is the PERSIST commit signal (`isPersistCommit`).
+   */
+  writeJournal(fd: number, data: Uint8Array, offset: number): void {
+    if (this.pageSize === 0 && offset === 0 && data.length >= JOURNAL_HEADER_FIELDS_SIZE) {
+      const size = new DataView(data.buffer, data.byteOffset, data.length).getUint32(24);
+      if (isValidPageSize(size)) this.setPageSize(size);
+    }
+    this.journalActive = true;
+    this.io.write(fd, data, offset);
+  }
+
+  /**
+   * A write to the WAL (ref §6.4 WriteWALAt): the 32-byte header at offset
+   * 0 starts a new WAL (every earlier frame was checkpointed: SQLite only
+   * restarts a fully backfilled WAL), frames may only be written at or after
+   * the end of the last committed transaction. WRITE must be held
+   * exclusively: SQLite with locking_mode=EXCLUSIVE takes no -shm locks and
+   * would commit without a signal (ref §5.5).
+   */
+  writeWAL(fd: number, data: Uint8Array, offset: number): void {
+    if (this.pageSize === 0) throw new InvalidWriteError(this.name, 'WAL write before the page size is known');
+    if ((this.locks.exclusiveLocks & Lock.WRITE) === 0) {
+      throw new InvalidWriteError(this.name, 'WAL write without the WAL write lock (exclusive locking mode is not supported)');
+    }
+    if (offset === 0) {
+      if (data.length !== WAL_HEADER_SIZE) throw new InvalidWriteError(this.name, `WAL header write of ${data.length} bytes`);
+      const header = parseWalHeader(data);
+      this.wal.header = header;
+      this.wal.offset = WAL_HEADER_SIZE;
+      this.wal.checksum = header.checksum;
+      this.resetWalPages();
+    } else if (offset < this.wal.offset) {
+      throw new InvalidWriteError(this.name, `WAL write at ${offset} inside committed transactions (end ${this.wal.offset})`);
+    }
+    this.io.write(fd, data, offset);
+  }
+
+  /** ftruncate of the WAL: only to 0 (a TRUNCATE checkpoint, after every frame was backfilled). */
+  truncateWAL(fd: number, size: number): void {
+    if (size !== 0) throw new InvalidWriteError(this.name, `WAL truncate to ${size} (only 0 is supported)`);
+    this.io.truncate(fd, 0);
+    this.resetWalPages();
+  }
+
+  /** Unlink of the WAL (SQLite leaving WAL mode, or the last connection closing). */
+  removeWAL(): void {
+    this.io.unlink(this.walPath);
+    this.resetWalPages();
+  }
+
+  /** Forgets the WAL's pages: their versions are in the database file now. */
+  resetWalPages(): void {
+    this.wal.frameOffsets.clear();
+    this.checksums?.wal.clear();
+  }
+
+  /** A PositionalReader over an open descriptor. */
+  reader(fd: number): PositionalReader {
+    return {
+      readAt: (buf, offset) => this.io.read(fd, buf, offset),
+      size: () => this.io.fileSize(fd),
+    };
+  }
+
+  /** Database size in pages from header bytes 28..31 of the database file (0 if it has no header). */
+  readCommit(fd: number): number {
+    const buf = new Uint8Array(DATABASE_HEADER_SIZE);
+    if (this.io.read(fd, buf, 0) < DATABASE_HEADER_SIZE) return 0;
+    return new DataView(buf.buffer).getUint32(28);
+  }
+}
+
+/** True for SQLite's PERSIST commit signal: 28 zero bytes written at journal offset 0 (ref §6.3). */
+export function isPersistCommit(data: Uint8Array, offset: number): boolean {
+  if (offset !== 0 || data.length !== JOURNAL_HEADER_FIELDS_SIZE) return false;
+  for (let i = 0; i < data.length; i++) if (data[i] !== 0) return false;
+  return true;
+}

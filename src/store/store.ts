@@ -1,0 +1,79 @@
+/**
+ * The Store: the set of databases in `<data>/dbs/` (ref §7, the single-node
+ * part). Owned by the FUSE thread. Databases are opened (and recovered) at
+ * start-up; a new one is created by the first CREATE of its name.
+ */
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { DB, type StoreContext } from './db.js';
+import { DatabaseExistsError } from './errors.js';
+import { type StoreIO, RealIO } from './io.js';
+import type { StoreEvent, StoreOptions } from './messages.js';
+import { openDB } from './open.js';
+
+export class Store {
+  private readonly dbs = new Map<string, DB>();
+  readonly dbsDir: string;
+  private readonly ctx: StoreContext;
+
+  constructor(
+    readonly options: StoreOptions,
+    post: (event: StoreEvent) => void = () => {},
+    log: (line: string) => void = () => {},
+    io: StoreIO = new RealIO(),
+  ) {
+    this.dbsDir = join(options.dataDir, 'dbs');
+    this.ctx = { io, options, nodeId: nodeIdNumber(options.nodeId), post, log };
+  }
+
+  get io(): StoreIO {
+    return this.ctx.io;
+  }
+
+  /** Opens (and recovers) every database folder under `dbs/`. */
+  open(): void {
+    this.io.mkdirp(this.dbsDir);
+    for (const name of this.io.readdir(this.dbsDir)) {
+      const db = new DB(name, this.ctx);
+      openDB(db);
+      this.dbs.set(name, db);
+    }
+  }
+
+  db(name: string): DB | undefined {
+    return this.dbs.get(name);
+  }
+
+  /** Databases sorted by name. */
+  list(): DB[] {
+    return [...this.dbs.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * CREATE of a database name (ref §6.11): a database that has committed
+   * pages exists already (EEXIST); one that never committed is reused.
+   * Returns the DB; its database file exists afterwards.
+   */
+  createDB(name: string): DB {
+    let db = this.dbs.get(name);
+    if (db !== undefined && db.pageN > 0) throw new DatabaseExistsError(name);
+    const isNew = db === undefined;
+    db ??= new DB(name, this.ctx);
+    this.io.mkdirp(db.ltxDir);
+    this.io.close(this.io.open(db.databasePath, 'create'));
+    this.io.fsyncDir(db.dir);
+    if (isNew) {
+      this.io.fsyncDir(this.dbsDir);
+      openDB(db);
+      this.dbs.set(name, db);
+    }
+    return db;
+  }
+}
+
+/** LTX headers carry a u64 node id; derive one from the configured text id (0 if none). */
+function nodeIdNumber(id: string): bigint {
+  if (id === '') return 0n;
+  if (/^[0-9a-fA-F]{1,16}$/.test(id)) return BigInt(`0x${id}`);
+  return createHash('sha256').update(id).digest().readBigUInt64BE(0);
+}
