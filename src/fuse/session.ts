@@ -179,6 +179,15 @@ export class FuseSession {
       this.dispatch(n);
       this.drain();
     }
+    this.destroyOnce();
+  }
+
+  private destroyed = false;
+
+  /** handler.destroy, once: on DESTROY or at the end of the loop, whichever comes first. */
+  private destroyOnce(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
     this.handler.destroy?.();
   }
 
@@ -442,7 +451,7 @@ export class FuseSession {
         if (hd.bmap === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         return this.reply(h.unique, encodeU64Out(out, O, hd.bmap(req)));
       case Opcode.DESTROY:
-        this.handler.destroy?.();
+        this.destroyOnce();
         this.stopped = true;
         return this.reply(h.unique, 0);
       case Opcode.FALLOCATE:

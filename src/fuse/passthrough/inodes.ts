@@ -66,11 +66,16 @@ export class InodeTable {
     this.rootDev = fstatSync(this.rootFd).dev;
   }
 
-  /** Closes every held descriptor. */
+  private closed = false;
+
+  /** Closes every held descriptor (once). */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     for (const n of this.nodes.values()) if (n.fd >= 0) closeSync(n.fd);
     this.nodes.clear();
     this.byKey.clear();
+    this.heldFds = 0;
     closeSync(this.rootFd);
   }
 

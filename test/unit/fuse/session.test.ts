@@ -176,6 +176,15 @@ describe('FuseSession', () => {
     assert.equal(dev.replyTo(4).payload.toString('hex'), hex(le32(2), le32(0)).toString('hex'));
   });
 
+  test('DESTROY is answered, calls destroy once and ends the session', () => {
+    let destroyed = 0;
+    const dev = new ScriptedDevice().push(init(), request(Opcode.DESTROY, Buffer.alloc(0), { unique: 2 }), request(Opcode.STATFS, Buffer.alloc(0), { unique: 4 }));
+    serve({ destroy: () => destroyed++ }, dev);
+    assert.equal(dev.replyTo(2).error, 0);
+    assert.equal(dev.hasReply(4), false, 'nothing is served after DESTROY');
+    assert.equal(destroyed, 1);
+  });
+
   test('messages posted to a port are delivered before the next request', () => {
     const { port1, port2 } = new MessageChannel();
     const seen: unknown[] = [];
