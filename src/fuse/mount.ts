@@ -160,7 +160,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     // we must never unmount that one.
     const device = findMount(mountpoint)?.minor ?? -1;
 
-    const shared = new SharedArrayBuffer(4);
+    const shared = new SharedArrayBuffer(8);
     const noticeChannel = new MessageChannel();
     const commandChannel = new MessageChannel();
     const notifier = new Worker(new URL('./notifier-worker.js', import.meta.url), {

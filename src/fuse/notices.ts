@@ -28,7 +28,7 @@ export interface NoticeAck {
   readonly failures: number;
 }
 
-/** Index in the shared Int32Array where the notifier stores the FUSE side's last written seq. */
+/** Index in the shared BigInt64Array where the notifier stores the FUSE side's last written seq. */
 export const WRITTEN_SEQ_SLOT = 0;
 
 /**
@@ -44,7 +44,7 @@ export class NoticeQueue {
 
   constructor(
     private readonly port: MessagePort,
-    private readonly shared: Int32Array,
+    private readonly shared: BigInt64Array,
   ) {}
 
   /** Drop cached pages of `ino` in [off, off+len) (len 0 = to EOF; off -1 = attributes only). */
@@ -64,7 +64,7 @@ export class NoticeQueue {
 
   /** Highest sequence number the notifier has written. */
   written(): number {
-    return Atomics.load(this.shared, WRITTEN_SEQ_SLOT);
+    return Number(Atomics.load(this.shared, WRITTEN_SEQ_SLOT));
   }
 
   /** Highest sequence number queued so far. */

@@ -22,7 +22,8 @@ export interface NotifierWorkerData {
 }
 
 const data = workerData as NotifierWorkerData;
-const shared = new Int32Array(data.shared);
+// 64-bit: a busy replica can write more than 2^31 notices over its lifetime.
+const shared = new BigInt64Array(data.shared);
 // A notice is a fixed struct plus one name of at most 255 bytes (NAME_MAX) and 4 KiB of slack.
 const buf = Buffer.alloc(16 + 24 + 4096 + 256);
 
@@ -69,6 +70,6 @@ parentPort?.on('message', (batch: NoticeBatch) => {
 
 data.fusePort.on('message', (batch: NoticeBatch) => {
   writeBatch(batch);
-  Atomics.store(shared, WRITTEN_SEQ_SLOT, batch.seq);
+  Atomics.store(shared, WRITTEN_SEQ_SLOT, BigInt(batch.seq));
   if (batch.wake) stat(data.wakePath, () => {});
 });

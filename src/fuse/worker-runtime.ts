@@ -49,7 +49,7 @@ export function runFuseWorker(makeHandler: (user: unknown, ctx: FuseWorkerContex
   const log = (line: string): void => {
     writeSync(2, `fuse: ${line}\n`);
   };
-  const notices = new NoticeQueue(d.noticePort, new Int32Array(d.noticeShared));
+  const notices = new NoticeQueue(d.noticePort, new BigInt64Array(d.noticeShared));
   const ctx: FuseWorkerContext = {
     mountpoint: d.mountpoint,
     notices,
