@@ -3,7 +3,7 @@
  * FuseMount notices, aborts it, unmounts, and reports 'closed' — nothing
  * hangs and nothing stays mounted.
  */
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
@@ -11,12 +11,15 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { skipUnless } from '../helpers/prereq.js';
 import { FuseMount } from '../../src/fuse/mount.js';
-import { cleanupMount, isMounted, tempMountDirs } from './fuse-layer-helpers.js';
+import { cleanupMount, isMounted, tempMountDirs, type TempMount } from './fuse-layer-helpers.js';
 
 const skip = skipUnless(['root', 'fuse']);
 
 describe('FUSE worker death', { skip }, () => {
-  const t = tempMountDirs('fuse-crash-');
+  let t: TempMount;
+  before(() => {
+    t = tempMountDirs('fuse-crash-');
+  });
   after(() => cleanupMount(t));
 
   test('a worker that exits while mounted is cleaned up: connection aborted, unmounted, closed', async () => {

@@ -4,7 +4,7 @@
  * and a SIGTERM then unmounts cleanly (exit 0, nothing left in /proc/mounts).
  * A stopped (hung) daemon's mount is aborted through fusectl and replaced.
  */
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { promises as fsp, readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { skipUnless } from '../helpers/prereq.js';
 import { repoRoot } from '../helpers/paths.js';
-import { cleanupMount, isMounted, tempMountDirs } from './fuse-layer-helpers.js';
+import { cleanupMount, isMounted, tempMountDirs, type TempMount } from './fuse-layer-helpers.js';
 
 const skip = skipUnless(['root', 'fuse']);
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -49,7 +49,10 @@ function catInChild(path: string): string {
 }
 
 describe('stale mount after SIGKILL', { skip }, () => {
-  const t = tempMountDirs('fuse-stale-');
+  let t: TempMount;
+  before(() => {
+    t = tempMountDirs('fuse-stale-');
+  });
   const children: ChildProcess[] = [];
 
   after(() => {
