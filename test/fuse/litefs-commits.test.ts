@@ -1,0 +1,209 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Header, LTXDecoder, checksumDatabase, formatHex16, parseFilename } from '../../src/ltx/index.js';
+import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
+import { skipUnless } from '../helpers/prereq.js';
+import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
+
+/**
+ * `litefs mount` on one node: SQLite (the sqlite3 CLI in child processes)
+ * writes through the mount in each journal mode, and every committed
+ * transaction must become exactly one LTX file whose checksums chain and
+ * reproduce the database.
+ */
+
+const skip = skipUnless(['root', 'fuse', 'sqlite3']);
+
+interface LTXFile {
+  readonly name: string;
+  readonly header: Header;
+  readonly postApply: bigint;
+  readonly pages: { pgno: number; data: Uint8Array }[];
+}
+
+/** Every LTX file of `db`, decoded and verified (file checksum, page order), in TXID order. */
+function readLTXFiles(daemon: LiteFSDaemon, db: string): LTXFile[] {
+  const dir = daemon.ltxDir(db);
+  const names = readdirSync(dir).filter((n) => n.endsWith('.ltx')).sort();
+  return names.map((name) => {
+    const pages: { pgno: number; data: Uint8Array }[] = [];
+    const dec = new LTXDecoder({ onPage: (pgno, data) => pages.push({ pgno, data: data.slice() }) }, { strict: true });
+    dec.push(readFileSync(join(dir, name)));
+    const summary = dec.end();
+    return { name, header: summary.header, postApply: summary.trailer.postApplyChecksum, pages };
+  });
+}
+
+/** TXIDs 1..n with one file each, pre-apply of N+1 = post-apply of N. */
+function assertChain(db: string, files: LTXFile[]): void {
+  let prev = 0n;
+  files.forEach((f, i) => {
+    const txid = BigInt(i + 1);
+    const { minTXID, maxTXID } = parseFilename(f.name);
+    assert.equal(minTXID, txid, `${db}: LTX file ${f.name} is not TXID ${txid}`);
+    assert.equal(maxTXID, txid, `${db}: LTX file ${f.name} spans more than one transaction`);
+    assert.equal(f.header.minTXID, txid, `${db}: ${f.name} header min TXID`);
+    assert.equal(
+      f.header.preApplyChecksum,
+      prev,
+      `${db}: ${f.name} pre-apply ${formatHex16(f.header.preApplyChecksum)} != post-apply of previous ${formatHex16(prev)}`,
+    );
+    prev = f.postApply;
+  });
+}
+
+/** The database image the LTX files produce when applied in order to an empty file. */
+function replay(files: LTXFile[]): Buffer {
+  let image = Buffer.alloc(0);
+  for (const f of files) {
+    const size = f.header.pageSize;
+    for (const p of f.pages) {
+      const end = p.pgno * size;
+      if (image.length < end) image = Buffer.concat([image, Buffer.alloc(end - image.length)]);
+      image.set(p.data, (p.pgno - 1) * size);
+    }
+    const want = f.header.commit * size;
+    image = image.length >= want ? image.subarray(0, want) : Buffer.concat([image, Buffer.alloc(want - image.length)]);
+  }
+  return image;
+}
+
+function fileChecksum(image: Buffer, pageSize: number): bigint {
+  return checksumDatabase(pageSize, image.length / pageSize, (pgno) => image.subarray((pgno - 1) * pageSize, pgno * pageSize));
+}
+
+/** Statements of the workload, each its own transaction unless noted; returns SQL and the number of commits. */
+function workload(round: number): { sql: string; commits: number } {
+  const lines: string[] = [];
+  let commits = 0;
+  const tx = (sql: string): void => {
+    lines.push(sql);
+    commits++;
+  };
+  if (round === 0) tx('CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);');
+  for (let i = 0; i < 5; i++) tx(`INSERT INTO t(v) VALUES (randomblob(${100 + i * 50}));`);
+  // One transaction that grows the file by many pages.
+  tx(`BEGIN; ${'INSERT INTO t(v) VALUES (randomblob(3000)); '.repeat(20)}COMMIT;`);
+  tx('UPDATE t SET v = randomblob(40) WHERE id % 2 = 0;');
+  // A transaction that rolls back writes nothing.
+  lines.push('BEGIN; INSERT INTO t(v) VALUES (randomblob(10)); ROLLBACK;');
+  tx('DELETE FROM t WHERE id > 12;');
+  if (round === 0) tx('CREATE INDEX t_v ON t(v);');
+  // Shrinks the file.
+  if (round === 1) tx('VACUUM;');
+  return { sql: lines.join('\n') + '\n', commits };
+}
+
+interface ModeCase {
+  readonly db: string;
+  readonly journalMode: 'delete' | 'truncate' | 'persist' | 'wal';
+  readonly pageSize: number;
+}
+
+const CASES: readonly ModeCase[] = [
+  { db: 'delete.db', journalMode: 'delete', pageSize: 4096 },
+  { db: 'truncate.db', journalMode: 'truncate', pageSize: 4096 },
+  { db: 'persist.db', journalMode: 'persist', pageSize: 4096 },
+  { db: 'wal.db', journalMode: 'wal', pageSize: 4096 },
+  { db: 'delete-1k.db', journalMode: 'delete', pageSize: 1024 },
+  { db: 'wal-64k.db', journalMode: 'wal', pageSize: 65536 },
+];
+
+describe('litefs mount: SQLite commits become LTX files', { skip }, () => {
+  let daemon: LiteFSDaemon;
+  /** Committed transactions per database so far. */
+  const expected = new Map<string, number>();
+
+  before(async () => {
+    daemon = await startLiteFS();
+  });
+  after(async () => {
+    await daemon?.close();
+  });
+
+  async function sqlite(db: string, sql: string): Promise<string> {
+    const r = await runSqlite3(join(daemon.mnt, db), sql, { timeoutMs: 30_000 });
+    try {
+      return expectSuccess(`sqlite3 on ${db}`, r);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n--- litefs output ---\n${daemon.output().slice(-4000)}`);
+    }
+  }
+
+  /** Runs one workload round; the first also sets page size and journal mode. */
+  async function runRound(c: ModeCase, round: number): Promise<void> {
+    const w = workload(round);
+    const setup = round === 0 ? `PRAGMA page_size=${c.pageSize};\nPRAGMA journal_mode=${c.journalMode};\n` : '';
+    // Switching a new database to WAL writes its header: one more transaction.
+    const extra = round === 0 && c.journalMode === 'wal' ? 1 : 0;
+    // Rollback-journal modes other than DELETE are per connection: repeat them.
+    const perConnection = round > 0 && c.journalMode !== 'wal' ? `PRAGMA journal_mode=${c.journalMode};\n` : '';
+    await sqlite(c.db, setup + perConnection + w.sql);
+    expected.set(c.db, (expected.get(c.db) ?? 0) + w.commits + extra);
+  }
+
+  /** All the checks of one database against its LTX files. */
+  async function check(c: ModeCase): Promise<void> {
+    const integrity = await sqlite(c.db, 'PRAGMA integrity_check;\n');
+    assert.equal(integrity.trim(), 'ok', `${c.db}: integrity_check`);
+    if (c.journalMode === 'wal') await sqlite(c.db, 'PRAGMA wal_checkpoint(TRUNCATE);\n');
+
+    const files = readLTXFiles(daemon, c.db);
+    assert.equal(files.length, expected.get(c.db), `${c.db}: LTX files ${files.map((f) => f.name).join(' ')}`);
+    assertChain(c.db, files);
+    for (const f of files) assert.equal(f.header.pageSize, c.pageSize, `${c.db}: ${f.name} page size`);
+
+    const last = files.at(-1)!;
+    const pos = readFileSync(join(daemon.mnt, `${c.db}-pos`), 'utf8');
+    assert.equal(pos, `${formatHex16(last.header.maxTXID)}/${formatHex16(last.postApply)}\n`, `${c.db}: -pos`);
+
+    const image = readFileSync(daemon.databasePath(c.db));
+    assert.equal(
+      formatHex16(fileChecksum(image, c.pageSize)),
+      formatHex16(last.postApply),
+      `${c.db}: checksum of the database file vs post-apply of ${last.name}`,
+    );
+    const replayed = replay(files);
+    assert.equal(replayed.length, image.length, `${c.db}: replayed size`);
+    assert.ok(replayed.equals(image), `${c.db}: replaying the LTX files does not reproduce the database file`);
+  }
+
+  for (const c of CASES) {
+    test(`${c.journalMode} mode, page size ${c.pageSize}: one LTX per commit, chained, replay reproduces ${c.db}`, async () => {
+      await runRound(c, 0);
+      await runRound(c, 1);
+      await check(c);
+    });
+  }
+
+  test('the mount root lists each database with its -pos file, and .lag', () => {
+    const names = readdirSync(daemon.mnt).sort();
+    const want = ['.lag'];
+    for (const c of CASES) {
+      want.push(c.db, `${c.db}-pos`);
+      // TRUNCATE and PERSIST keep their journal between transactions.
+      if (c.journalMode === 'truncate' || c.journalMode === 'persist') want.push(`${c.db}-journal`);
+    }
+    assert.deepEqual(names, want.sort());
+    assert.equal(statSync(join(daemon.mnt, 'delete.db')).mode & 0o777, 0o666);
+    assert.equal(statSync(join(daemon.mnt, 'delete.db-pos')).size, 34);
+    assert.equal(statSync(join(daemon.mnt, '.lag')).mode & 0o777, 0o444);
+    assert.equal(readFileSync(join(daemon.mnt, '.lag'), 'utf8'), '+000000000\n');
+    assert.match(readFileSync(join(daemon.mnt, 'delete.db-pos'), 'utf8'), /^[0-9a-f]{16}\/[0-9a-f]{16}\n$/);
+  });
+
+  test('after a restart on the same data directory the positions are the same and new commits continue the chain', async () => {
+    const before = new Map(CASES.map((c) => [c.db, readFileSync(join(daemon.mnt, `${c.db}-pos`), 'utf8')]));
+    await daemon.stop();
+    await daemon.start();
+    for (const c of CASES) {
+      assert.equal(readFileSync(join(daemon.mnt, `${c.db}-pos`), 'utf8'), before.get(c.db), `${c.db}: -pos after restart`);
+    }
+    for (const c of CASES) {
+      await runRound(c, 2);
+      await check(c);
+    }
+  });
+});

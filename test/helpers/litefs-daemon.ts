@@ -1,0 +1,168 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MOUNT_DIR_PREFIX, isMounted } from './mount.js';
+import { repoRoot } from './paths.js';
+
+/**
+ * `litefs mount` as a child process for the FUSE suite: a temporary folder
+ * holding litefs.yml, the data directory and the mount point. The folder
+ * name carries this test process's pid (MOUNT_DIR_PREFIX), so the teardown
+ * check can tell our leaks from a concurrent run's mounts.
+ */
+export interface LiteFSDaemonOptions {
+  /** data.compress (default true, as LiteFS). */
+  compress?: boolean;
+  /** strict-verify (default true: tests want every commit checked). */
+  strictVerify?: boolean;
+  /** Pass -fuse.debug (every FUSE request on stderr). */
+  fuseDebug?: boolean;
+}
+
+export interface LiteFSDaemon {
+  readonly base: string;
+  /** fuse.dir: where applications open databases. */
+  readonly mnt: string;
+  /** data.dir */
+  readonly data: string;
+  readonly configPath: string;
+  /** `<data>/dbs/<db>/ltx` */
+  ltxDir(db: string): string;
+  /** `<data>/dbs/<db>/database` */
+  databasePath(db: string): string;
+  /** True while a daemon process is running. */
+  readonly running: boolean;
+  /** Starts the daemon (again) on the same folders; resolves once `mounted` was printed and the mount is listed. */
+  start(): Promise<void>;
+  /** SIGTERM; requires exit 0 and the mount gone (else forces cleanup and throws). */
+  stop(): Promise<void>;
+  /** stop() if running, then deletes the folder. Idempotent; for after/finally hooks. */
+  close(): Promise<void>;
+  /** The daemon's recent output (stdout and stderr), for failure messages. */
+  output(): string;
+}
+
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+const OUTPUT_TAIL = 32 * 1024;
+
+/** Writes the config and starts the daemon. */
+export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<LiteFSDaemon> {
+  const base = mkdtempSync(join(tmpdir(), `${MOUNT_DIR_PREFIX}${process.pid}-`));
+  const mnt = join(base, 'mnt');
+  const data = join(base, 'data');
+  mkdirSync(mnt);
+  const configPath = join(base, 'litefs.yml');
+  writeFileSync(
+    configPath,
+    [
+      'fuse:',
+      `  dir: "${mnt}"`,
+      'data:',
+      `  dir: "${data}"`,
+      `  compress: ${options.compress ?? true}`,
+      `strict-verify: ${options.strictVerify ?? true}`,
+      'lease:',
+      '  type: static',
+      '  candidate: true',
+      '',
+    ].join('\n'),
+  );
+  const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  const args = [cli, 'mount', '-config', configPath, ...(options.fuseDebug === true ? ['-fuse.debug'] : [])];
+
+  let child: ChildProcess | null = null;
+  let exited: Promise<number | string> = Promise.resolve(0);
+  let out = '';
+  let closed = false;
+  const keep = (chunk: Buffer): void => {
+    out = (out + chunk.toString('utf8')).slice(-OUTPUT_TAIL);
+  };
+  const fail = (message: string): Error => new Error(`${message}\n--- litefs output (tail) ---\n${out}`);
+
+  const forceCleanup = (): void => {
+    if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
+    if (child !== null && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  };
+
+  const daemon: LiteFSDaemon = {
+    base,
+    mnt,
+    data,
+    configPath,
+    ltxDir: (db) => join(data, 'dbs', db, 'ltx'),
+    databasePath: (db) => join(data, 'dbs', db, 'database'),
+    get running() {
+      return child !== null && child.exitCode === null && child.signalCode === null;
+    },
+    async start() {
+      if (daemon.running) throw new Error('litefs daemon already running');
+      const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = proc;
+      exited = new Promise((resolve) => {
+        proc.on('exit', (code, signal) => resolve(code ?? signal ?? 'unknown'));
+        proc.on('error', (err) => resolve(`spawn error: ${err.message}`));
+      });
+      proc.stderr.on('data', keep);
+      const announced = new Promise<void>((resolve) => {
+        let pending = '';
+        proc.stdout.on('data', (chunk: Buffer) => {
+          keep(chunk);
+          pending += chunk.toString('utf8');
+          if (pending.split('\n').some((l) => l.trim() === `mounted ${mnt}`)) resolve();
+        });
+      });
+      const outcome = await Promise.race([
+        announced.then(() => 'ok' as const),
+        exited.then((code) => `exited (${code}) before mounting`),
+        sleep(START_TIMEOUT_MS).then(() => `did not print "mounted ${mnt}" within ${START_TIMEOUT_MS} ms`),
+      ]);
+      if (outcome !== 'ok') {
+        forceCleanup();
+        throw fail(`litefs mount ${outcome}`);
+      }
+      const deadline = Date.now() + START_TIMEOUT_MS;
+      while (!isMounted(mnt)) {
+        if (Date.now() > deadline) {
+          forceCleanup();
+          throw fail(`${mnt} announced but not mounted`);
+        }
+        await sleep(20);
+      }
+    },
+    async stop() {
+      if (child === null) return;
+      const proc = child;
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
+      const code = await Promise.race([exited, sleep(STOP_TIMEOUT_MS).then(() => 'timeout')]);
+      const stillMounted = isMounted(mnt);
+      if (code === 0 && !stillMounted) return;
+      forceCleanup();
+      throw fail(`litefs mount ${code === 'timeout' ? 'did not exit after SIGTERM' : `exited with ${code}`}${stillMounted ? ' and left the mount' : ''}`);
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      try {
+        await daemon.stop();
+      } finally {
+        forceCleanup();
+        rmSync(base, { recursive: true, force: true });
+      }
+    },
+    output: () => out,
+  };
+  try {
+    await daemon.start();
+  } catch (err) {
+    closed = true;
+    rmSync(base, { recursive: true, force: true });
+    throw err;
+  }
+  return daemon;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
