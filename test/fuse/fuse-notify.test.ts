@@ -81,9 +81,9 @@ describe('FUSE notifier and wake-up', { skip }, () => {
 
   after(async () => {
     try {
-      await mount?.close();
+      if (mount !== undefined) await mount.close();
     } finally {
-      cleanupMount(t);
+      if (t !== undefined) cleanupMount(t);
     }
   });
 

@@ -45,8 +45,8 @@ describe('litefs passthrough (child process)', { skip }, () => {
   });
 
   after(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-    cleanupMount(t);
+    if (child !== undefined && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    if (t !== undefined) cleanupMount(t);
   });
 
   test('ls, cat, cp, mv, mkdir, rm, ln, chmod, truncate behave', () => {
