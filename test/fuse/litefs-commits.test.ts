@@ -2,8 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Header, LTXDecoder, checksumDatabase, formatHex16, parseFilename } from '../../src/ltx/index.js';
-import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
+import { formatHex16 } from '../../src/ltx/index.js';
+import { type LiteFSDaemon, assertChain, fileChecksum, readLTXFiles, replay, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
 
@@ -15,64 +15,6 @@ import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
  */
 
 const skip = skipUnless(['root', 'fuse', 'sqlite3']);
-
-interface LTXFile {
-  readonly name: string;
-  readonly header: Header;
-  readonly postApply: bigint;
-  readonly pages: { pgno: number; data: Uint8Array }[];
-}
-
-/** Every LTX file of `db`, decoded and verified (file checksum, page order), in TXID order. */
-function readLTXFiles(daemon: LiteFSDaemon, db: string): LTXFile[] {
-  const dir = daemon.ltxDir(db);
-  const names = readdirSync(dir).filter((n) => n.endsWith('.ltx')).sort();
-  return names.map((name) => {
-    const pages: { pgno: number; data: Uint8Array }[] = [];
-    const dec = new LTXDecoder({ onPage: (pgno, data) => pages.push({ pgno, data: data.slice() }) }, { strict: true });
-    dec.push(readFileSync(join(dir, name)));
-    const summary = dec.end();
-    return { name, header: summary.header, postApply: summary.trailer.postApplyChecksum, pages };
-  });
-}
-
-/** TXIDs 1..n with one file each, pre-apply of N+1 = post-apply of N. */
-function assertChain(db: string, files: LTXFile[]): void {
-  let prev = 0n;
-  files.forEach((f, i) => {
-    const txid = BigInt(i + 1);
-    const { minTXID, maxTXID } = parseFilename(f.name);
-    assert.equal(minTXID, txid, `${db}: LTX file ${f.name} is not TXID ${txid}`);
-    assert.equal(maxTXID, txid, `${db}: LTX file ${f.name} spans more than one transaction`);
-    assert.equal(f.header.minTXID, txid, `${db}: ${f.name} header min TXID`);
-    assert.equal(
-      f.header.preApplyChecksum,
-      prev,
-      `${db}: ${f.name} pre-apply ${formatHex16(f.header.preApplyChecksum)} != post-apply of previous ${formatHex16(prev)}`,
-    );
-    prev = f.postApply;
-  });
-}
-
-/** The database image the LTX files produce when applied in order to an empty file. */
-function replay(files: LTXFile[]): Buffer {
-  let image = Buffer.alloc(0);
-  for (const f of files) {
-    const size = f.header.pageSize;
-    for (const p of f.pages) {
-      const end = p.pgno * size;
-      if (image.length < end) image = Buffer.concat([image, Buffer.alloc(end - image.length)]);
-      image.set(p.data, (p.pgno - 1) * size);
-    }
-    const want = f.header.commit * size;
-    image = image.length >= want ? image.subarray(0, want) : Buffer.concat([image, Buffer.alloc(want - image.length)]);
-  }
-  return image;
-}
-
-function fileChecksum(image: Buffer, pageSize: number): bigint {
-  return checksumDatabase(pageSize, image.length / pageSize, (pgno) => image.subarray((pgno - 1) * pageSize, pgno * pageSize));
-}
 
 /** Statements of the workload, each its own transaction unless noted; returns SQL and the number of commits. */
 function workload(round: number): { sql: string; commits: number } {
