@@ -280,7 +280,10 @@ export class LiteFS implements FuseHandler {
   }
 
   fsyncdir(): void {
-    // Every change of the root's entries is made durable by the store itself.
+    // SQLite's directory sync after creating a journal or WAL: LiteFS makes
+    // this a no-op, which lets power loss drop a journal whose database
+    // writes survived.
+    this.storeCall(() => this.store.syncDatabaseDirs());
   }
 
   // ---- locks (ref §4.5) ----

@@ -224,7 +224,11 @@ function loadChecksums(db: DB): void {
   try {
     const cache = db.cache();
     cache.reset(db.pageSize);
-    loadPageChecksums(cache, db.pageN, (pgno, into) => db.io.read(fd, into, (pgno - 1) * db.pageSize));
+    // Every page the file holds, not only the header's count: after a crash
+    // the header may be from another transaction than pages the last LTX
+    // file leaves untouched.
+    const filePages = Math.floor(db.io.fileSize(fd) / db.pageSize);
+    loadPageChecksums(cache, Math.max(db.pageN, filePages), (pgno, into) => db.io.read(fd, into, (pgno - 1) * db.pageSize));
   } finally {
     db.io.close(fd);
   }

@@ -3,7 +3,7 @@
  * part). Owned by the FUSE thread. Databases are opened (and recovered) at
  * start-up; a new one is created by the first CREATE of its name.
  */
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { DB, type StoreContext } from './db.js';
 import { DatabaseExistsError } from './errors.js';
@@ -33,6 +33,9 @@ export class Store {
   /** Opens (and recovers) every database folder under `dbs/`. */
   open(): void {
     this.io.mkdirp(this.dbsDir);
+    // Folders made just now are durable only once their parents are.
+    this.io.fsyncDir(dirname(this.options.dataDir));
+    this.io.fsyncDir(this.options.dataDir);
     for (const name of this.io.readdir(this.dbsDir)) {
       const db = new DB(name, this.ctx);
       openDB(db);
@@ -47,6 +50,16 @@ export class Store {
   /** Databases sorted by name. */
   list(): DB[] {
     return [...this.dbs.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /**
+   * fsync of the mount root: SQLite syncs the folder after creating a
+   * journal or WAL (so a crash cannot lose the journal while the database
+   * pages it protects survive). Those entries live in each database's
+   * folder here, so sync them all.
+   */
+  syncDatabaseDirs(): void {
+    for (const db of this.dbs.values()) if (this.io.exists(db.dir)) this.io.fsyncDir(db.dir);
   }
 
   /**
