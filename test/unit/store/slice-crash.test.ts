@@ -4,15 +4,25 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LTXDecoder, checksumDatabase, formatHex16, formatPos } from '../../../src/ltx/index.js';
-import { buildJournalHeader, buildJournalRecord } from '../../../src/sqlite/index.js';
+import {
+  WAL_HEADER_SIZE,
+  type WalChecksum,
+  type WalHeader,
+  buildJournalHeader,
+  buildJournalRecord,
+  buildWalHeader,
+  encodeWalFrame,
+} from '../../../src/sqlite/index.js';
 import { commitJournal } from '../../../src/store/commit-journal.js';
+import { commitWAL } from '../../../src/store/commit-wal.js';
+import { Lock } from '../../../src/store/locks.js';
 import type { DB } from '../../../src/store/db.js';
 import { CrashIO, SimulatedCrash } from '../../../src/store/io-crash.js';
 import type { StoreIO } from '../../../src/store/io.js';
 import { Store } from '../../../src/store/store.js';
 
 /**
- * ARCHITECTURE §7 for rollback-journal commits, at the store level: a
+ * ARCHITECTURE §7 for rollback-journal and WAL commits, at the store level: a
  * scripted "SQLite" writes journal and pages through the same DB methods the
  * FUSE layer calls, on a CrashIO that stops before the N-th sync (or
  * change). After every possible stop, with the process dying (page cache
@@ -25,14 +35,15 @@ const PAGE = 512;
 const DB_NAME = 'crash.db';
 
 /** Page `pgno` of the database after transaction `tx` (page 1 carries a header saying `pages`). */
-function pageOf(tx: number, pgno: number, pages: number): Buffer {
+function pageOf(tx: number, pgno: number, pages: number, wal = false): Buffer {
   const p = Buffer.alloc(PAGE);
   for (let i = 0; i < PAGE; i++) p[i] = (tx * 31 + pgno * 7 + i) & 0xff;
   if (pgno === 1) {
     p.write('SQLite format 3\0', 0, 'latin1');
     p.writeUInt16BE(PAGE, 16);
-    p[18] = 1;
-    p[19] = 1;
+    // File format versions: 2/2 = WAL mode.
+    p[18] = wal ? 2 : 1;
+    p[19] = wal ? 2 : 1;
     p.writeUInt32BE(tx, 24);
     p.writeUInt32BE(pages, 28);
   }
@@ -48,12 +59,12 @@ const TXS: readonly { pages: number; writes: readonly number[] }[] = [
 ];
 
 /** The database file after transactions 1..k. */
-function imageAfter(k: number): Buffer {
+function imageAfter(k: number, wal = false): Buffer {
   let pages: Buffer[] = [];
   for (let t = 1; t <= k; t++) {
     const { pages: n, writes } = TXS[t - 1]!;
     const next = pages.slice(0, n);
-    for (const pgno of writes) next[pgno - 1] = pageOf(t, pgno, n);
+    for (const pgno of writes) next[pgno - 1] = pageOf(t, pgno, n, wal);
     pages = next;
   }
   return Buffer.concat(pages);
@@ -66,10 +77,10 @@ function newStore(dataDir: string, io: StoreIO): Store {
 }
 
 /** What SQLite does for one DELETE-mode transaction, in its order. Returns when "COMMIT" returned. */
-function sqliteTransaction(db: DB, k: number): void {
+function sqliteTransaction(db: DB, k: number, wal = false): void {
   const io = db.io;
   const { pages, writes } = TXS[k - 1]!;
-  const before = imageAfter(k - 1);
+  const before = imageAfter(k - 1, wal);
   const origPages = before.length / PAGE;
   const jfd = io.open(db.journalPath, 'createNew');
   try {
@@ -95,7 +106,7 @@ function sqliteTransaction(db: DB, k: number): void {
   io.fsyncDir(db.dir);
   const dfd = io.open(db.databasePath, 'readWrite');
   try {
-    for (const pgno of writes) db.writeDatabase(dfd, pageOf(k, pgno, pages), (pgno - 1) * PAGE);
+    for (const pgno of writes) db.writeDatabase(dfd, pageOf(k, pgno, pages, wal), (pgno - 1) * PAGE);
     if (pages < origPages) db.truncateDatabase(dfd, pages * PAGE);
     io.fsync(dfd);
   } finally {
@@ -104,20 +115,108 @@ function sqliteTransaction(db: DB, k: number): void {
   commitJournal(db, 'delete');
 }
 
+
+/**
+ * What SQLite does for WAL transactions with synchronous=FULL, one
+ * connection: WRITE lock, frames appended (a new header first when the WAL is
+ * empty), WAL fsynced (and its folder, once, as for a new journal), WRITE
+ * released: the store's commit signal (the FUSE layer's unlock path).
+ */
+class WalClient {
+  private header: WalHeader | null = null;
+  private checksum: WalChecksum = [0, 0];
+  private offset = 0;
+  /** pgno → latest committed page, for the checkpoint. */
+  private readonly latest = new Map<number, Buffer>();
+  private nPage = 0;
+  private static salt = 1000;
+
+  constructor(private readonly db: DB) {}
+
+  transaction(k: number): void {
+    const db = this.db;
+    const io = db.io;
+    const owner = 7n;
+    assert.ok(db.locks.tryLock(owner, Lock.WRITE), 'WAL WRITE lock');
+    const fd = io.open(db.walPath, io.exists(db.walPath) ? 'readWrite' : 'createNew');
+    try {
+      const { pages, writes } = TXS[k - 1]!;
+      if (this.header === null) {
+        const built = buildWalHeader({ bigEndianChecksum: false, pageSize: PAGE, checkpointSeq: 0, salt1: WalClient.salt++, salt2: 77 });
+        db.writeWAL(fd, built.bytes, 0);
+        this.header = built.header;
+        this.checksum = built.header.checksum;
+        this.offset = WAL_HEADER_SIZE;
+      }
+      const ctx = { bigEndianChecksum: false, salt1: this.header.salt1, salt2: this.header.salt2 };
+      writes.forEach((pgno, i) => {
+        const data = pageOf(k, pgno, pages, true);
+        const frame = encodeWalFrame(ctx, this.checksum, pgno, i === writes.length - 1 ? pages : 0, data);
+        db.writeWAL(fd, frame.bytes, this.offset);
+        this.checksum = frame.checksum;
+        this.offset += frame.bytes.length;
+        this.latest.set(pgno, data);
+      });
+      for (const pgno of [...this.latest.keys()]) if (pgno > pages) this.latest.delete(pgno);
+      this.nPage = pages;
+      io.fsync(fd);
+      io.fsyncDir(db.dir);
+    } finally {
+      io.close(fd);
+    }
+    if (db.locks.releasesWalWrite(owner, Lock.WRITE)) commitWAL(db);
+    db.locks.unlock(owner, Lock.WRITE);
+  }
+
+  /** PRAGMA wal_checkpoint(TRUNCATE): every page into the database file, then an empty WAL. */
+  checkpoint(): void {
+    const db = this.db;
+    const io = db.io;
+    const dfd = io.open(db.databasePath, 'readWrite');
+    try {
+      for (const [pgno, data] of [...this.latest].sort((a, b) => a[0] - b[0])) db.writeDatabase(dfd, data, (pgno - 1) * PAGE);
+      db.truncateDatabase(dfd, this.nPage * PAGE);
+      io.fsync(dfd);
+    } finally {
+      io.close(dfd);
+    }
+    const wfd = io.open(db.walPath, 'readWrite');
+    try {
+      db.truncateWAL(wfd, 0);
+      io.fsync(wfd);
+    } finally {
+      io.close(wfd);
+    }
+    this.header = null;
+    this.latest.clear();
+  }
+}
+
+/** Transaction k of a run: the first through a rollback journal (for WAL, it switches the file to WAL mode). */
+function runTransaction(db: DB, k: number, journal: Journal, client: WalClient): void {
+  if (journal === 'rollback' || k === 1) sqliteTransaction(db, k, journal === 'wal');
+  else client.transaction(k);
+  // A checkpoint between the shrinking transaction and the next.
+  if (journal === 'wal' && k === 3) client.checkpoint();
+}
+
+type Journal = 'rollback' | 'wal';
+
 interface Outcome {
   readonly crashed: boolean;
   readonly acknowledged: number;
 }
 
 /** Runs every transaction until the kill point; returns how many returned. */
-function runUntilCrash(dataDir: string, io: CrashIO, killAt: number, count: 'sync' | 'mutation'): Outcome {
+function runUntilCrash(dataDir: string, io: CrashIO, killAt: number, count: 'sync' | 'mutation', journal: Journal): Outcome {
   let acknowledged = 0;
   try {
     io.setKillAt(killAt, count);
     const store = newStore(dataDir, io);
     const db = store.createDB(DB_NAME);
+    const client = new WalClient(db);
     for (let k = 1; k <= TXS.length; k++) {
-      sqliteTransaction(db, k);
+      runTransaction(db, k, journal, client);
       acknowledged = k;
     }
     return { crashed: false, acknowledged };
@@ -128,7 +227,7 @@ function runUntilCrash(dataDir: string, io: CrashIO, killAt: number, count: 'syn
 }
 
 /** After restart: LTX chain, position, database contents, acknowledged transactions. */
-function checkRecovered(dataDir: string, io: CrashIO, acknowledged: number, what: string): void {
+function checkRecovered(dataDir: string, io: CrashIO, acknowledged: number, what: string, journal: Journal): void {
   io.setKillAt(0);
   const store = newStore(dataDir, io);
   const db = store.db(DB_NAME);
@@ -151,36 +250,37 @@ function checkRecovered(dataDir: string, io: CrashIO, acknowledged: number, what
   assert.ok(txid >= acknowledged, `${what}: ${acknowledged} commits acknowledged but only ${txid} LTX files`);
   assert.equal(formatPos(db.pos), formatPos({ txid: BigInt(txid), postApplyChecksum: prev }), `${what}: position`);
   const image = io.exists(db.databasePath) ? readFileSync(db.databasePath) : Buffer.alloc(0);
-  assert.ok(image.equals(imageAfter(txid)), `${what}: database file is not the image of TXID ${txid}`);
+  assert.ok(image.equals(imageAfter(txid, journal === 'wal')), `${what}: database file is not the image of TXID ${txid}`);
   if (txid > 0) {
     const actual = checksumDatabase(PAGE, image.length / PAGE, (pgno) => image.subarray((pgno - 1) * PAGE, pgno * PAGE));
     assert.equal(formatHex16(actual), formatHex16(prev), `${what}: database checksum`);
   }
   assert.equal(io.exists(db.journalPath), false, `${what}: journal left after recovery`);
+  if (journal === 'wal' && txid > 0) assert.equal(db.mode, 'wal', `${what}: mode`);
   // And the store goes on: the next transaction continues the chain.
   if (txid < TXS.length) {
     // SQLite re-creates a database file that never got its first commit.
     if (db.pageN === 0) store.createDB(DB_NAME);
-    sqliteTransaction(db, txid + 1);
+    runTransaction(db, txid + 1, journal, new WalClient(db));
     assert.equal(db.pos.txid, BigInt(txid + 1), `${what}: commit after recovery`);
   }
 }
 
-function sweep(count: 'sync' | 'mutation', crash: 'process' | 'power'): number {
+function sweep(count: 'sync' | 'mutation', crash: 'process' | 'power', journal: Journal): number {
   let runs = 0;
   for (let killAt = 1; ; killAt++) {
     const base = mkdtempSync(join(tmpdir(), 'litefs-slice-crash-'));
     try {
       const dataDir = join(base, 'data');
       const io = new CrashIO({ shadowDir: join(base, 'shadow'), count });
-      const outcome = runUntilCrash(dataDir, io, killAt, count);
+      const outcome = runUntilCrash(dataDir, io, killAt, count, journal);
       if (!outcome.crashed) return runs;
       const point = io.crashed;
       if (crash === 'power') io.simulatePowerLoss();
       else io.restart();
       const what = `${crash} loss before ${point?.op} #${killAt} of ${point?.path} (${outcome.acknowledged} acknowledged)`;
       try {
-        checkRecovered(dataDir, io, outcome.acknowledged, what);
+        checkRecovered(dataDir, io, outcome.acknowledged, what, journal);
       } catch (err) {
         if (err instanceof assert.AssertionError) throw err;
         throw new Error(`${what}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
@@ -193,22 +293,24 @@ function sweep(count: 'sync' | 'mutation', crash: 'process' | 'power'): number {
   }
 }
 
-describe('store: rollback-journal commits survive a crash at every point', () => {
-  test('process death before any fsync or change: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
-    const runs = sweep('mutation', 'process');
-    t.diagnostic(`${runs} kill points`);
-    assert.ok(runs > 50, `only ${runs} kill points`);
-  });
+for (const journal of ['rollback', 'wal'] as const) {
+  describe(`store: ${journal === 'wal' ? 'WAL' : 'rollback-journal'} commits survive a crash at every point`, () => {
+    test('process death before any fsync or change: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
+      const runs = sweep('mutation', 'process', journal);
+      t.diagnostic(`${runs} kill points`);
+      assert.ok(runs > 50, `only ${runs} kill points`);
+    });
 
-  test('power loss before any fsync: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
-    const runs = sweep('sync', 'power');
-    t.diagnostic(`${runs} kill points`);
-    assert.ok(runs > 15, `only ${runs} kill points`);
-  });
+    test('power loss before any fsync: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
+      const runs = sweep('sync', 'power', journal);
+      t.diagnostic(`${runs} kill points`);
+      assert.ok(runs > 15, `only ${runs} kill points`);
+    });
 
-  test('power loss before any change: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
-    const runs = sweep('mutation', 'power');
-    t.diagnostic(`${runs} kill points`);
-    assert.ok(runs > 50, `only ${runs} kill points`);
+    test('power loss before any change: recovery agrees with the LTX chain, no acknowledged commit lost', (t) => {
+      const runs = sweep('mutation', 'power', journal);
+      t.diagnostic(`${runs} kill points`);
+      assert.ok(runs > 50, `only ${runs} kill points`);
+    });
   });
-});
+}
