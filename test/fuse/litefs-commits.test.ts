@@ -120,9 +120,39 @@ describe('litefs mount: SQLite commits become LTX files', { skip }, () => {
     });
   }
 
+  test('journal mode transitions WAL → DELETE → WAL → PERSIST: every switch is a transaction, replay reproduces the file', async () => {
+    const name = 'switch.db';
+    const out = await sqlite(
+      name,
+      [
+        'PRAGMA journal_mode=wal;',
+        'CREATE TABLE t(x);',
+        'INSERT INTO t VALUES (1);',
+        'PRAGMA journal_mode=delete;',
+        'INSERT INTO t VALUES (2);',
+        'PRAGMA journal_mode=wal;',
+        'INSERT INTO t VALUES (3);',
+        'PRAGMA journal_mode=persist;',
+        'INSERT INTO t VALUES (4);',
+        'PRAGMA integrity_check;',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(out.trim().split('\n'), ['wal', 'delete', 'wal', 'persist', 'ok']);
+    // 4 mode switches (each rewrites page 1), CREATE, 4 INSERTs.
+    const files = readLTXFiles(daemon, name);
+    assert.equal(files.length, 9, files.map((f) => f.name).join(' '));
+    assertChain(name, files);
+    const image = readFileSync(daemon.databasePath(name));
+    assert.equal(formatHex16(fileChecksum(image, 4096)), formatHex16(files.at(-1)!.postApply));
+    assert.ok(replay(files).equals(image), `${name}: replay differs from the database file`);
+  });
+
   test('the mount root lists each database with its -pos file, and .lag', () => {
     const names = readdirSync(daemon.mnt).sort();
     const want = ['.lag'];
+    // switch.db ended in PERSIST mode: its journal stays.
+    want.push('switch.db', 'switch.db-pos', 'switch.db-journal');
     for (const c of CASES) {
       want.push(c.db, `${c.db}-pos`);
       // TRUNCATE and PERSIST keep their journal between transactions.
