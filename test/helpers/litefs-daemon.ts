@@ -39,6 +39,12 @@ export interface LiteFSDaemon {
   start(): Promise<void>;
   /** SIGTERM; requires exit 0 and the mount gone (else forces cleanup and throws). */
   stop(): Promise<void>;
+  /**
+   * SIGKILL (a crash: nothing is unmounted, no file closed), wait for the
+   * exit, then detach the dead mount (`umount -l`) so the next start mounts
+   * afresh. The page cache survives, as with any process death.
+   */
+  kill(): Promise<void>;
   /** stop() if running, then deletes the folder. Idempotent; for after/finally hooks. */
   close(): Promise<void>;
   /** The daemon's recent output (stdout and stderr), for failure messages. */
@@ -142,6 +148,14 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       if (code === 0 && !stillMounted) return;
       forceCleanup();
       throw fail(`litefs mount ${code === 'timeout' ? 'did not exit after SIGTERM' : `exited with ${code}`}${stillMounted ? ' and left the mount' : ''}`);
+    },
+    async kill() {
+      if (child === null) return;
+      const proc = child;
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+      await Promise.race([exited, sleep(STOP_TIMEOUT_MS)]);
+      if (isMounted(mnt)) spawnSync('umount', ['-l', mnt], { stdio: 'ignore' });
+      if (isMounted(mnt)) throw fail(`${mnt} still mounted after SIGKILL and umount -l`);
     },
     async close() {
       if (closed) return;
