@@ -7,7 +7,7 @@
  * k the index of the file kind (names.ts). Stable for the daemon's lifetime
  * (LiteFS hashes names instead; nothing depends on the numbers).
  */
-import { statSync, statfsSync, type Stats } from 'node:fs';
+import { constants as fsc, statSync, statfsSync, type Stats } from 'node:fs';
 import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag, Opcode, S_IFDIR, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import { Errno, FuseError } from '../fuse/errors.js';
 import type { FuseHandler } from '../fuse/handler.js';
@@ -177,7 +177,7 @@ export class LiteFS implements FuseHandler {
       fd = db.io.open(path, parsed.kind === 'database' ? 'readWrite' : 'createNew');
     } catch (err) {
       // Made since the kernel's lookup: open it as it is, unless O_EXCL was asked.
-      if (!isErrno(err, 'EEXIST') || (req.flags & 0o200) !== 0) throw err;
+      if (!isErrno(err, 'EEXIST') || (req.flags & fsc.O_EXCL) !== 0) throw err;
       fd = db.io.open(path, 'readWrite');
     }
     const ino = this.inoOfDb(db, parsed.kind);
