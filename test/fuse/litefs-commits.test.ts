@@ -148,11 +148,29 @@ describe('litefs mount: SQLite commits become LTX files', { skip }, () => {
     assert.ok(replay(files).equals(image), `${name}: replay differs from the database file`);
   });
 
+  test('EXCLUSIVE locking mode with a rollback journal commits by zeroing the header (one LTX per commit)', async () => {
+    const name = 'exclusive.db';
+    const out = await sqlite(name, 'PRAGMA locking_mode=EXCLUSIVE;\nCREATE TABLE t(x);\nINSERT INTO t VALUES (1);\nINSERT INTO t VALUES (2);\nPRAGMA integrity_check;\n');
+    assert.deepEqual(out.trim().split('\n'), ['exclusive', 'ok']);
+    const files = readLTXFiles(daemon, name);
+    assert.equal(files.length, 3, files.map((f) => f.name).join(' '));
+    assertChain(name, files);
+    assert.ok(replay(files).equals(readFileSync(daemon.databasePath(name))), `${name}: replay differs`);
+  });
+
+  test('WAL with EXCLUSIVE locking mode is refused with an I/O error, as in LiteFS', async () => {
+    const r = await runSqlite3(join(daemon.mnt, 'exclusive-wal.db'), 'PRAGMA locking_mode=EXCLUSIVE;\nPRAGMA journal_mode=WAL;\nCREATE TABLE t(x);\n', { timeoutMs: 30_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /disk I\/O error/);
+  });
+
   test('the mount root lists each database with its -pos file, and .lag', () => {
     const names = readdirSync(daemon.mnt).sort();
     const want = ['.lag'];
     // switch.db ended in PERSIST mode: its journal stays.
     want.push('switch.db', 'switch.db-pos', 'switch.db-journal');
+    // EXCLUSIVE locking deletes its journal at close; the refused WAL database committed its switch to WAL.
+    want.push('exclusive.db', 'exclusive.db-pos', 'exclusive-wal.db', 'exclusive-wal.db-pos');
     for (const c of CASES) {
       want.push(c.db, `${c.db}-pos`);
       // TRUNCATE and PERSIST keep their journal between transactions.
