@@ -31,6 +31,7 @@ import { databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
 import { commitJournal } from '../store/commit-journal.js';
 import { commitWAL } from '../store/commit-wal.js';
 import { type DB, isPersistCommit } from '../store/db.js';
+import { dropDB } from '../store/drop.js';
 import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
@@ -228,8 +229,11 @@ export class LiteFS implements FuseHandler {
       case 'shm':
         db.io.unlink(db.shmPath);
         return;
+      case 'database':
+        if (db.pageN === 0 && !db.io.exists(db.databasePath)) throw new FuseError(Errno.ENOENT);
+        this.storeCall(() => dropDB(db));
+        return;
       default:
-        // Dropping a database (a commit-0 LTX, ref §6.11) is later work.
         throw new FuseError(Errno.EPERM);
     }
   }

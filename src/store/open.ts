@@ -38,6 +38,7 @@ import {
 } from '../sqlite/index.js';
 import { loadPageChecksums } from './checksum-cache.js';
 import type { DB } from './db.js';
+import { removeDatabaseFiles } from './drop.js';
 
 export function openDB(db: DB): void {
   const io = db.io;
@@ -241,6 +242,10 @@ function loadChecksums(db: DB): void {
  */
 function applyLTX(db: DB, path: string): void {
   const io = db.io;
+  if (isDeletion(db, path)) {
+    removeDatabaseFiles(db);
+    return;
+  }
   const dfd = io.open(db.databasePath, 'create');
   try {
     let pageSize = 0;
@@ -274,6 +279,18 @@ function applyLTX(db: DB, path: string): void {
     io.close(dfd);
   }
   readModeFromFile(db);
+}
+
+/** True for an LTX file with commit 0: the database was deleted. */
+function isDeletion(db: DB, path: string): boolean {
+  const fd = db.io.open(path, 'read');
+  try {
+    const header = new Uint8Array(16);
+    if (db.io.read(fd, header, 0) < header.length) return false;
+    return new DataView(header.buffer).getUint32(12) === 0;
+  } finally {
+    db.io.close(fd);
+  }
 }
 
 function readModeFromFile(db: DB): void {
