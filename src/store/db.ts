@@ -195,6 +195,9 @@ export class DB {
   /** Unlink of the WAL (SQLite leaving WAL mode, or the last connection closing). */
   removeWAL(): void {
     this.io.unlink(this.walPath);
+    // Durable now: a WAL that came back after power loss could hold frames
+    // older than later rollback-journal transactions.
+    this.io.fsyncDir(this.dir);
     this.resetWalPages();
   }
 

@@ -4,12 +4,13 @@
  *   1. read the database header (page size, mode);
  *   2. delete the wal-index (`shm`): SQLite rebuilds it;
  *   3. find and verify the last LTX file;
- *   4. trim the WAL to the last LTX (frames without an LTX file never
- *      happened for the rest of the cluster), set it aside if its salts differ;
- *   5. roll back a hot journal, checkpoint what is left of the WAL;
- *   6. load page checksums, re-apply the last LTX file (idempotent: repairs
- *      a crash between "LTX durable" and "journal finalized"), and check that
- *      the database checksum equals its post-apply checksum.
+ *   4. roll back a hot journal;
+ *   5. load page checksums, re-apply the last LTX file (idempotent: repairs
+ *      a crash between "LTX durable" and "journal finalized");
+ *   6. turn committed WAL transactions after the last LTX file into LTX
+ *      files (see recoverWALTransactions: LiteFS trims them instead), then
+ *      checkpoint the WAL into the database file;
+ *   7. check that the database checksum equals the position's.
  * Full ARCHITECTURE §3.3 handling (forensic copies, re-basing) is later work:
  * a mismatch here is logged loudly and the position still comes from the LTX.
  */
@@ -18,6 +19,7 @@ import {
   type Header,
   LTXDecoder,
   type SyncReader,
+  checksumPage,
   forEachChunk,
   formatHex16,
   lockPgno,
@@ -28,7 +30,10 @@ import {
   DATABASE_HEADER_SIZE,
   JournalReader,
   WAL_FRAME_HEADER_SIZE,
+  WAL_HEADER_SIZE,
+  type WalHeader,
   WalHeaderError,
+  WalReader,
   applyRollbackPlan,
   hasDatabaseMagic,
   parseDatabaseHeader,
@@ -37,6 +42,7 @@ import {
   scanWal,
 } from '../sqlite/index.js';
 import { loadPageChecksums } from './checksum-cache.js';
+import { commitWAL } from './commit-wal.js';
 import type { DB } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 
@@ -46,20 +52,22 @@ export function openDB(db: DB): void {
   readDatabaseHeader(db);
   if (io.exists(db.shmPath)) io.unlink(db.shmPath);
   const last = lastLTX(db);
-  if (last !== null) syncWALToLTX(db, last.header);
   rollbackJournal(db);
-  checkpointWAL(db);
   readDatabaseHeader(db);
   loadChecksums(db);
   if (last !== null) {
     applyLTX(db, last.path);
     db.pos = { txid: last.header.maxTXID, postApplyChecksum: last.postApply };
     db.timestamp = Number(last.header.timestamp);
-    const actual = db.pageN === 0 ? null : db.cache().databaseChecksum(db.pageN);
-    if (actual !== null && actual !== last.postApply) {
+  }
+  recoverWALTransactions(db, last?.header ?? null);
+  if (checkpointWAL(db)) loadChecksums(db);
+  if (last !== null && db.pageN > 0) {
+    const actual = db.cache().databaseChecksum(db.pageN);
+    if (actual !== db.pos.postApplyChecksum) {
       db.ctx.log(
-        `ERROR ${db.name}: database checksum ${formatHex16(actual)} on TXID ${formatHex16(last.header.maxTXID)} ` +
-          `does not match LTX post-apply checksum ${formatHex16(last.postApply)} (${last.path})`,
+        `ERROR ${db.name}: database checksum ${formatHex16(actual)} on TXID ${formatHex16(db.pos.txid)} ` +
+          `does not match LTX post-apply checksum ${formatHex16(db.pos.postApplyChecksum)}`,
       );
     }
   }
@@ -121,40 +129,82 @@ function lastLTX(db: DB): LastLTX | null {
   return { path, header: summary.header, postApply: summary.trailer.postApplyChecksum };
 }
 
-/** ref §6.2 step 5: frames after the last LTX file's end are dropped; another WAL is set aside. */
-function syncWALToLTX(db: DB, last: Header): void {
+/**
+ * Committed WAL transactions that have no LTX file yet become LTX files now
+ * (LiteFS trims them away instead, ref §6.2 step 5). SQLite treats a WAL
+ * commit as done when it releases its WRITE lock, and ignores a failed
+ * unlock: if the daemon died while writing that LTX file, the application
+ * was told "committed" and ARCHITECTURE §7 promises the transaction
+ * survives. The frames are in the WAL, valid by checksum, so they are the
+ * transaction. (In a cluster a restarted node that is no longer primary
+ * must not do this: later work, with the lease.)
+ *
+ * The WAL continues the last LTX file when its salts are the ones that file
+ * recorded: the new transactions start at its end. Otherwise the WAL was
+ * started after the last LTX file (SQLite restarts a WAL only once every
+ * frame is in the database file) and all of it is new.
+ */
+function recoverWALTransactions(db: DB, last: Header | null): void {
   const io = db.io;
   const size = io.sizeOf(db.walPath);
-  if (size === null || size < 32) return;
-  const fd = io.open(db.walPath, 'readWrite');
+  if (size === null || size < WAL_HEADER_SIZE || db.pageSize === 0) return;
+  const fd = io.open(db.walPath, 'read');
+  let recovered = 0;
   let setAside = false;
   try {
-    let salt1 = -1;
-    let salt2 = -1;
+    let header: WalHeader;
     try {
-      const h = readWalHeader(db.reader(fd));
-      salt1 = h.salt1;
-      salt2 = h.salt2;
+      header = readWalHeader(db.reader(fd));
     } catch (err) {
-      if (!(err instanceof WalHeaderError)) throw err;
+      if (err instanceof WalHeaderError) return;
+      throw err;
     }
-    if (salt1 !== last.walSalt1 || salt2 !== last.walSalt2) {
+    if (header.pageSize !== db.pageSize) return;
+    const sameWAL = last !== null && last.walSalt1 === header.salt1 && last.walSalt2 === header.salt2;
+    if (!sameWAL && db.mode !== 'wal') {
+      // A WAL left behind by a switch back to a rollback journal: its frames
+      // are older than the last LTX file. Kept for inspection, as LiteFS does.
       setAside = true;
-    } else {
-      const end = Number(last.walOffset + last.walSize);
-      if (size < end) throw new Error(`${db.name}: WAL is ${size} bytes, shorter than the last LTX file says (${end})`);
-      if (size > end) {
-        io.truncate(fd, end);
-        io.fsync(fd);
+      return;
+    }
+    const start = sameWAL ? Number(last.walOffset + last.walSize) : WAL_HEADER_SIZE;
+    // Frames up to `start` already have LTX files but may not be in the
+    // database file yet: they are the WAL overlay of the checksum cache.
+    const reader = new WalReader(db.reader(fd), header);
+    const latest = new Map<number, number>();
+    const pending = new Map<number, number>();
+    while (reader.offset < start) {
+      const frame = reader.next();
+      if (frame === null) {
+        throw new Error(`${db.name}: WAL ends at ${reader.offset}, before the end of the last LTX file (${start})`);
+      }
+      pending.set(frame.pgno, frame.offset);
+      if (frame.commit !== 0) {
+        for (const [pgno, off] of pending) latest.set(pgno, off);
+        pending.clear();
       }
     }
+    const cache = db.cache();
+    const page = new Uint8Array(db.pageSize);
+    for (const [pgno, off] of latest) {
+      if (pgno > db.pageN) continue;
+      io.read(fd, page, off + WAL_FRAME_HEADER_SIZE);
+      cache.wal.setChecksum(pgno, checksumPage(pgno, page));
+      db.wal.frameOffsets.set(pgno, off);
+    }
+    db.wal.header = header;
+    db.wal.offset = start;
+    db.wal.checksum = reader.checksum;
   } finally {
     io.close(fd);
   }
   if (setAside) {
-    db.ctx.log(`${db.name}: WAL does not continue the last LTX file; moved to wal.removed`);
+    db.ctx.log(`${db.name}: WAL does not continue the last LTX file of a rollback-mode database; moved to wal.removed`);
     io.rename(db.walPath, `${db.walPath}.removed`);
+    return;
   }
+  while (commitWAL(db)) recovered++;
+  if (recovered > 0) db.ctx.log(`${db.name}: recovered ${recovered} committed WAL transaction(s) into LTX files`);
 }
 
 /** ref §6.2 step 6a: a journal left by a crash undoes its transaction's database writes. */
@@ -184,9 +234,9 @@ function rollbackJournal(db: DB): void {
 }
 
 /** ref §6.2 step 6b: committed WAL frames go into the database file; the WAL is emptied. */
-function checkpointWAL(db: DB): void {
+function checkpointWAL(db: DB): boolean {
   const io = db.io;
-  if (!io.exists(db.walPath) || !io.exists(db.databasePath)) return;
+  if (!io.exists(db.walPath) || !io.exists(db.databasePath)) return false;
   const wfd = io.open(db.walPath, 'readWrite');
   try {
     let scan: ReturnType<typeof scanWal> | null = null;
@@ -217,6 +267,8 @@ function checkpointWAL(db: DB): void {
     io.close(wfd);
   }
   db.resetWalPages();
+  db.wal.header = null;
+  return true;
 }
 
 function loadChecksums(db: DB): void {
