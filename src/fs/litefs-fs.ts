@@ -11,6 +11,7 @@ import { constants as fsc, statSync, statfsSync, type Stats } from 'node:fs';
 import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag, Opcode, S_IFDIR, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import { Errno, FuseError } from '../fuse/errors.js';
 import type { FuseHandler } from '../fuse/handler.js';
+import type { NoticeQueue } from '../fuse/notices.js';
 import type { AttrOut, Attr, DirentWriter, EntryOut, FileLock, OpenOut, StatfsOut } from '../fuse/replies.js';
 import type {
   CreateRequest,
@@ -74,7 +75,22 @@ export class LiteFS implements FuseHandler {
     private readonly store: Store,
     private readonly post: (event: StoreEvent) => void,
     private readonly log: (line: string) => void,
+    private readonly notices?: NoticeQueue,
   ) {}
+
+  /**
+   * Every store event passes here on its way to the main thread. A commit
+   * changes `<db>-pos`: drop the kernel's cached copy (ref §4.6) so a reader
+   * holding it open sees the new position. The notifier thread writes the
+   * notice, never this one (ARCHITECTURE §4).
+   */
+  onStoreEvent(event: StoreEvent): void {
+    if (event.type !== 'tx' || this.notices === undefined) return;
+    const base = this.inoOf.get(event.db);
+    // Never looked up: the kernel has nothing cached.
+    if (base === undefined) return;
+    this.notices.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
+  }
 
   // ---- names and attributes ----
 

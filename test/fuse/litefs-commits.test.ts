@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { formatHex16 } from '../../src/ltx/index.js';
 import { type LiteFSDaemon, assertChain, fileChecksum, readLTXFiles, replay, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
-import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
+import { expectSuccess, runChild, runSqlite3 } from '../helpers/sqlite-client.js';
 
 /**
  * `litefs mount` on one node: SQLite (the sqlite3 CLI in child processes)
@@ -164,9 +164,34 @@ describe('litefs mount: SQLite commits become LTX files', { skip }, () => {
     assert.match(r.stderr, /disk I\/O error/);
   });
 
+  test('a reader holding -pos open sees each new position (the kernel copy is invalidated)', async () => {
+    const name = 'pos-reader.db';
+    await sqlite(name, 'CREATE TABLE t(x);\n');
+    // python3: pread the open -pos file, commit through sqlite3, pread again
+    // (polling briefly: the notifier thread writes the invalidation).
+    const script = [
+      'import os, subprocess, sys, time',
+      'mnt, name = sys.argv[1], sys.argv[2]',
+      "fd = os.open(os.path.join(mnt, name + '-pos'), os.O_RDONLY)",
+      'before = os.pread(fd, 64, 0)',
+      "subprocess.run(['sqlite3', os.path.join(mnt, name), 'INSERT INTO t VALUES (1)'], check=True)",
+      'deadline = time.time() + 2',
+      'after = os.pread(fd, 64, 0)',
+      'while after == before and time.time() < deadline:',
+      '    time.sleep(0.01)',
+      '    after = os.pread(fd, 64, 0)',
+      "print(before.decode().strip() + ' ' + after.decode().strip())",
+    ].join('\n');
+    const out = expectSuccess('pos reader', await runChild('python3', ['-c', script, daemon.mnt, name]));
+    const [before, after] = out.trim().split(' ');
+    assert.equal(before?.slice(0, 16), '0000000000000001');
+    assert.equal(after?.slice(0, 16), '0000000000000002', `-pos still ${after} after a commit`);
+  });
+
   test('the mount root lists each database with its -pos file, and .lag', () => {
     const names = readdirSync(daemon.mnt).sort();
     const want = ['.lag'];
+    want.push('pos-reader.db', 'pos-reader.db-pos');
     // switch.db ended in PERSIST mode: its journal stays.
     want.push('switch.db', 'switch.db-pos', 'switch.db-journal');
     // EXCLUSIVE locking deletes its journal at close; the refused WAL database committed its switch to WAL.
