@@ -162,15 +162,20 @@ export class FuseSession {
 
   /** Serves requests until the file system is unmounted (read fails with ENODEV). */
   run(): void {
+    // One drain per request: the one after a request is also the one before
+    // the next read, so messages never wait longer than one request.
+    this.drain();
     while (!this.stopped) {
-      this.drain();
       let n: number;
       try {
         n = this.device.read(this.inBuf);
       } catch (err) {
         const code = errorCode(err);
         // EINTR/EAGAIN: retry. ENOENT: the request was interrupted before we read it.
-        if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue;
+        if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') {
+          this.drain();
+          continue;
+        }
         if (code === 'ENODEV') break;
         throw err;
       }
@@ -228,7 +233,9 @@ export class FuseSession {
       }
     }
     const q = this.notices;
-    if (q !== undefined) {
+    // Nothing queued since the last acknowledgement: skip the shared counter
+    // (an Atomics load plus a BigInt per request).
+    if (q !== undefined && q.queued() !== this.lastWrittenSeq) {
       q.flush();
       const written = q.written();
       if (written !== this.lastWrittenSeq) {
