@@ -372,7 +372,7 @@ export class RequestDecoder {
         r.valid = buf.readUInt32LE(p);
         r.fh = u64(buf, p + 8);
         r.size = u64(buf, p + 16);
-        r.lockOwner = buf.readBigUInt64LE(p + 24);
+        r.lockOwner = this.owner(buf, p + 24);
         r.atime = u64(buf, p + 32);
         r.mtime = u64(buf, p + 40);
         r.ctime = u64(buf, p + 48);
@@ -455,7 +455,7 @@ export class RequestDecoder {
         r.offset = u64(buf, p + 8);
         r.size = buf.readUInt32LE(p + 16);
         r.readFlags = buf.readUInt32LE(p + 20);
-        r.lockOwner = buf.readBigUInt64LE(p + 24);
+        r.lockOwner = this.owner(buf, p + 24);
         r.flags = buf.readUInt32LE(p + 32);
         return r;
       }
@@ -466,7 +466,7 @@ export class RequestDecoder {
         r.offset = u64(buf, p + 8);
         r.size = buf.readUInt32LE(p + 16);
         r.writeFlags = buf.readUInt32LE(p + 20);
-        r.lockOwner = buf.readBigUInt64LE(p + 24);
+        r.lockOwner = this.owner(buf, p + 24);
         r.flags = buf.readUInt32LE(p + 32);
         if (r.size > end - (p + 40)) {
           throw new FuseDecodeError(`WRITE of ${r.size} bytes carries only ${end - p - 40}`, h.opcode);
@@ -484,7 +484,7 @@ export class RequestDecoder {
         r.fh = u64(buf, p);
         r.flags = buf.readUInt32LE(p + 8);
         r.releaseFlags = buf.readUInt32LE(p + 12);
-        r.lockOwner = buf.readBigUInt64LE(p + 16);
+        r.lockOwner = this.owner(buf, p + 16);
         return r;
       }
       case Opcode.FSYNC:
@@ -525,7 +525,7 @@ export class RequestDecoder {
       case Opcode.FLUSH: {
         this.need(24);
         this.flush.fh = u64(buf, p);
-        this.flush.lockOwner = buf.readBigUInt64LE(p + 16);
+        this.flush.lockOwner = this.owner(buf, p + 16);
         return this.flush;
       }
       case Opcode.INIT: {
@@ -545,7 +545,7 @@ export class RequestDecoder {
         const r = this.lock;
         r.opcode = h.opcode;
         r.fh = u64(buf, p);
-        r.owner = buf.readBigUInt64LE(p + 8);
+        r.owner = this.owner(buf, p + 8);
         r.start = lockOffset(buf, p + 16);
         r.end = lockOffset(buf, p + 24);
         r.type = buf.readUInt32LE(p + 32);
@@ -671,6 +671,26 @@ export class RequestDecoder {
       default:
         return this.other;
     }
+  }
+
+  private ownerLo = 0;
+  private ownerHi = 0;
+  private ownerValue = 0n;
+
+  /**
+   * A lock owner (u64) as a bigint, reusing the last one when the bits are
+   * the same: owners repeat request after request (one per process or open
+   * file), and this keeps the lock path from allocating a BigInt each time.
+   */
+  private owner(buf: Buffer, off: number): bigint {
+    const lo = buf.readUInt32LE(off);
+    const hi = buf.readUInt32LE(off + 4);
+    if (lo !== this.ownerLo || hi !== this.ownerHi) {
+      this.ownerLo = lo;
+      this.ownerHi = hi;
+      this.ownerValue = (BigInt(hi) << 32n) | BigInt(lo);
+    }
+    return this.ownerValue;
   }
 
   /** Throws unless `n` argument bytes follow the header. */
