@@ -52,6 +52,8 @@ interface Waiter {
   end: number;
 }
 
+const NONE_GRANTED: readonly bigint[] = Object.freeze([]);
+
 export class LockTable {
   /** All owners' locks, sorted by start then owner; one owner's ranges never overlap. */
   private readonly locks: LockInfo[] = [];
@@ -116,8 +118,9 @@ export class LockTable {
   }
 
   /** waitIds granted (and already applied) since the last call; the caller replies 0 to each. */
-  takeGranted(): bigint[] {
-    if (this.granted.length === 0) return [];
+  takeGranted(): readonly bigint[] {
+    // The common case (nothing granted) is every lock request: no new array.
+    if (this.granted.length === 0) return NONE_GRANTED;
     const out = this.granted;
     this.granted = [];
     return out;
