@@ -1,39 +1,23 @@
 #!/usr/bin/env bash
-# `npm run demo`: the main job for now (issue 2/3 stage). Prints the version,
-# inspects an LTX file with the ltx tools, then mounts a FUSE passthrough of
-# demo/data at demo/mnt, creates a demo database through the mount with the
-# sqlite3 CLI, reads it back and unmounts. Needs root (FUSE) and sqlite3.
+# `npm run demo`: a first run of litefs-ts on one machine. Mounts a
+# single-node LiteFS with the shipped demo config (etc/litefs-demo.yml: data
+# in demo/data, mount at demo/mnt, static lease), writes a demo database
+# through the mount with the sqlite3 CLI, shows the LTX files each commit
+# produced, and unmounts. Needs root (FUSE) and sqlite3. Running it again
+# continues the same database: its position survives restarts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 litefs() { node dist/src/cli/main.js "$@"; }
 
-echo "== litefs version"
-litefs version
-
-fixture=test/fixtures/ltx/litefs-v0.5.11/testdata/store/open-and-write-snapshot/dbs/sqlite.db/ltx/000000000000000d-000000000000000d.ltx
-echo
-echo "== litefs ltx dump (an LTX file written by Go LiteFS v0.5.11)"
-litefs ltx dump "$fixture"
-echo
-echo "== litefs ltx verify"
-litefs ltx verify "$fixture" && echo "valid"
-corrupt=$(mktemp)
-cp "$fixture" "$corrupt"
-printf '\xff' | dd of="$corrupt" bs=1 seek=200 conv=notrunc status=none
-echo "== litefs ltx verify (one byte flipped)"
-litefs ltx verify "$corrupt" || echo "(exit $?)"
-rm -f "$corrupt"
-
+echo "== $(litefs version)"
 if [ "$(id -u)" != 0 ] || [ ! -e /dev/fuse ] || ! command -v sqlite3 >/dev/null; then
-  echo
-  echo "skipping the mount demo: it needs root, /dev/fuse and the sqlite3 CLI"
-  exit 0
+  echo "the demo mounts a FUSE file system: it needs root, /dev/fuse and the sqlite3 CLI" >&2
+  exit 1
 fi
 
-mkdir -p demo/data demo/mnt
-echo
-echo "== litefs passthrough demo/data demo/mnt"
-node dist/src/cli/main.js passthrough demo/data demo/mnt > demo/passthrough.log 2>&1 &
+mkdir -p demo
+echo "== litefs mount -config etc/litefs-demo.yml"
+litefs mount -config etc/litefs-demo.yml > demo/mount.log 2>&1 &
 daemon=$!
 cleanup() {
   kill -TERM "$daemon" 2>/dev/null || true
@@ -41,25 +25,41 @@ cleanup() {
   if grep -q " $(pwd)/demo/mnt " /proc/self/mountinfo; then umount -l demo/mnt || true; fi
 }
 trap cleanup EXIT
-for _ in $(seq 100); do
-  grep -q "^mounted" demo/passthrough.log 2>/dev/null && break
+for _ in $(seq 200); do
+  grep -q "^mounted" demo/mount.log 2>/dev/null && break
+  kill -0 "$daemon" 2>/dev/null || break
   sleep 0.1
 done
-grep -q "^mounted" demo/passthrough.log || { cat demo/passthrough.log; exit 1; }
+grep -q "^mounted" demo/mount.log || { echo "litefs mount did not start:" >&2; cat demo/mount.log >&2; exit 1; }
+echo "mounted at demo/mnt (data in demo/data)"
 
+echo
+echo "== sqlite3 demo/mnt/demo.db (each statement is one transaction, one LTX file)"
 sqlite3 demo/mnt/demo.db <<'SQL'
-PRAGMA journal_mode=WAL;
 CREATE TABLE IF NOT EXISTS visits (id INTEGER PRIMARY KEY, at TEXT NOT NULL);
 INSERT INTO visits (at) VALUES (datetime('now'));
+INSERT INTO visits (at) VALUES (datetime('now'));
+SELECT 'rows: ' || count(*) FROM visits;
+PRAGMA integrity_check;
 SQL
-echo "rows in demo/mnt/demo.db (through the mount):"
-sqlite3 demo/mnt/demo.db "SELECT count(*) FROM visits; PRAGMA integrity_check;"
-echo "the same bytes in the source folder:"
-ls -l demo/data
+
+echo
+echo "== the mount (ls -l demo/mnt)"
+ls -l demo/mnt
+echo "position (TXID/checksum): $(cat demo/mnt/demo.db-pos)"
+echo
+echo "== LTX files (demo/data/dbs/demo.db/ltx)"
+ls demo/data/dbs/demo.db/ltx | tail -5
+last=$(ls demo/data/dbs/demo.db/ltx/*.ltx | tail -1)
+echo
+echo "== litefs ltx verify && litefs ltx dump $last"
+litefs ltx verify "$last" && litefs ltx dump "$last"
+
 cleanup
 trap - EXIT
 echo
-echo "Try next:"
-echo "  node dist/src/cli/main.js passthrough demo/data demo/mnt &   # mount it yourself"
-echo "  sqlite3 demo/mnt/demo.db 'SELECT * FROM visits'"
-echo "  node dist/src/cli/main.js ltx dump $fixture"
+echo "unmounted. Try next:"
+echo "  node dist/src/cli/main.js mount -config etc/litefs-demo.yml &    # mount it again"
+echo "  sqlite3 demo/mnt/demo.db 'SELECT * FROM visits'                  # read through the mount"
+echo "  ls demo/data/dbs/demo.db/ltx; node dist/src/cli/main.js ltx dump <file>"
+echo "  kill %1                                                          # SIGTERM unmounts"
