@@ -34,6 +34,11 @@ export async function runMount(argv: string[]): Promise<number> {
   if (config.lease.type !== 'static' || !config.lease.candidate) {
     throw new ConfigError('not supported yet: only lease.type static with candidate true (a single primary)');
   }
+  // Valid settings whose feature this build lacks stop start-up rather than
+  // being ignored: an application that expects to be started, or a disk
+  // bound, must not silently get neither.
+  if (config.exec.length > 0 || flags.afterDoubleDash !== undefined) throw new ConfigError('not supported yet: exec');
+  if (config.data.retentionMaxBytes > 0) throw new ConfigError('not supported yet: data.retention-max-bytes');
   const fuseDir = resolve(config.fuse.dir);
   const dataDir = resolve(config.data.dir);
   // The FUSE thread does its I/O on the data directory: inside the mount it
@@ -42,6 +47,7 @@ export async function runMount(argv: string[]): Promise<number> {
     throw new ConfigError(`data directory ${dataDir} must not be inside the fuse directory ${fuseDir}`);
   }
   mkdirSync(dataDir, { recursive: true });
+  console.error('litefs: LTX retention is not built yet: every LTX file is kept (data.retention has no effect)');
   const debug = flags.booleans.get('debug') === true || config.log.debug;
   const options: StoreOptions = {
     dataDir,
