@@ -391,7 +391,8 @@ export class LiteFS implements FuseHandler {
       if (err instanceof FuseError) throw err;
       if (err instanceof DatabaseExistsError) throw new FuseError(Errno.EEXIST);
       if (err instanceof InvalidWriteError) {
-        this.log(`${err.message}`);
+        // One line per refusal: SQLite repeats a refused write while it rolls back.
+        if (!err.repeated) this.log(`refused (EIO): ${err.message}`);
         throw new FuseError(Errno.EIO);
       }
       if (isErrno(err, 'ENOENT')) throw new FuseError(Errno.ENOENT);

@@ -3,6 +3,7 @@ import { type Header, checksumDatabase, formatHex16 } from '../ltx/index.js';
 import { WAL_FRAME_HEADER_SIZE } from '../sqlite/index.js';
 import type { DB } from './db.js';
 import { ChecksumMismatchError } from './errors.js';
+import { maybeEnforceRetention } from './retention.js';
 import { type PageEmitter, type WrittenLTX, writeLTXFile } from './ltx-writer.js';
 
 /**
@@ -22,6 +23,7 @@ export function publishCommit(db: DB, header: Header, postApply: bigint, pages: 
     checksum: formatHex16(postApply),
     pages: written.pageCount,
   });
+  maybeEnforceRetention(db);
   return written;
 }
 

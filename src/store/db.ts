@@ -35,6 +35,8 @@ export interface StoreContext {
   readonly nodeId: bigint;
   post(event: StoreEvent): void;
   log(line: string): void;
+  /** Milliseconds since the epoch; injectable so retention can be tested with a fake clock. */
+  now(): number;
 }
 
 /** What LiteFS tracks of the current WAL (ref §6.1 "WAL tracking"). */
@@ -70,6 +72,10 @@ export class DB {
   /** True between a write to the journal and its commit: DB writes then belong to a rollback transaction. */
   journalActive = false;
   checksums: ChecksumCache | null = null;
+  /** ctx.now() of the last retention sweep; null before the first. */
+  lastRetentionAt: number | null = null;
+  /** Why the last write was refused; a repeat of the same refusal is not logged again. */
+  lastRefusal: string | null = null;
   readonly locks = new DatabaseLocks();
   readonly wal: WalState = { header: null, offset: WAL_HEADER_SIZE, checksum: [0, 0], frameOffsets: new Map() };
 
@@ -116,20 +122,36 @@ export class DB {
    */
   writeDatabase(fd: number, data: Uint8Array, offset: number): void {
     if (this.pageSize === 0) {
-      if (offset !== 0 || data.length < DATABASE_HEADER_SIZE || !hasDatabaseMagic(data)) {
-        throw new InvalidWriteError(this.name, 'first database write must be a SQLite header at offset 0');
+      if (offset !== 0) this.refuse(`first write at offset ${offset}: a database starts with a SQLite header at offset 0 (not a SQLite database?)`);
+      if (data.length < DATABASE_HEADER_SIZE || !hasDatabaseMagic(data)) {
+        this.refuse('first write is not a SQLite database header (only SQLite databases can be stored here)');
       }
       this.setPageSize(parseDatabaseHeader(data).pageSize);
     }
     if (data.length !== this.pageSize || offset % this.pageSize !== 0) {
-      throw new InvalidWriteError(this.name, `database write of ${data.length} bytes at ${offset} is not one page of ${this.pageSize}`);
+      this.refuse(`database write of ${data.length} bytes at ${offset} is not one page of ${this.pageSize}`);
     }
+    // A rollback-mode database changes only inside a journal transaction
+    // (the journal's finalize is the commit signal). journal_mode=MEMORY or
+    // OFF writes the file with no journal at all: no commit would ever be
+    // seen and the change would never reach an LTX file, so refuse it.
+    if (this.mode === 'rollback' && !this.journalActive) {
+      this.refuse('database write without a rollback journal or WAL (journal_mode=MEMORY/OFF are not supported): refused');
+    }
+    this.lastRefusal = null;
     const pgno = offset / this.pageSize + 1;
     this.io.write(fd, data, offset);
     this.cache().computePage(pgno, data);
     // Tracked whenever a journal is in use, not only in rollback mode, so
     // the WAL → rollback switch (ref §15.4) carries its page 1.
     if (this.mode === 'rollback' || this.journalActive) this.dirty.add(pgno);
+  }
+
+  /** Throws the InvalidWriteError for `reason`, marked as repeated when it is the same as the previous refusal. */
+  refuse(reason: string): never {
+    const repeated = this.lastRefusal === reason;
+    this.lastRefusal = reason;
+    throw new InvalidWriteError(this.name, reason, repeated);
   }
 
   /** ftruncate of the database file: SQLite shrinking it after a commit or checkpoint. */
@@ -156,6 +178,7 @@ export class DB {
       if (isValidPageSize(size)) this.setPageSize(size);
     }
     this.journalActive = true;
+    this.lastRefusal = null;
     this.io.write(fd, data, offset);
   }
 

@@ -19,6 +19,8 @@ export class InvalidWriteError extends Error {
   constructor(
     readonly database: string,
     message: string,
+    /** The same refusal as the previous one on this database: already logged (SQLite retries while rolling back). */
+    readonly repeated = false,
   ) {
     super(`${database}: ${message}`);
   }

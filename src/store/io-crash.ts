@@ -262,6 +262,11 @@ export class CrashIO implements StoreIO {
     return this.base.exists(path);
   }
 
+  mtimeOf(path: string): number | null {
+    this.alive();
+    return this.base.mtimeOf(path);
+  }
+
   rename(from: string, to: string): void {
     this.alive();
     from = resolve(from);

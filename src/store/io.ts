@@ -44,6 +44,8 @@ export interface StoreIO {
   /** Size of the file at `path`, or null if nothing is there. */
   sizeOf(path: string): number | null;
   exists(path: string): boolean;
+  /** Last modification time of the file at `path` in ms since the epoch, or null if nothing is there (retention). */
+  mtimeOf(path: string): number | null;
   /** Atomically replaces `to` if present. Durable only after `fsyncDir` of both folders. */
   rename(from: string, to: string): void;
   /** Removes a file. Durable only after `fsyncDir` of its folder. */
@@ -177,6 +179,11 @@ export class RealIO implements StoreIO {
 
   exists(path: string): boolean {
     return fs.existsSync(path);
+  }
+
+  mtimeOf(path: string): number | null {
+    const st = fs.statSync(path, { throwIfNoEntry: false });
+    return st === undefined ? null : st.mtimeMs;
   }
 
   rename(from: string, to: string): void {

@@ -22,7 +22,21 @@ export type StoreEvent =
    * after SQLite considered the transaction committed). The daemon must
    * stop; start-up recovery makes the database and its LTX files agree.
    */
-  | { readonly type: 'fatal'; readonly db: string; readonly message: string };
+  | { readonly type: 'fatal'; readonly db: string; readonly message: string }
+  /**
+   * Start-up found an anomaly (ARCHITECTURE §3.3) and moved or copied the
+   * evidence to `dir` (`<data>/forensic/<db>/<UTC time>/`, with report.json).
+   * `rebasedTXID` is set when the database was re-based onto a snapshot LTX
+   * `1-<rebasedTXID>` of its current file.
+   */
+  | {
+      readonly type: 'forensic';
+      readonly db: string;
+      readonly reason: string;
+      readonly dir: string;
+      /** 16 hex digits, or null when nothing was re-based. */
+      readonly rebasedTXID: string | null;
+    };
 
 /** Options the main thread gives the store (structured-cloned into the worker). */
 export interface StoreOptions {
@@ -34,4 +48,13 @@ export interface StoreOptions {
   readonly strictVerify: boolean;
   /** Node id written into LTX headers (0 = unknown). */
   readonly nodeId: string;
+  /** `data.retention`: LTX files older than this (by mtime) are removed; <= 0 turns age retention off. Default 10 min. */
+  readonly retentionMs?: number;
+  /** `data.retention-monitor-interval`: least time between two sweeps of one database. Default 1 min. */
+  readonly retentionMonitorIntervalMs?: number;
+  /** `data.retention-max-bytes`: per database, oldest LTX files go until the total is at most this; 0 = off. Default 0. */
+  readonly retentionMaxBytes?: number;
 }
+
+export const DEFAULT_RETENTION_MS = 10 * 60_000;
+export const DEFAULT_RETENTION_MONITOR_INTERVAL_MS = 60_000;

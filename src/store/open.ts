@@ -11,8 +11,16 @@
  *      files (see recoverWALTransactions: LiteFS trims them instead), then
  *      checkpoint the WAL into the database file;
  *   7. check that the database checksum equals the position's.
- * Full ARCHITECTURE §3.3 handling (forensic copies, re-basing) is later work:
- * a mismatch here is logged loudly and the position still comes from the LTX.
+ * Anomalies never stop the open and never delete data (ARCHITECTURE §3.3):
+ * the evidence goes to a forensic folder (forensic.ts) and the database is
+ * recovered from what is left:
+ *   - invalid database header: every file of the database is moved aside,
+ *     it starts empty (LiteFS deletes the folder);
+ *   - last LTX file fails to verify: set aside, the previous one is the
+ *     position (not re-applied: the database file may be past it);
+ *   - WAL shorter than the last LTX file says: the WAL is set aside;
+ *   - checksum after recovery differs from the position's (or pages without
+ *     any LTX file after a fallback): the database is re-based (rebase.ts).
  */
 import { join } from 'node:path';
 import {
@@ -36,6 +44,7 @@ import {
   WalReader,
   applyRollbackPlan,
   hasDatabaseMagic,
+  isValidPageSize,
   parseDatabaseHeader,
   planRollback,
   readWalHeader,
@@ -45,55 +54,78 @@ import { loadPageChecksums } from './checksum-cache.js';
 import { commitWAL } from './commit-wal.js';
 import type { DB } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
+import { ForensicCase } from './forensic.js';
+import { rebase } from './rebase.js';
 
 export function openDB(db: DB): void {
   const io = db.io;
   io.mkdirp(db.ltxDir);
-  readDatabaseHeader(db);
+  if (readDatabaseHeader(db) === 'invalid') setAsideInvalidDatabase(db);
   if (io.exists(db.shmPath)) io.unlink(db.shmPath);
-  const last = lastLTX(db);
+  const found = lastLTX(db);
+  const last = found.last;
   rollbackJournal(db);
   readDatabaseHeader(db);
   loadChecksums(db);
   if (last !== null) {
-    applyLTX(db, last.path);
+    // After a fallback the database file may already hold the set-aside
+    // transaction: writing an older file's pages over it would mix two
+    // versions. The checksum check below decides.
+    if (!found.fellBack) applyLTX(db, last.path);
     db.pos = { txid: last.header.maxTXID, postApplyChecksum: last.postApply };
     db.timestamp = Number(last.header.timestamp);
   }
   recoverWALTransactions(db, last?.header ?? null);
   if (checkpointWAL(db)) loadChecksums(db);
-  if (last !== null && db.pageN > 0) {
+  if (db.pageN > 0 && db.pageSize > 0 && (last !== null || found.fellBack)) {
     const actual = db.cache().databaseChecksum(db.pageN);
-    if (actual !== db.pos.postApplyChecksum) {
-      db.ctx.log(
-        `ERROR ${db.name}: database checksum ${formatHex16(actual)} on TXID ${formatHex16(db.pos.txid)} ` +
-          `does not match LTX post-apply checksum ${formatHex16(db.pos.postApplyChecksum)}`,
+    if (last !== null && actual !== db.pos.postApplyChecksum) {
+      rebase(
+        db,
+        actual,
+        `database checksum ${formatHex16(actual)} on TXID ${formatHex16(db.pos.txid)} does not match LTX post-apply checksum ${formatHex16(db.pos.postApplyChecksum)}`,
+        found.highestTXID,
       );
+    } else if (last === null && found.fellBack) {
+      rebase(db, actual, 'database has pages but no LTX file verifies', found.highestTXID);
     }
   }
   io.fsyncDir(db.dir);
 }
 
 /** Page size, page count and mode from the database file; nothing if it is empty or missing. */
-function readDatabaseHeader(db: DB): void {
+function readDatabaseHeader(db: DB): 'ok' | 'empty' | 'invalid' {
   const io = db.io;
   const size = io.sizeOf(db.databasePath);
-  if (size === null || size === 0) return;
+  if (size === null || size === 0) return 'empty';
   const buf = new Uint8Array(DATABASE_HEADER_SIZE);
   const fd = io.open(db.databasePath, 'read');
   try {
-    if (io.read(fd, buf, 0) < DATABASE_HEADER_SIZE || !hasDatabaseMagic(buf)) {
-      // LiteFS deletes the whole database here; ARCHITECTURE §3.3 wants a forensic copy (later work).
-      db.ctx.log(`ERROR ${db.name}: invalid database header in ${db.databasePath}; leaving it untouched`);
-      return;
-    }
+    if (io.read(fd, buf, 0) < DATABASE_HEADER_SIZE || !hasDatabaseMagic(buf)) return 'invalid';
   } finally {
     io.close(fd);
   }
   const h = parseDatabaseHeader(buf);
+  if (!isValidPageSize(h.pageSize)) return 'invalid';
   db.setPageSize(h.pageSize);
   db.mode = h.mode;
   db.pageN = h.headerPageCount;
+  return 'ok';
+}
+
+/**
+ * A database file without a valid SQLite header (LiteFS deletes the whole
+ * folder): every file of the database, LTX files included, is moved to a
+ * forensic folder and the database starts empty.
+ */
+function setAsideInvalidDatabase(db: DB): void {
+  const io = db.io;
+  const ltxNames = io.readdir(db.ltxDir);
+  const forensic = new ForensicCase(db, 'invalid database header');
+  for (const path of [db.databasePath, db.journalPath, db.walPath, db.shmPath]) forensic.move(path);
+  for (const name of ltxNames) forensic.move(join(db.ltxDir, name), 'ltx');
+  forensic.close({ databaseSize: null, lastLTX: ltxNames.filter((n) => n.endsWith('.ltx')).at(-1) ?? null });
+  removeDatabaseFiles(db);
 }
 
 interface LastLTX {
@@ -102,31 +134,51 @@ interface LastLTX {
   readonly postApply: bigint;
 }
 
-/** The LTX file with the highest max TXID, fully verified. */
-function lastLTX(db: DB): LastLTX | null {
-  let best: { name: string; max: bigint } | null = null;
+interface FoundLTX {
+  /** The newest LTX file that verifies. */
+  readonly last: LastLTX | null;
+  /** True when newer files failed to verify and were set aside. */
+  readonly fellBack: boolean;
+  /** Highest max TXID of any file seen, set aside or not: a re-base continues after it. */
+  readonly highestTXID: bigint;
+}
+
+/**
+ * The LTX file with the highest max TXID that fully verifies. A file that
+ * does not (LiteFS refuses to open the store) is moved to a forensic folder
+ * and the previous one is tried.
+ */
+function lastLTX(db: DB): FoundLTX {
+  const candidates: { name: string; max: bigint }[] = [];
   for (const name of db.io.readdir(db.ltxDir)) {
     if (!name.endsWith('.ltx')) continue;
-    let max: bigint;
     try {
-      max = parseFilename(name).maxTXID;
+      candidates.push({ name, max: parseFilename(name).maxTXID });
     } catch {
       continue;
     }
-    if (best === null || max > best.max) best = { name, max };
   }
-  if (best === null) return null;
-  const path = join(db.ltxDir, best.name);
-  // A last file that does not verify stops the open, as in LiteFS; falling
-  // back to the previous file (ARCHITECTURE §3.3) is later work.
-  const fd = db.io.open(path, 'read');
-  let summary: ReturnType<typeof verifyFileSync>;
-  try {
-    summary = verifyFileSync(sequentialReader(db, fd));
-  } finally {
-    db.io.close(fd);
+  candidates.sort((a, b) => (a.max > b.max ? -1 : a.max < b.max ? 1 : 0));
+  const highestTXID = candidates[0]?.max ?? 0n;
+  let fellBack = false;
+  for (const { name } of candidates) {
+    const path = join(db.ltxDir, name);
+    const fd = db.io.open(path, 'read');
+    let summary: ReturnType<typeof verifyFileSync>;
+    try {
+      summary = verifyFileSync(sequentialReader(db, fd));
+    } catch (err) {
+      const forensic = new ForensicCase(db, `last LTX file ${name} fails to verify`);
+      forensic.move(path, 'ltx');
+      forensic.close({ file: name, error: err instanceof Error ? err.message : String(err) });
+      fellBack = true;
+      continue;
+    } finally {
+      db.io.close(fd);
+    }
+    return { last: { path, header: summary.header, postApply: summary.trailer.postApplyChecksum }, fellBack, highestTXID };
   }
-  return { path, header: summary.header, postApply: summary.trailer.postApplyChecksum };
+  return { last: null, fellBack, highestTXID };
 }
 
 /**
@@ -151,6 +203,9 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
   const fd = io.open(db.walPath, 'read');
   let recovered = 0;
   let setAside = false;
+  /** Where the valid WAL ends when that is before the last LTX file's end (LiteFS: open fails). */
+  let shortAt: number | null = null;
+  let expectedEnd = 0;
   try {
     let header: WalHeader;
     try {
@@ -168,6 +223,7 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
       return;
     }
     const start = sameWAL ? Number(last.walOffset + last.walSize) : WAL_HEADER_SIZE;
+    expectedEnd = start;
     // Frames up to `start` already have LTX files but may not be in the
     // database file yet: they are the WAL overlay of the checksum cache.
     const reader = new WalReader(db.reader(fd), header);
@@ -176,7 +232,8 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
     while (reader.offset < start) {
       const frame = reader.next();
       if (frame === null) {
-        throw new Error(`${db.name}: WAL ends at ${reader.offset}, before the end of the last LTX file (${start})`);
+        shortAt = reader.offset;
+        return;
       }
       pending.set(frame.pgno, frame.offset);
       if (frame.commit !== 0) {
@@ -197,6 +254,17 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
     db.wal.checksum = reader.checksum;
   } finally {
     io.close(fd);
+  }
+  if (shortAt !== null) {
+    // Frames the LTX files recorded are missing: keep the WAL as evidence
+    // and recover from the database file plus the last LTX file (re-applied
+    // already); the checksum check re-bases if they do not agree.
+    const forensic = new ForensicCase(db, `WAL ends at ${shortAt}, before the end of the last LTX file (${expectedEnd})`);
+    forensic.move(db.walPath);
+    forensic.close({ walValidEnd: shortAt, ltxWalEnd: expectedEnd, txid: formatHex16(db.pos.txid) });
+    db.resetWalPages();
+    db.wal.header = null;
+    return;
   }
   if (setAside) {
     db.ctx.log(`${db.name}: WAL does not continue the last LTX file of a rollback-mode database; moved to wal.removed`);

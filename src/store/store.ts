@@ -10,6 +10,7 @@ import { DatabaseExistsError } from './errors.js';
 import { type StoreIO, RealIO } from './io.js';
 import type { StoreEvent, StoreOptions } from './messages.js';
 import { openDB } from './open.js';
+import { maybeEnforceRetention } from './retention.js';
 
 export class Store {
   private readonly dbs = new Map<string, DB>();
@@ -21,9 +22,10 @@ export class Store {
     post: (event: StoreEvent) => void = () => {},
     log: (line: string) => void = () => {},
     io: StoreIO = new RealIO(),
+    now: () => number = Date.now,
   ) {
     this.dbsDir = join(options.dataDir, 'dbs');
-    this.ctx = { io, options, nodeId: nodeIdNumber(options.nodeId), post, log };
+    this.ctx = { io, options, nodeId: nodeIdNumber(options.nodeId), post, log, now };
   }
 
   get io(): StoreIO {
@@ -39,6 +41,7 @@ export class Store {
     for (const name of this.io.readdir(this.dbsDir)) {
       const db = new DB(name, this.ctx);
       openDB(db);
+      maybeEnforceRetention(db);
       this.dbs.set(name, db);
     }
   }

@@ -109,6 +109,11 @@ describe('store (single node slice)', () => {
     const fd = db.io.open(db.databasePath, 'readWrite');
     try {
       assert.throws(() => db.writeDatabase(fd, Buffer.alloc(PAGE), 0), InvalidWriteError);
+      // Without a journal (journal_mode=MEMORY/OFF) even a valid page is refused; the repeat is marked so it is logged once.
+      assert.throws(() => db.writeDatabase(fd, page(0, 1, 1), 0), (e: unknown) => e instanceof InvalidWriteError && /journal_mode=MEMORY/.test(e.message) && !e.repeated);
+      assert.throws(() => db.writeDatabase(fd, page(0, 1, 1), 0), (e: unknown) => e instanceof InvalidWriteError && e.repeated);
+      assert.equal(db.io.sizeOf(db.databasePath), 0);
+      db.journalActive = true;
       db.writeDatabase(fd, page(0, 1, 1), 0);
       assert.throws(() => db.writeDatabase(fd, Buffer.alloc(PAGE / 2), PAGE), InvalidWriteError);
       assert.throws(() => db.writeDatabase(fd, Buffer.alloc(PAGE), PAGE + 1), InvalidWriteError);
