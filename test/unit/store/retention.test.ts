@@ -1,0 +1,92 @@
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { join } from 'node:path';
+import { decodeFileSync } from '../../../src/ltx/index.js';
+import type { DB } from '../../../src/store/db.js';
+import { enforceRetention } from '../../../src/store/retention.js';
+import { type Harness, harness, ltxNames, tx } from './store-fixture.js';
+
+const MIN = 60_000;
+
+/** Sets the mtime of every LTX file of `db` to `ages[i]` ms before the harness clock. */
+function age(h: Harness, db: DB, ages: number[]): void {
+  ltxNames(db).forEach((name, i) => {
+    const t = (h.now - ages[i]!) / 1000;
+    utimesSync(join(db.ltxDir, name), t, t);
+  });
+}
+
+describe('store: LTX retention', () => {
+  let h: Harness;
+  beforeEach(() => {
+    h = harness();
+  });
+  afterEach(() => {
+    rmSync(h.base, { recursive: true, force: true });
+  });
+
+  test('by age: files older than retention go, the newest stays even when old', () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 4; k++) tx(db, k, 2);
+    age(h, db, [30 * MIN, 20 * MIN, 5 * MIN, 1 * MIN]);
+    let r = enforceRetention(db, h.now);
+    assert.deepEqual(r.removed, ['0000000000000001-0000000000000001.ltx', '0000000000000002-0000000000000002.ltx']);
+    assert.equal(r.count, 2);
+    assert.deepEqual(ltxNames(db), ['0000000000000003-0000000000000003.ltx', '0000000000000004-0000000000000004.ltx']);
+    // An hour later everything is old; the newest file is still kept.
+    h.now += 60 * MIN;
+    r = enforceRetention(db, h.now);
+    assert.deepEqual(r.removed, ['0000000000000003-0000000000000003.ltx']);
+    assert.deepEqual(ltxNames(db), ['0000000000000004-0000000000000004.ltx']);
+    assert.equal(r.bytes, statSync(join(db.ltxDir, ltxNames(db)[0]!)).size);
+  });
+
+  test('by total bytes: oldest files go until the total is at most the cap; 0 is off', () => {
+    const store = h.open({ retentionMs: 0, retentionMaxBytes: 0 });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 5; k++) tx(db, k, 3);
+    assert.deepEqual(enforceRetention(db, h.now).removed, [], 'both off');
+    const sizes = ltxNames(db).map((n) => statSync(join(db.ltxDir, n)).size);
+    const cap = sizes[3]! + sizes[4]! + 1;
+    const store2 = h.open({ retentionMs: 0, retentionMaxBytes: cap });
+    const db2 = store2.db('a.db')!;
+    // The open swept already (once at open).
+    assert.deepEqual(ltxNames(db2), ['0000000000000004-0000000000000004.ltx', '0000000000000005-0000000000000005.ltx']);
+    // A cap below one file still keeps the newest.
+    const store3 = h.open({ retentionMs: 0, retentionMaxBytes: 1 });
+    assert.deepEqual(ltxNames(store3.db('a.db')!), ['0000000000000005-0000000000000005.ltx']);
+    // The position and the next commit are unaffected.
+    tx(store3.db('a.db')!, 9, 3);
+    assert.equal(decodeFileSync(join(db2.ltxDir, '0000000000000006-0000000000000006.ltx')).header.minTXID, 6n);
+  });
+
+  test('lazy: a commit sweeps only when the monitor interval passed since the last sweep', () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN });
+    const db = store.createDB('a.db');
+    tx(db, 1, 1);
+    tx(db, 2, 1);
+    age(h, db, [30 * MIN, 30 * MIN]);
+    // The first commit swept (no sweep before); 30 s later: no sweep yet.
+    h.now += 30_000;
+    tx(db, 3, 1);
+    assert.equal(ltxNames(db).length, 3);
+    h.now += 31_000;
+    tx(db, 4, 1);
+    assert.deepEqual(ltxNames(db), ['0000000000000003-0000000000000003.ltx', '0000000000000004-0000000000000004.ltx']);
+  });
+
+  test('a re-base snapshot 1-N sorts first by name but counts as newest', () => {
+    const store = h.open({ retentionMs: 10 * MIN });
+    const db = store.createDB('a.db');
+    tx(db, 1, 1);
+    tx(db, 2, 1);
+    // Stand-in for a re-base: the newest file is named 1-5.
+    renameSync(join(db.ltxDir, '0000000000000001-0000000000000001.ltx'), join(db.ltxDir, '0000000000000001-0000000000000005.ltx'));
+    age(h, db, [30 * MIN, 30 * MIN]);
+    const r = enforceRetention(db, h.now);
+    assert.deepEqual(r.removed, ['0000000000000002-0000000000000002.ltx']);
+    assert.deepEqual(ltxNames(db), ['0000000000000001-0000000000000005.ltx']);
+  });
+});
