@@ -30,8 +30,10 @@ import {
   checksumPage,
   forEachChunk,
   formatHex16,
+  HEADER_SIZE as LTX_HEADER_SIZE,
   lockPgno,
   parseFilename,
+  unmarshalHeader,
   verifyFileSync,
 } from '../ltx/index.js';
 import {
@@ -201,78 +203,136 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
   const size = io.sizeOf(db.walPath);
   if (size === null || size < WAL_HEADER_SIZE || db.pageSize === 0) return;
   const fd = io.open(db.walPath, 'read');
-  let recovered = 0;
-  let setAside = false;
-  /** Where the valid WAL ends when that is before the last LTX file's end (LiteFS: open fails). */
-  let shortAt: number | null = null;
-  let expectedEnd = 0;
+  let outcome: WalOutcome;
   try {
-    let header: WalHeader;
-    try {
-      header = readWalHeader(db.reader(fd));
-    } catch (err) {
-      if (err instanceof WalHeaderError) return;
-      throw err;
-    }
-    if (header.pageSize !== db.pageSize) return;
-    const sameWAL = last !== null && last.walSalt1 === header.salt1 && last.walSalt2 === header.salt2;
-    if (!sameWAL && db.mode !== 'wal') {
-      // A WAL left behind by a switch back to a rollback journal: its frames
-      // are older than the last LTX file. Kept for inspection, as LiteFS does.
-      setAside = true;
-      return;
-    }
-    const start = sameWAL ? Number(last.walOffset + last.walSize) : WAL_HEADER_SIZE;
-    expectedEnd = start;
-    // Frames up to `start` already have LTX files but may not be in the
-    // database file yet: they are the WAL overlay of the checksum cache.
-    const reader = new WalReader(db.reader(fd), header);
-    const latest = new Map<number, number>();
-    const pending = new Map<number, number>();
-    while (reader.offset < start) {
-      const frame = reader.next();
-      if (frame === null) {
-        shortAt = reader.offset;
-        return;
-      }
-      pending.set(frame.pgno, frame.offset);
-      if (frame.commit !== 0) {
-        for (const [pgno, off] of pending) latest.set(pgno, off);
-        pending.clear();
-      }
-    }
-    const cache = db.cache();
-    const page = new Uint8Array(db.pageSize);
-    for (const [pgno, off] of latest) {
-      if (pgno > db.pageN) continue;
-      io.read(fd, page, off + WAL_FRAME_HEADER_SIZE);
-      cache.wal.setChecksum(pgno, checksumPage(pgno, page));
-      db.wal.frameOffsets.set(pgno, off);
-    }
-    db.wal.header = header;
-    db.wal.offset = start;
-    db.wal.checksum = reader.checksum;
+    outcome = trackWAL(db, fd, last);
   } finally {
     io.close(fd);
   }
-  if (shortAt !== null) {
-    // Frames the LTX files recorded are missing: keep the WAL as evidence
-    // and recover from the database file plus the last LTX file (re-applied
-    // already); the checksum check re-bases if they do not agree.
-    const forensic = new ForensicCase(db, `WAL ends at ${shortAt}, before the end of the last LTX file (${expectedEnd})`);
+  if (outcome.kind === 'none') return;
+  if (outcome.kind === 'short') {
+    // Frames the LTX files recorded are missing (LiteFS: the open fails):
+    // keep the WAL as evidence and recover from the database file plus the
+    // LTX files: every transaction of this WAL has one (same salts), and the
+    // file holds everything checkpointed before the WAL started. The
+    // checksum check re-bases if they still do not agree.
+    const forensic = new ForensicCase(db, `WAL ends at ${outcome.validEnd}, before the end of the last LTX file (${outcome.expectedEnd})`);
     forensic.move(db.walPath);
-    forensic.close({ walValidEnd: shortAt, ltxWalEnd: expectedEnd, txid: formatHex16(db.pos.txid) });
     db.resetWalPages();
     db.wal.header = null;
+    const replayed = replayWALTransactions(db, outcome.header);
+    forensic.close({ walValidEnd: outcome.validEnd, ltxWalEnd: outcome.expectedEnd, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
     return;
   }
-  if (setAside) {
+  if (outcome.kind === 'stale') {
     db.ctx.log(`${db.name}: WAL does not continue the last LTX file of a rollback-mode database; moved to wal.removed`);
     io.rename(db.walPath, `${db.walPath}.removed`);
+    io.fsyncDir(db.dir);
     return;
   }
+  let recovered = 0;
   while (commitWAL(db)) recovered++;
   if (recovered > 0) db.ctx.log(`${db.name}: recovered ${recovered} committed WAL transaction(s) into LTX files`);
+}
+
+/**
+ * Re-applies, in TXID order, every LTX file written from the WAL with
+ * `header`'s salts (the last one included, so the database ends at the
+ * position). Returns their names.
+ */
+function replayWALTransactions(db: DB, header: WalHeader): string[] {
+  const io = db.io;
+  const files: { name: string; max: bigint }[] = [];
+  const buf = new Uint8Array(LTX_HEADER_SIZE);
+  for (const name of io.readdir(db.ltxDir)) {
+    let max: bigint;
+    try {
+      max = parseFilename(name).maxTXID;
+    } catch {
+      continue;
+    }
+    const fd = io.open(join(db.ltxDir, name), 'read');
+    try {
+      if (io.read(fd, buf, 0) < buf.length) continue;
+      const h = unmarshalHeader(buf);
+      if (h.walSize > 0n && h.walSalt1 === header.salt1 && h.walSalt2 === header.salt2) files.push({ name, max });
+    } catch {
+      continue;
+    } finally {
+      io.close(fd);
+    }
+  }
+  files.sort((a, b) => (a.max < b.max ? -1 : a.max > b.max ? 1 : 0));
+  const replayed: string[] = [];
+  for (const { name } of files) {
+    const path = join(db.ltxDir, name);
+    const fd = io.open(path, 'read');
+    try {
+      verifyFileSync(sequentialReader(db, fd));
+    } catch {
+      // Not applied: the checksum check decides whether a re-base is needed.
+      continue;
+    } finally {
+      io.close(fd);
+    }
+    applyLTX(db, path);
+    replayed.push(name);
+  }
+  return replayed;
+}
+
+type WalOutcome =
+  /** No usable WAL (bad header, other page size). */
+  | { readonly kind: 'none' }
+  /** Left by a switch back to a rollback journal: older than the last LTX file. */
+  | { readonly kind: 'stale' }
+  /** Valid frames end before the last LTX file's end. */
+  | { readonly kind: 'short'; readonly validEnd: number; readonly expectedEnd: number; readonly header: WalHeader }
+  /** The WAL state (header, offset, overlay of pages with LTX files) is loaded. */
+  | { readonly kind: 'tracked' };
+
+/** Reads the WAL's header and the frames that already have LTX files into the DB's WAL state. */
+function trackWAL(db: DB, fd: number, last: Header | null): WalOutcome {
+  const io = db.io;
+  let header: WalHeader;
+  try {
+    header = readWalHeader(db.reader(fd));
+  } catch (err) {
+    if (err instanceof WalHeaderError) return { kind: 'none' };
+    throw err;
+  }
+  if (header.pageSize !== db.pageSize) return { kind: 'none' };
+  const sameWAL = last !== null && last.walSalt1 === header.salt1 && last.walSalt2 === header.salt2;
+  // A WAL left behind by a switch back to a rollback journal: its frames
+  // are older than the last LTX file. Kept for inspection, as LiteFS does.
+  if (!sameWAL && db.mode !== 'wal') return { kind: 'stale' };
+  const start = sameWAL ? Number(last.walOffset + last.walSize) : WAL_HEADER_SIZE;
+  // Frames up to `start` already have LTX files but may not be in the
+  // database file yet: they are the WAL overlay of the checksum cache.
+  const reader = new WalReader(db.reader(fd), header);
+  const latest = new Map<number, number>();
+  const pending = new Map<number, number>();
+  while (reader.offset < start) {
+    const frame = reader.next();
+    if (frame === null) return { kind: 'short', validEnd: reader.offset, expectedEnd: start, header };
+    pending.set(frame.pgno, frame.offset);
+    if (frame.commit !== 0) {
+      for (const [pgno, off] of pending) latest.set(pgno, off);
+      pending.clear();
+    }
+  }
+  const cache = db.cache();
+  const page = new Uint8Array(db.pageSize);
+  for (const [pgno, off] of latest) {
+    if (pgno > db.pageN) continue;
+    io.read(fd, page, off + WAL_FRAME_HEADER_SIZE);
+    cache.wal.setChecksum(pgno, checksumPage(pgno, page));
+    db.wal.frameOffsets.set(pgno, off);
+  }
+  db.wal.header = header;
+  db.wal.offset = start;
+  db.wal.checksum = reader.checksum;
+  return { kind: 'tracked' };
 }
 
 /** ref §6.2 step 6a: a journal left by a crash undoes its transaction's database writes. */

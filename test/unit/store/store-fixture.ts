@@ -62,13 +62,13 @@ export function harness(): Harness {
   return h;
 }
 
-/** A DELETE-mode transaction: the database becomes `pages` pages, `writes` of them (default all) rewritten with `fill`. */
-export function tx(db: DB, fill: number, pages: number, writes?: number[]): void {
+/** A DELETE-mode transaction: the database becomes `pages` pages, `writes` of them (default all) rewritten with `fill`; `wal` sets WAL mode in page 1. */
+export function tx(db: DB, fill: number, pages: number, writes?: number[], wal = false): void {
   const jfd = db.io.open(db.journalPath, 'create');
   db.writeJournal(jfd, buildJournalHeader({ nRec: 0, nonce: 1, initialPageCount: db.pageN, sectorSize: 512, pageSize: PAGE, hasMagic: true }), 0);
   db.io.close(jfd);
   const fd = db.io.open(db.databasePath, 'readWrite');
-  for (const pgno of writes ?? Array.from({ length: pages }, (_, i) => i + 1)) db.writeDatabase(fd, page(fill, pgno, pages), (pgno - 1) * PAGE);
+  for (const pgno of writes ?? Array.from({ length: pages }, (_, i) => i + 1)) db.writeDatabase(fd, page(fill, pgno, pages, wal), (pgno - 1) * PAGE);
   db.io.close(fd);
   commitJournal(db, 'delete');
 }
