@@ -24,6 +24,8 @@ const COMMANDS: Record<string, Command> = {
     summary: 'inspects LTX files (dump, verify)',
     run: async (argv) => (await import('./ltx-command.js')).runLTXCommand(argv),
   },
+  import: { summary: 'imports a SQLite database into a node', run: async (argv) => (await import('./import.js')).runImport(argv) },
+  export: { summary: 'exports a database from a node', run: async (argv) => (await import('./export.js')).runExport(argv) },
   mount: { summary: 'mounts the LiteFS file system (single node)', run: async (argv) => (await import('./mount.js')).runMount(argv) },
   passthrough: {
     summary: 'mounts a FUSE passthrough of a folder (test vehicle for the FUSE layer)',

@@ -1,20 +1,31 @@
 /**
- * `litefs mount [-config PATH] [-no-expand-env] [-fuse.debug] [-debug]`
+ * `litefs mount [-config PATH] [-no-expand-env] [-fuse.debug] [-debug] [-- CMD ARGS]`
  * (ref §12.3), the single-node slice: load litefs.yml, create the data
- * directory, mount `fuse.dir` with the LiteFS file system (the FUSE worker
- * opens the store and recovers every database first), print
- * `mounted <fuse.dir>`, and unmount and exit 0 on SIGINT/SIGTERM. No HTTP
- * server, lease loop or exec supervisor yet.
+ * directory and cluster id, listen on `http.addr` (before mounting, so a port
+ * conflict fails fast), mount `fuse.dir` with the LiteFS file system (the
+ * FUSE worker opens the store and recovers every database first), print
+ * `mounted <fuse.dir>`, serve the node API, then run `exec` (ref §12.4).
+ * Exits on SIGINT/SIGTERM (forwarded to the exec'd process first) or when the
+ * exec'd process exits (its code becomes ours). Shutdown order as LiteFS:
+ * HTTP server, then FUSE unmount.
  */
+import type { ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve, sep } from 'node:path';
+import { register } from 'prom-client';
 import { FuseMount } from '../fuse/mount.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
+import { ApiServer } from '../http/server.js';
+import { loadOrCreateClusterID } from '../node/cluster-id.js';
+import { parseListenAddr } from '../node/http-addr.js';
+import { StaticPrimaryNode } from '../node/static-node.js';
+import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
 import { ConfigError } from './config.js';
 import { loadConfigFile } from './config-file.js';
+import { execFromArgs, planExec, runExec, waitForExit } from './exec.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
 
 const FLAGS: FlagSpec[] = [
@@ -27,58 +38,129 @@ const FLAGS: FlagSpec[] = [
 /** Exit code when the store hit an error it could not report to SQLite (LiteFS's 99). */
 const FATAL_EXIT = 99;
 
+/** Why the daemon stops. */
+type Stop = { readonly kind: 'signal'; readonly signal: NodeJS.Signals } | { readonly kind: 'child'; readonly code: number } | { readonly kind: 'fuse' };
+
 export async function runMount(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
-  if (flags.positional.length > 0) throw new FlagError(`usage: litefs mount [flags]\n${flagUsage(FLAGS)}`);
+  if (flags.positional.length > 0) throw new FlagError(`usage: litefs mount [flags] [-- CMD ARGS]\n${flagUsage(FLAGS)}`);
   const { config } = loadConfigFile({ path: flags.strings.get('config'), noExpandEnv: flags.booleans.get('no-expand-env') === true });
   if (config.lease.type !== 'static' || !config.lease.candidate) {
     throw new ConfigError('not supported yet: only lease.type static with candidate true (a single primary)');
   }
-  // Valid settings whose feature this build lacks stop start-up rather than
-  // being ignored: an application that expects to be started, or a disk
-  // bound, must not silently get neither.
-  if (config.exec.length > 0 || flags.afterDoubleDash !== undefined) throw new ConfigError('not supported yet: exec');
+  // A valid setting whose feature this build lacks stops start-up rather than being ignored.
   if (config.data.retentionMaxBytes > 0) throw new ConfigError('not supported yet: data.retention-max-bytes');
+  const execEntries = flags.afterDoubleDash !== undefined && flags.afterDoubleDash.length > 0 ? execFromArgs(flags.afterDoubleDash) : config.exec;
+  const commands = planExec(execEntries, config.lease.candidate);
+  const listenAddr = parseListenAddr(config.http.addr);
   const fuseDir = resolve(config.fuse.dir);
   const dataDir = resolve(config.data.dir);
-  // The FUSE thread does its I/O on the data directory: inside the mount it
-  // would wait for itself.
+  // The FUSE thread does its I/O on the data directory: inside the mount it would wait for itself.
   if (dataDir === fuseDir || dataDir.startsWith(fuseDir + sep)) {
     throw new ConfigError(`data directory ${dataDir} must not be inside the fuse directory ${fuseDir}`);
   }
   mkdirSync(dataDir, { recursive: true });
   console.error('litefs: LTX retention is not built yet: every LTX file is kept (data.retention has no effect)');
   const debug = flags.booleans.get('debug') === true || config.log.debug;
+  const nodeName = config.lease.hostname !== '' ? config.lease.hostname : hostname();
+
+  let stopWith: (stop: Stop) => void = () => {};
+  const stopped = new Promise<Stop>((res) => (stopWith = res));
+  const onSignal = (signal: NodeJS.Signals): void => stopWith({ kind: 'signal', signal });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const node = new StaticPrimaryNode({
+    dataDir,
+    clusterID: loadOrCreateClusterID(dataDir),
+    hostname: nodeName,
+    registry: register,
+    transfer: new DataDirTransfer(dataDir),
+  });
+  const server = new ApiServer({
+    node,
+    snapshotTimeoutMs: config.http.snapshotTimeoutMs,
+    log: (line) => console.error(line),
+  });
+  const addr = await server.listen(listenAddr.port, listenAddr.host);
+  console.error(`http server listening on: ${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`);
+
   const options: StoreOptions = {
     dataDir,
     compress: config.data.compress,
     strictVerify: config.strictVerify,
-    nodeId: config.lease.hostname !== '' ? config.lease.hostname : hostname(),
+    nodeId: nodeName,
   };
   let fatal = false;
-  const mount = await FuseMount.mount({
-    mountpoint: fuseDir,
-    workerScript: new URL('../fs/worker.js', import.meta.url),
-    workerData: options,
-    fsName: 'litefs',
-    fsType: 'litefs',
-    allowOther: config.fuse.allowOther,
-    debug: flags.booleans.get('fuse.debug') === true || config.fuse.debug,
-    // Plain READDIR: the root lists a handful of generated names.
-    initFlags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO),
-    log: (line) => console.error(line),
-  });
+  let mount: FuseMount;
+  try {
+    mount = await FuseMount.mount({
+      mountpoint: fuseDir,
+      workerScript: new URL('../fs/worker.js', import.meta.url),
+      workerData: options,
+      fsName: 'litefs',
+      fsType: 'litefs',
+      allowOther: config.fuse.allowOther,
+      debug: flags.booleans.get('fuse.debug') === true || config.fuse.debug,
+      // Plain READDIR: the root lists a handful of generated names.
+      initFlags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO),
+      handleSignals: false,
+      log: (line) => console.error(line),
+    });
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
   mount.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
+    node.onStoreEvent(event);
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
     if (event.type === 'fatal') {
       console.error(`FATAL: ${event.db}: ${event.message}; stopping`);
       fatal = true;
-      void mount.close();
+      stopWith({ kind: 'fuse' });
     }
   });
-  const closed = new Promise<void>((res) => mount.once('closed', res));
+  mount.once('closed', () => stopWith({ kind: 'fuse' }));
   process.stdout.write(`mounted ${fuseDir}\n`);
-  await closed;
-  return fatal ? FATAL_EXIT : 0;
+
+  let child: ChildProcess | undefined;
+  let exitCode = 0;
+  const execAbort = new AbortController();
+  void stopped.then(() => execAbort.abort());
+  try {
+    child = await runExec(commands, execAbort.signal);
+    if (child !== undefined) {
+      const running = child;
+      console.error(`waiting for signal or subprocess to exit`);
+      void waitForExit(running).then(
+        (code) => stopWith({ kind: 'child', code }),
+        () => stopWith({ kind: 'child', code: 1 }),
+      );
+    }
+  } catch (err) {
+    if (!execAbort.signal.aborted) {
+      // exit-on-error (LiteFS's default): a failed start-up command stops the daemon.
+      console.error(`ERROR: ${err instanceof Error ? err.message : String(err)}`);
+      exitCode = 1;
+      stopWith({ kind: 'fuse' });
+    }
+  }
+
+  const stop = await stopped;
+  if (stop.kind === 'signal' && child !== undefined && child.exitCode === null && child.signalCode === null) {
+    console.error(`signal received, forwarding ${stop.signal} to subprocess`);
+    child.kill(stop.signal);
+    await waitForExit(child).catch(() => 1);
+  }
+  if (stop.kind === 'child') {
+    console.error(`subprocess exited with ${stop.code}, litefs shutting down`);
+    exitCode = stop.code;
+  }
+  node.close();
+  await server.close();
+  await mount.close();
+  process.off('SIGINT', onSignal);
+  process.off('SIGTERM', onSignal);
+  return fatal ? FATAL_EXIT : exitCode;
 }

@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { type Header, LTXDecoder, checksumDatabase, formatHex16, parseFilename } from '../../src/ltx/index.js';
 import { MOUNT_DIR_PREFIX, isMounted } from './mount.js';
@@ -20,6 +21,8 @@ export interface LiteFSDaemonOptions {
   strictVerify?: boolean;
   /** Pass -fuse.debug (every FUSE request on stderr). */
   fuseDebug?: boolean;
+  /** `exec` entries (each a command line); none by default. */
+  exec?: string[];
 }
 
 export interface LiteFSDaemon {
@@ -49,6 +52,12 @@ export interface LiteFSDaemon {
   close(): Promise<void>;
   /** The daemon's recent output (stdout and stderr), for failure messages. */
   output(): string;
+  /** `http://127.0.0.1:<port>`: the node API (http.addr is a free port on 127.0.0.1). */
+  readonly httpURL: string;
+  /** The running daemon's pid (undefined when not running). */
+  readonly pid: number | undefined;
+  /** Resolves with the exit code (or signal name) of the current process. */
+  exited(): Promise<number | string>;
 }
 
 const START_TIMEOUT_MS = 15_000;
@@ -62,6 +71,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
   const data = join(base, 'data');
   mkdirSync(mnt);
   const configPath = join(base, 'litefs.yml');
+  const httpPort = await freePort();
   writeFileSync(
     configPath,
     [
@@ -74,6 +84,9 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       'lease:',
       '  type: static',
       '  candidate: true',
+      'http:',
+      `  addr: "127.0.0.1:${httpPort}"`,
+      ...(options.exec === undefined ? [] : ['exec:', ...options.exec.map((cmd) => `  - cmd: ${JSON.stringify(cmd)}`)]),
       '',
     ].join('\n'),
   );
@@ -168,6 +181,11 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       }
     },
     output: () => out,
+    httpURL: `http://127.0.0.1:${httpPort}`,
+    get pid() {
+      return daemon.running ? child?.pid : undefined;
+    },
+    exited: () => exited,
   };
   try {
     await daemon.start();
@@ -237,6 +255,18 @@ export function replay(files: LTXFile[]): Buffer {
 
 export function fileChecksum(image: Buffer, pageSize: number): bigint {
   return checksumDatabase(pageSize, image.length / pageSize, (pgno) => image.subarray((pgno - 1) * pageSize, pgno * pageSize));
+}
+
+/** A port that was free a moment ago (the kernel's choice for port 0). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as AddressInfo).port;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 function sleep(ms: number): Promise<void> {

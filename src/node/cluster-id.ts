@@ -1,0 +1,59 @@
+/**
+ * The cluster id (ref §7.1): `LFSC` + 16 uppercase hex digits, persisted in
+ * `<data>/clusterid` so two distinct clusters can never merge. Generated on
+ * first start, loaded afterwards; invalid content stops start-up.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class ClusterIDError extends Error {
+  override readonly name = 'ClusterIDError';
+}
+
+export const CLUSTER_ID_FILE = 'clusterid';
+
+export function isValidClusterID(id: string): boolean {
+  return /^LFSC[0-9A-F]{16}$/.test(id);
+}
+
+export function generateClusterID(): string {
+  return 'LFSC' + randomBytes(8).toString('hex').toUpperCase();
+}
+
+/** Reads `<dataDir>/clusterid`, creating it (atomically: tmp, fsync, rename, fsync dir) if missing. */
+export function loadOrCreateClusterID(dataDir: string): string {
+  const path = join(dataDir, CLUSTER_ID_FILE);
+  let text: string | undefined;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  if (text !== undefined) {
+    const id = text.trim();
+    if (!isValidClusterID(id)) throw new ClusterIDError(`invalid cluster id in ${path}: ${JSON.stringify(id)}`);
+    return id;
+  }
+  const id = generateClusterID();
+  writeFileDurably(path, id + '\n');
+  return id;
+}
+
+function writeFileDurably(path: string, text: string): void {
+  const tmp = path + '.tmp';
+  const fd = openSync(tmp, 'w', 0o644);
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
+  const dir = openSync(join(path, '..'), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The node's Prometheus metrics (ref §7.8) for what a single static primary
+ * knows on the main thread: LiteFS's names and help texts, plus the process
+ * collectors (Go's runtime collectors have no Node counterpart; prom-client's
+ * defaults take their place).
+ */
+import { Counter, Gauge, collectDefaultMetrics, type Registry } from 'prom-client';
+
+export interface NodeMetrics {
+  readonly dbCount: Gauge;
+  readonly isPrimary: Gauge;
+  readonly subscriberCount: Gauge;
+  readonly dbTXID: Gauge<'db'>;
+  readonly dbCommitCount: Counter<'db'>;
+}
+
+function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
+  return (registry.getSingleMetric(name) as Gauge<L> | undefined) ?? new Gauge({ name, help, labelNames, registers: [registry] });
+}
+
+function counter<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[]): Counter<L> {
+  return (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+/** Registers (once per registry) and returns the node metrics. */
+export function nodeMetrics(registry: Registry, withDefaults = true): NodeMetrics {
+  if (withDefaults && registry.getSingleMetric('process_cpu_seconds_total') === undefined) {
+    collectDefaultMetrics({ register: registry });
+  }
+  return {
+    dbCount: gauge(registry, 'litefs_db_count', 'Number of managed databases.'),
+    isPrimary: gauge(registry, 'litefs_is_primary', 'Primary status of the node.'),
+    subscriberCount: gauge(registry, 'litefs_subscriber_count', 'Number of connected subscribers'),
+    dbTXID: gauge(registry, 'litefs_db_txid', 'Current transaction ID.', ['db']),
+    dbCommitCount: counter(registry, 'litefs_db_commit_count', 'Number of database commits.', ['db']),
+  };
+}
