@@ -7,6 +7,7 @@
  * No timer can run on the FUSE thread (it blocks reading requests), so the
  * sweep runs lazily: after a commit, once at least the monitor interval has
  * passed since the database's last sweep, and once when the database opens.
+ * A monitor interval <= 0 turns retention off (as LiteFS).
  */
 import { join } from 'node:path';
 import { parseFilename } from '../ltx/index.js';
@@ -25,6 +26,8 @@ export interface RetentionResult {
 export function maybeEnforceRetention(db: DB): RetentionResult | null {
   const now = db.ctx.now();
   const interval = db.ctx.options.retentionMonitorIntervalMs ?? DEFAULT_RETENTION_MONITOR_INTERVAL_MS;
+  // As LiteFS: a monitor interval <= 0 turns retention off.
+  if (interval <= 0) return null;
   if (db.lastRetentionAt !== null && now - db.lastRetentionAt < interval) return null;
   db.lastRetentionAt = now;
   try {

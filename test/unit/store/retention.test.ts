@@ -75,6 +75,12 @@ describe('store: LTX retention', () => {
     h.now += 31_000;
     tx(db, 4, 1);
     assert.deepEqual(ltxNames(db), ['0000000000000003-0000000000000003.ltx', '0000000000000004-0000000000000004.ltx']);
+    // A monitor interval of 0 turns retention off, as in LiteFS (also at open).
+    age(h, db, [30 * MIN, 30 * MIN]);
+    const off = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: 0 });
+    h.now += 10 * MIN;
+    tx(off.db('a.db')!, 5, 1);
+    assert.equal(ltxNames(db).length, 3);
   });
 
   test('a re-base snapshot 1-N sorts first by name but counts as newest', () => {
