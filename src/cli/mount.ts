@@ -17,6 +17,7 @@ import { register } from 'prom-client';
 import { FuseMount } from '../fuse/mount.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
+import { NotPrimaryError } from '../http/api.js';
 import { ApiServer } from '../http/server.js';
 import { loadOrCreateClusterID } from '../node/cluster-id.js';
 import { parseListenAddr } from '../node/http-addr.js';
@@ -37,6 +38,13 @@ const FLAGS: FlagSpec[] = [
 
 /** Exit code when the store hit an error it could not report to SQLite (LiteFS's 99). */
 const FATAL_EXIT = 99;
+
+/** Time an exec'd process gets to exit after SIGTERM when the mount stops under it. */
+const EXEC_STOP_GRACE_MS = 5000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((res) => setTimeout(res, ms).unref());
+}
 
 /** Why the daemon stops. */
 type Stop = { readonly kind: 'signal'; readonly signal: NodeJS.Signals } | { readonly kind: 'child'; readonly code: number } | { readonly kind: 'fuse' };
@@ -70,12 +78,18 @@ export async function runMount(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
+  // Imports are applied by the FUSE thread; `mount` is assigned before the API can receive one.
+  let mount: FuseMount | undefined;
+  const transfer = new DataDirTransfer(dataDir, (cmd) => {
+    if (mount === undefined) throw new NotPrimaryError('not mounted yet');
+    mount.send(cmd);
+  }, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
   const node = new StaticPrimaryNode({
     dataDir,
     clusterID: loadOrCreateClusterID(dataDir),
     hostname: nodeName,
     registry: register,
-    transfer: new DataDirTransfer(dataDir),
+    transfer,
   });
   const server = new ApiServer({
     node,
@@ -92,7 +106,6 @@ export async function runMount(argv: string[]): Promise<number> {
     nodeId: nodeName,
   };
   let fatal = false;
-  let mount: FuseMount;
   try {
     mount = await FuseMount.mount({
       mountpoint: fuseDir,
@@ -111,8 +124,10 @@ export async function runMount(argv: string[]): Promise<number> {
     await server.close();
     throw err;
   }
-  mount.on('message', (msg: unknown) => {
+  const fuse = mount;
+  fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
+    if (event.type === 'commandResult') return transfer.onResult(event);
     node.onStoreEvent(event);
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
     if (event.type === 'fatal') {
@@ -121,7 +136,7 @@ export async function runMount(argv: string[]): Promise<number> {
       stopWith({ kind: 'fuse' });
     }
   });
-  mount.once('closed', () => stopWith({ kind: 'fuse' }));
+  fuse.once('closed', () => stopWith({ kind: 'fuse' }));
   process.stdout.write(`mounted ${fuseDir}\n`);
 
   let child: ChildProcess | undefined;
@@ -153,13 +168,19 @@ export async function runMount(argv: string[]): Promise<number> {
     child.kill(stop.signal);
     await waitForExit(child).catch(() => 1);
   }
+  if (stop.kind === 'fuse' && child !== undefined && child.exitCode === null && child.signalCode === null) {
+    // The mount is gone under the application: stop it (LiteFS cancels its context, killing it).
+    child.kill('SIGTERM');
+    const code = await Promise.race([waitForExit(child).catch(() => 1), delay(EXEC_STOP_GRACE_MS).then(() => undefined)]);
+    if (code === undefined) child.kill('SIGKILL');
+  }
   if (stop.kind === 'child') {
     console.error(`subprocess exited with ${stop.code}, litefs shutting down`);
     exitCode = stop.code;
   }
   node.close();
   await server.close();
-  await mount.close();
+  await fuse.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   return fatal ? FATAL_EXIT : exitCode;

@@ -38,6 +38,7 @@ import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
 import type { StoreEvent } from '../store/messages.js';
 import type { Store } from '../store/store.js';
+import { handleCommand } from './commands.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, fileName, parseName } from './names.js';
 
 const LAG_INO = 2;
@@ -77,6 +78,11 @@ export class LiteFS implements FuseHandler {
     private readonly log: (line: string) => void,
     private readonly notices?: NoticeQueue,
   ) {}
+
+  /** Commands from the main thread (import), run between two requests: src/fs/commands.ts. */
+  onMessage(msg: unknown): void {
+    handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+  }
 
   /**
    * Every store event passes here on its way to the main thread. A commit

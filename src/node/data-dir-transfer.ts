@@ -8,11 +8,16 @@
  * journal before touching the database file and commit by producing an LTX
  * file; WAL writers only append to the WAL.
  *
+ * The image is held in memory while it is validated and sent (bounded by
+ * the database's size).
+ *
  * Import validates the body as a SQLite database (ref §9.2) before anything
- * changes; applying it needs the store's write lock on the FUSE thread,
- * which is not wired yet, so a valid body is refused with 500.
+ * changes, writes it to `<data>/tmp/`, and has the FUSE thread (which owns
+ * the store and its locks) apply it as one transaction (src/fs/commands.ts),
+ * retrying while a SQLite transaction holds the database's locks.
  */
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { ApiError } from '../http/api.js';
 import {
@@ -25,6 +30,7 @@ import {
   scanWal,
   WAL_FRAME_HEADER_SIZE,
 } from '../sqlite/index.js';
+import type { StoreCommand, StoreCommandResult } from '../store/messages.js';
 import type { DatabaseTransfer } from './static-node.js';
 
 /** Copies attempted before an export gives up on a database that never stops changing. */
@@ -32,9 +38,30 @@ const EXPORT_ATTEMPTS = 100;
 const EXPORT_RETRY_MS = 10;
 /** Largest import body held in memory (the database is validated before anything is replaced). */
 export const MAX_IMPORT_BYTES = 1 << 30;
+/** How long an import waits for open SQLite transactions to end. */
+const IMPORT_BUSY_TIMEOUT_MS = 30_000;
+const IMPORT_RETRY_MS = 10;
 
 export class DataDirTransfer implements DatabaseTransfer {
-  constructor(private readonly dataDir: string) {}
+  private nextID = 1;
+  private readonly pending = new Map<number, (result: StoreCommandResult) => void>();
+
+  /**
+   * `send` posts a command to the FUSE thread (without it imports are
+   * refused); `invalidate` drops the kernel's cached pages of an inode.
+   */
+  constructor(
+    private readonly dataDir: string,
+    private readonly send?: (cmd: StoreCommand) => void,
+    private readonly invalidate?: (inode: number) => Promise<void>,
+  ) {}
+
+  /** A result from the FUSE thread. */
+  onResult(result: StoreCommandResult): void {
+    const resolve = this.pending.get(result.id);
+    this.pending.delete(result.id);
+    resolve?.(result);
+  }
 
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined {
     const dir = join(this.dataDir, 'dbs', name);
@@ -46,7 +73,45 @@ export class DataDirTransfer implements DatabaseTransfer {
     if (!isSafeName(name)) throw new ApiError(400, `invalid database name: ${name}`);
     const image = await readAll(body, MAX_IMPORT_BYTES, signal);
     validateImport(image);
-    throw new ApiError(500, 'import: not supported yet (needs the store write lock on the FUSE thread)');
+    if (this.send === undefined) throw new ApiError(500, 'import: not supported without the FUSE thread');
+    const tmpDir = join(this.dataDir, 'tmp');
+    mkdirSync(tmpDir, { recursive: true });
+    const path = join(tmpDir, `import-${randomBytes(8).toString('hex')}`);
+    writeDurably(path, image);
+    try {
+      const deadline = Date.now() + IMPORT_BUSY_TIMEOUT_MS;
+      for (;;) {
+        const result = await this.command({ type: 'import', id: this.nextID++, db: name, path });
+        if (result.status === 'ok') {
+          // Every page changed: readers must not be served the old ones from the kernel's cache.
+          await Promise.all(result.inodes.map((ino) => this.invalidate?.(ino).catch(() => undefined)));
+          return;
+        }
+        if (result.status === 'error') throw new ApiError(500, `import: ${result.message}`);
+        if (Date.now() > deadline || signal.aborted) throw new ApiError(500, 'import: database stayed locked by a transaction');
+        await new Promise((r) => setTimeout(r, IMPORT_RETRY_MS));
+      }
+    } finally {
+      rmSync(path, { force: true });
+    }
+  }
+
+  private command(cmd: StoreCommand): Promise<StoreCommandResult> {
+    return new Promise((resolve) => {
+      this.pending.set(cmd.id, resolve);
+      this.send!(cmd);
+    });
+  }
+}
+
+function writeDurably(path: string, data: Uint8Array): void {
+  const fd = openSync(path, 'w', 0o600);
+  try {
+    let done = 0;
+    while (done < data.length) done += writeSync(fd, data, done, data.length - done);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }
 
@@ -93,11 +158,19 @@ function fingerprint(dir: string): string | undefined {
   return `${ltx}|${wal}`;
 }
 
+/** The first `n` bytes (fewer if the file is shorter; none if it is gone). */
 function readHead(path: string, n: number): Buffer {
+  let fd: number;
   try {
-    return readFileSync(path).subarray(0, n);
+    fd = openSync(path, 'r');
   } catch {
     return Buffer.alloc(0);
+  }
+  try {
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } finally {
+    closeSync(fd);
   }
 }
 

@@ -36,7 +36,27 @@ export type StoreEvent =
       readonly dir: string;
       /** 16 hex digits, or null when nothing was re-based. */
       readonly rebasedTXID: string | null;
-    };
+    }
+  | StoreCommandResult;
+
+/**
+ * Main thread → FUSE thread (src/fs/commands.ts). `import`: replace `db`
+ * with the validated SQLite image at `path` as one transaction.
+ */
+export interface StoreCommand {
+  readonly type: 'import';
+  /** Matches the command to its result. */
+  readonly id: number;
+  readonly db: string;
+  readonly path: string;
+}
+
+/** FUSE thread → main thread: how a StoreCommand ended; `busy` = a transaction holds the locks, retry. */
+export type StoreCommandResult =
+  | { readonly type: 'commandResult'; readonly id: number; readonly status: 'busy' }
+  /** `inodes`: the database's files the kernel may hold cached pages of; the main thread invalidates them before answering. */
+  | { readonly type: 'commandResult'; readonly id: number; readonly status: 'ok'; readonly inodes: readonly number[] }
+  | { readonly type: 'commandResult'; readonly id: number; readonly status: 'error'; readonly message: string };
 
 /** Options the main thread gives the store (structured-cloned into the worker). */
 export interface StoreOptions {

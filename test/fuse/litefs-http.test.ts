@@ -1,11 +1,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
+import { type LiteFSDaemon, assertChain, readLTXFiles, replay, startLiteFS } from '../helpers/litefs-daemon.js';
 import { repoRoot } from '../helpers/paths.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { type ChildResult, expectSuccess, runChild, runSqlite3 } from '../helpers/sqlite-client.js';
@@ -131,14 +131,34 @@ describe('litefs mount: node HTTP API', { skip }, () => {
     assert.equal(existsSync(join(daemon.data, 'dbs', 'bogus.db')), false);
   });
 
-  test('import of a valid database is refused (500, not built yet) without changing anything', async () => {
+  test('litefs import of a valid database creates one LTX, and sqlite3 reads it through the mount', async () => {
     const src = join(work, 'src.db');
-    expectSuccess('make source', await runSqlite3(src, 'CREATE TABLE a(b);\nINSERT INTO a VALUES (42);\n'));
-    copyFileSync(src, join(work, 'src-copy.db'));
-    const r = await litefs(['import', '-url', daemon.httpURL, '-name', 'imp.db', src]);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /not supported yet/);
-    assert.equal(existsSync(join(daemon.data, 'dbs', 'imp.db')), false);
+    const rows = Array.from({ length: 100 }, (_, i) => `INSERT INTO a VALUES (${i}, randomblob(500));`).join('\n');
+    expectSuccess('make source', await runSqlite3(src, `CREATE TABLE a(b, c);\n${rows}\n`));
+    expectSuccess('litefs import', await litefs(['import', '-url', daemon.httpURL, '-name', 'imp.db', src]));
+    let files = readLTXFiles(daemon, 'imp.db');
+    assert.equal(files.length, 1);
+    const source = readFileSync(src);
+    assert.equal(files[0]!.header.commit * 4096, source.length);
+    const viaMount = join(daemon.mnt, 'imp.db');
+    assert.equal(expectSuccess('read', await runSqlite3(viaMount, 'SELECT count(*), sum(b) FROM a;\n')).trim(), '100|4950');
+    // Page 1 differs only in the change counter and schema cookie LiteFS zeroes.
+    const image = readFileSync(viaMount);
+    const expected = Buffer.from(source);
+    expected.fill(0, 24, 28);
+    expected.fill(0, 40, 44);
+    assert.ok(image.equals(expected), 'database differs from the imported file');
+    assert.ok(replay(files).equals(image), 'LTX replay differs from the database');
+
+    // A second import over it is the next transaction; the database keeps working.
+    const src2 = join(work, 'src2.db');
+    expectSuccess('make source 2', await runSqlite3(src2, 'CREATE TABLE z(y);\nINSERT INTO z VALUES (7);\n'));
+    expectSuccess('litefs import 2', await litefs(['import', '-url', daemon.httpURL, '-name', 'imp.db', src2]));
+    files = readLTXFiles(daemon, 'imp.db');
+    assert.equal(files.length, 2);
+    assertChain('imp.db', files);
+    assert.equal(expectSuccess('read 2', await runSqlite3(viaMount, 'SELECT y FROM z;\nINSERT INTO z VALUES (8);\nSELECT count(*) FROM z;\n')).trim(), '7\n2');
+    assert.equal(readLTXFiles(daemon, 'imp.db').length, 3);
   });
 
   test('replication endpoints answer as a node that serves no replicas', async () => {
