@@ -56,8 +56,6 @@ export async function runMount(argv: string[]): Promise<number> {
   if (config.lease.type !== 'static' || !config.lease.candidate) {
     throw new ConfigError('not supported yet: only lease.type static with candidate true (a single primary)');
   }
-  // A valid setting whose feature this build lacks stops start-up rather than being ignored.
-  if (config.data.retentionMaxBytes > 0) throw new ConfigError('not supported yet: data.retention-max-bytes');
   const execEntries = flags.afterDoubleDash !== undefined && flags.afterDoubleDash.length > 0 ? execFromArgs(flags.afterDoubleDash) : config.exec;
   const commands = planExec(execEntries, config.lease.candidate);
   const listenAddr = parseListenAddr(config.http.addr);
@@ -68,7 +66,6 @@ export async function runMount(argv: string[]): Promise<number> {
     throw new ConfigError(`data directory ${dataDir} must not be inside the fuse directory ${fuseDir}`);
   }
   mkdirSync(dataDir, { recursive: true });
-  console.error('litefs: LTX retention is not built yet: every LTX file is kept (data.retention has no effect)');
   const debug = flags.booleans.get('debug') === true || config.log.debug;
   const nodeName = config.lease.hostname !== '' ? config.lease.hostname : hostname();
 
@@ -104,6 +101,9 @@ export async function runMount(argv: string[]): Promise<number> {
     compress: config.data.compress,
     strictVerify: config.strictVerify,
     nodeId: nodeName,
+    retentionMs: config.data.retentionMs,
+    retentionMonitorIntervalMs: config.data.retentionMonitorIntervalMs,
+    retentionMaxBytes: config.data.retentionMaxBytes,
   };
   let fatal = false;
   try {
