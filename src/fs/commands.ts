@@ -11,8 +11,8 @@
  * connections reload), then the database file.
  */
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
-import { HeaderFlagCompressLZ4, checksumDatabase, lockPgno, makeHeader } from '../ltx/index.js';
-import { publishCommit, verifyDatabaseChecksum } from '../store/commit-common.js';
+import { checksumDatabase, lockPgno } from '../ltx/index.js';
+import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from '../store/commit-common.js';
 import type { DB } from '../store/db.js';
 import { newInternalOwner } from '../store/locks.js';
 import type { StoreCommand, StoreCommandResult, StoreEvent } from '../store/messages.js';
@@ -123,17 +123,7 @@ function replaceWith(db: DB, image: Buffer): void {
   pages.fill(0, 40, 44);
   const page = (pgno: number): Buffer => pages.subarray((pgno - 1) * pageSize, pgno * pageSize);
   const lockPage = lockPgno(pageSize);
-  const txid = db.pos.txid + 1n;
-  const header = makeHeader({
-    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
-    pageSize,
-    commit,
-    minTXID: txid,
-    maxTXID: txid,
-    timestamp: BigInt(Date.now()),
-    preApplyChecksum: db.pos.postApplyChecksum,
-    nodeID: db.ctx.nodeId,
-  });
+  const header = nextTxHeader(db, { pageSize, commit });
   const postApply = checksumDatabase(pageSize, commit, page);
   publishCommit(db, header, postApply, (emit) => {
     for (let pgno = 1; pgno <= commit; pgno++) if (pgno !== lockPage) emit(pgno, page(pgno));

@@ -12,7 +12,7 @@ import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag
 import { Errno, FuseError } from '../fuse/errors.js';
 import type { FuseHandler } from '../fuse/handler.js';
 import type { NoticeQueue } from '../fuse/notices.js';
-import type { AttrOut, Attr, DirentWriter, EntryOut, FileLock, OpenOut, StatfsOut } from '../fuse/replies.js';
+import { statfsFromStatsFs, type AttrOut, type Attr, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../fuse/replies.js';
 import type {
   CreateRequest,
   FlushRequest,
@@ -168,15 +168,7 @@ export class LiteFS implements FuseHandler {
   }
 
   statfs(_req: StatfsRequest, out: StatfsOut): void {
-    const s = statfsSync(this.store.options.dataDir);
-    out.blocks = s.blocks;
-    out.bfree = s.bfree;
-    out.bavail = s.bavail;
-    out.files = s.files;
-    out.ffree = s.ffree;
-    out.bsize = s.bsize;
-    out.frsize = s.bsize;
-    out.namelen = 255;
+    statfsFromStatsFs(statfsSync(this.store.options.dataDir), out);
   }
 
   // ---- creating, opening, removing ----

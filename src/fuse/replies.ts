@@ -4,7 +4,7 @@
  * its preallocated reply buffer after the 16-byte fuse_out_header.
  * Layouts: include/uapi/linux/fuse.h.
  */
-import type { Stats } from 'node:fs';
+import type { Stats, StatsFs } from 'node:fs';
 import { IN_HEADER_SIZE, OFFSET_MAX, OUT_HEADER_SIZE, Size } from './abi.js';
 
 const TWO_32 = 2 ** 32;
@@ -129,6 +129,18 @@ export interface StatfsOut {
   bsize: number;
   namelen: number;
   frsize: number;
+}
+
+/** Fills a STATFS reply from a statfs(2) result of the backing file system. */
+export function statfsFromStatsFs(s: StatsFs, out: StatfsOut): void {
+  out.blocks = s.blocks;
+  out.bfree = s.bfree;
+  out.bavail = s.bavail;
+  out.files = s.files;
+  out.ffree = s.ffree;
+  out.bsize = s.bsize;
+  out.frsize = s.bsize;
+  out.namelen = 255;
 }
 
 export function newStatfsOut(): StatfsOut {

@@ -1,10 +1,29 @@
 /** What every commit does once its pages are known: write the LTX file, advance the position, tell the main thread. */
-import { type Header, checksumDatabase, formatHex16 } from '../ltx/index.js';
+import { type Header, HeaderFlagCompressLZ4, checksumDatabase, formatHex16, makeHeader } from '../ltx/index.js';
 import { WAL_FRAME_HEADER_SIZE } from '../sqlite/index.js';
 import type { DB } from './db.js';
 import { ChecksumMismatchError } from './errors.js';
 import { maybeEnforceRetention } from './retention.js';
 import { type PageEmitter, type WrittenLTX, writeLTXFile } from './ltx-writer.js';
+
+/**
+ * The header of this node's next transaction: TXID = position + 1, chained to
+ * the current post-apply checksum, stamped with this node's id and clock, LZ4
+ * when `data.compress` is set. `fields` adds or overrides the rest.
+ */
+export function nextTxHeader(db: DB, fields: Partial<Header> & { readonly commit: number }): Header {
+  const txid = db.pos.txid + 1n;
+  return makeHeader({
+    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
+    pageSize: db.pageSize,
+    minTXID: txid,
+    maxTXID: txid,
+    timestamp: BigInt(db.ctx.now()),
+    preApplyChecksum: db.pos.postApplyChecksum,
+    nodeID: db.ctx.nodeId,
+    ...fields,
+  });
+}
 
 /**
  * Writes the LTX file durably, then advances the position. The position

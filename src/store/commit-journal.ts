@@ -8,10 +8,10 @@
  * magic only when it syncs the journal right before touching the database),
  * so that finalize is a rollback: no LTX.
  */
-import { HeaderFlagCompressLZ4, checksumPage, makeHeader } from '../ltx/index.js';
+import { checksumPage } from '../ltx/index.js';
 import { JOURNAL_MAGIC } from '../sqlite/index.js';
 import type { DB } from './db.js';
-import { publishCommit, verifyDatabaseChecksum } from './commit-common.js';
+import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 
 /** How SQLite finalizes the journal in the current journal mode. */
 export type JournalFinalize = 'delete' | 'truncate' | 'persist';
@@ -56,21 +56,11 @@ function writeJournalLTX(db: DB, dbFd: number): void {
   const io = db.io;
   const cache = db.cache();
   const commit = db.readCommit(dbFd);
-  const txid = db.pos.txid + 1n;
   const pgnos = [...db.dirty].filter((p) => p <= commit && p !== cache.lockPage).sort((a, b) => a - b);
   // The transaction may have shrunk the database.
   cache.truncate(commit);
   const postApply = cache.databaseChecksum(commit);
-  const header = makeHeader({
-    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
-    pageSize: db.pageSize,
-    commit,
-    minTXID: txid,
-    maxTXID: txid,
-    timestamp: BigInt(Date.now()),
-    preApplyChecksum: db.pos.postApplyChecksum,
-    nodeID: db.ctx.nodeId,
-  });
+  const header = nextTxHeader(db, { commit });
   let mode = db.mode;
   const page = new Uint8Array(db.pageSize);
   publishCommit(db, header, postApply, (emit) => {

@@ -8,10 +8,10 @@
  * Exactly one transaction is turned into LTX per release; a writer that
  * rolled back leaves no complete transaction and nothing happens.
  */
-import { HeaderFlagCompressLZ4, checksumPage, makeHeader } from '../ltx/index.js';
+import { checksumPage } from '../ltx/index.js';
 import { WAL_FRAME_HEADER_SIZE, readWalTransaction } from '../sqlite/index.js';
 import { PageChecksumOverlay } from './checksum-cache.js';
-import { publishCommit, verifyDatabaseChecksum } from './commit-common.js';
+import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 import type { DB } from './db.js';
 
 /** Returns true when a transaction was committed. */
@@ -29,7 +29,6 @@ export function commitWAL(db: DB): boolean {
     const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum);
     if (tx === null) return false;
     const cache = db.cache();
-    const txid = db.pos.txid + 1n;
     const prevPageN = db.pageN;
     const pgnos = [...tx.frameOffsets.keys()].filter((p) => p !== cache.lockPage).sort((a, b) => a - b);
     const overlay = new PageChecksumOverlay();
@@ -44,19 +43,12 @@ export function commitWAL(db: DB): boolean {
     // Pages cut off by a shrinking commit are absent from now on.
     for (let pgno = tx.commit + 1; pgno <= prevPageN; pgno++) if (!overlay.has(pgno)) overlay.set(pgno, 0, 0);
     const postApply = cache.databaseChecksum(tx.commit, overlay);
-    const ltxHeader = makeHeader({
-      flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
-      pageSize: db.pageSize,
+    const ltxHeader = nextTxHeader(db, {
       commit: tx.commit,
-      minTXID: txid,
-      maxTXID: txid,
-      timestamp: BigInt(Date.now()),
-      preApplyChecksum: db.pos.postApplyChecksum,
       walOffset: BigInt(db.wal.offset),
       walSize: BigInt(tx.endOffset - db.wal.offset),
       walSalt1: header.salt1,
       walSalt2: header.salt2,
-      nodeID: db.ctx.nodeId,
     });
     publishCommit(db, ltxHeader, postApply, (emit) => {
       for (const pgno of pgnos) {

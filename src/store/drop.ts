@@ -4,9 +4,9 @@
  * pages, so replicas and backups learn of it and TXIDs keep counting if the
  * name is created again (the DB object and its LTX history stay).
  */
-import { ChecksumFlag, HeaderFlagCompressLZ4, makeHeader } from '../ltx/index.js';
+import { ChecksumFlag } from '../ltx/index.js';
 import { WAL_HEADER_SIZE } from '../sqlite/index.js';
-import { publishCommit } from './commit-common.js';
+import { nextTxHeader, publishCommit } from './commit-common.js';
 import type { DB } from './db.js';
 import { InvalidWriteError } from './errors.js';
 
@@ -14,17 +14,7 @@ export function dropDB(db: DB): void {
   // The LTX header needs a valid page size: a database that never learned
   // one has nothing to delete for anybody else either.
   if (db.pageSize === 0) throw new InvalidWriteError(db.name, 'cannot drop a database that was never written');
-  const txid = db.pos.txid + 1n;
-  const header = makeHeader({
-    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
-    pageSize: db.pageSize,
-    commit: 0,
-    minTXID: txid,
-    maxTXID: txid,
-    timestamp: BigInt(Date.now()),
-    preApplyChecksum: db.pos.postApplyChecksum,
-    nodeID: db.ctx.nodeId,
-  });
+  const header = nextTxHeader(db, { commit: 0 });
   // The checksum of an empty database is the bare flag.
   publishCommit(db, header, ChecksumFlag, () => {});
   removeDatabaseFiles(db);

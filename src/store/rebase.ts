@@ -7,8 +7,8 @@
  * files move into the forensic folder. Replicas then receive a snapshot.
  */
 import { join } from 'node:path';
-import { HeaderFlagCompressLZ4, formatHex16, makeHeader, parseFilename } from '../ltx/index.js';
-import { publishCommit } from './commit-common.js';
+import { formatHex16, parseFilename } from '../ltx/index.js';
+import { nextTxHeader, publishCommit } from './commit-common.js';
 import type { DB } from './db.js';
 import { ForensicCase } from './forensic.js';
 
@@ -32,16 +32,8 @@ export function rebase(db: DB, actual: bigint, reason: string, highestTXID: bigi
   });
   const txid = (db.pos.txid > highestTXID ? db.pos.txid : highestTXID) + 1n;
   const commit = db.pageN;
-  const header = makeHeader({
-    flags: db.ctx.options.compress ? HeaderFlagCompressLZ4 : 0,
-    pageSize: db.pageSize,
-    commit,
-    minTXID: 1n,
-    maxTXID: txid,
-    timestamp: BigInt(db.ctx.now()),
-    preApplyChecksum: 0n,
-    nodeID: db.ctx.nodeId,
-  });
+  // A snapshot (minTXID 1, no pre-apply checksum) that continues the TXIDs.
+  const header = nextTxHeader(db, { commit, minTXID: 1n, maxTXID: txid, preApplyChecksum: 0n });
   const lockPage = db.cache().lockPage;
   const page = new Uint8Array(db.pageSize);
   const fd = io.open(db.databasePath, 'read');

@@ -54,7 +54,7 @@ import {
 import { Errno, FuseError, errorCode } from '../errors.js';
 import { DEFERRED, type ConnInfo, type Deferred, type FuseHandler } from '../handler.js';
 import type { NoticeQueue } from '../notices.js';
-import { attrFromStats, type AttrOut, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../replies.js';
+import { attrFromStats, statfsFromStatsFs, type AttrOut, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../replies.js';
 import type {
   AccessRequest,
   CreateRequest,
@@ -343,15 +343,7 @@ export class PassthroughFs implements FuseHandler {
   }
 
   statfs(_req: StatfsRequest, out: StatfsOut): void {
-    const s = statfsSync(this.inodes.root);
-    out.blocks = s.blocks;
-    out.bfree = s.bfree;
-    out.bavail = s.bavail;
-    out.files = s.files;
-    out.ffree = s.ffree;
-    out.bsize = s.bsize;
-    out.frsize = s.bsize;
-    out.namelen = 255;
+    statfsFromStatsFs(statfsSync(this.inodes.root), out);
   }
 
   flush(req: FlushRequest): void {
