@@ -8,7 +8,9 @@
  * programs from bench/programs/ built into a temp folder at start; every
  * daemon runs as a child process and is stopped, and its mount removed, on
  * every exit path. Prints markdown on stdout, progress on stderr.
- * BENCH_QUICK=1 runs a ~30-second smoke version.
+ * BENCH_QUICK=1 runs a ~30-second smoke version; BENCH_ONLY=sqlite skips the
+ * per-request suites. The SQLite suite also has a LiteFS column: `litefs
+ * mount` as a single node (static lease, primary, no replica).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { join } from 'node:path';
 import { type Cell, missing } from './fuse/cell.js';
 import { lastJsonLine, runProgram } from './fuse/child.js';
 import { CleanupStack, cleanUpOnSignals, errorText } from './fuse/cleanup.js';
-import { mountOurs, mountPassthroughLl, plainFolder } from './fuse/mounts.js';
+import { mountLiteFS, mountOurs, mountPassthroughLl, plainFolder } from './fuse/mounts.js';
 import { BuildError, type ClientPrograms, type PassthroughLl, buildClientPrograms, buildPassthroughLl } from './fuse/native.js';
 import { cliMain } from './fuse/paths.js';
 import { Notes, markdownTable, micros, percent, rate, ratioVerdict, shareVerdict, times } from './fuse/report.js';
@@ -148,6 +150,7 @@ function sqlitePlans(env: Environment): ColumnPlan[] {
                 singleThreaded: false,
               }),
     },
+    { key: 'litefs', open: env.oursUnavailable ?? (() => mountLiteFS(workRoot, cleanup, 'litefs mount')) },
   ];
 }
 
@@ -215,6 +218,38 @@ function sqliteTable(results: Map<ColumnKey, ColumnResult>): string {
   return markdownTable(header, rows) + (rendered === '' ? '' : `\n\n${rendered}`);
 }
 
+/** A share of the plain folder as "2.2%" (one decimal below 10%). */
+function share(x: number): string {
+  const p = 100 * x;
+  return `${p < 10 ? p.toFixed(1) : Math.round(p)}%`;
+}
+
+/** Our LiteFS mount against the plain folder and Go LiteFS v0.5.11's shares (rows the issue names). */
+function liteFSTable(results: Map<ColumnKey, ColumnResult>): string {
+  const notes = new Notes();
+  const header = ['workload', 'unit', 'plain folder', 'LiteFS (ours)', 'LiteFS % of plain', 'Go LiteFS % of plain', 'target', 'verdict'];
+  const rows = SQLITE_SCENARIOS.filter((s) => s.liteFSTarget !== undefined).map((s) => {
+    const plain = cell(results, 'plain', s.id);
+    const ours = cell(results, 'litefs', s.id);
+    const target = s.liteFSTarget ?? 0;
+    const x = 'value' in ours ? ours.value : undefined;
+    const y = 'value' in plain ? plain.value : undefined;
+    const verdict = x === undefined || y === undefined || y === 0 ? '—' : x / y >= target ? 'met' : 'MISSED';
+    return [
+      s.label,
+      s.unit,
+      rate(plain, notes),
+      rate(ours, notes),
+      percent(ours, plain),
+      s.goLiteFS === undefined ? '' : share(s.goLiteFS),
+      `≥ ${share(target)}`,
+      verdict,
+    ];
+  });
+  const rendered = notes.render();
+  return markdownTable(header, rows) + (rendered === '' ? '' : `\n\n${rendered}`);
+}
+
 function prepare(cleanup: CleanupStack): Environment {
   const workRoot = mkdtempSync(join(tmpdir(), 'litefs-bench-fuse-'));
   cleanup.push(`delete ${workRoot}`, () => rmSync(workRoot, { recursive: true, force: true }));
@@ -274,16 +309,21 @@ async function main(): Promise<void> {
     if (env.oursUnavailable !== null) progress(`no column for our mount: ${env.oursUnavailable}`);
 
     const { fuseRequests, sqliteWorkload } = env.programs;
-    const free = await runSuite(
-      requestSuite('per-request', fuseRequests, settings.requests, undefined, cleanup),
-      requestPlans(env, undefined),
-      progress,
-    );
-    const pinned = await runSuite(
-      requestSuite('per-request pinned', fuseRequests, settings.requests, PINNED_CPU, cleanup),
-      requestPlans(env, PINNED_CPU),
-      progress,
-    );
+    const sqliteOnly = process.env.BENCH_ONLY === 'sqlite';
+    const free = sqliteOnly
+      ? null
+      : await runSuite(
+          requestSuite('per-request', fuseRequests, settings.requests, undefined, cleanup),
+          requestPlans(env, undefined),
+          progress,
+        );
+    const pinned = sqliteOnly
+      ? null
+      : await runSuite(
+          requestSuite('per-request pinned', fuseRequests, settings.requests, PINNED_CPU, cleanup),
+          requestPlans(env, PINNED_CPU),
+          progress,
+        );
     const sqlite = await runSuite(sqliteSuite(sqliteWorkload, settings.sqlite, cleanup), sqlitePlans(env), progress);
 
     const r = settings.requests;
@@ -293,19 +333,23 @@ async function main(): Promise<void> {
       '',
       await describeRun(env, settings, loadAtStart),
       '',
-      `#### Per-request round trips (µs per operation, lower is better; ${bestOf(r.rounds, r.durationMs)})`,
-      '',
-      `Mounts: ours \`passthrough ${OURS_REQUEST_FLAGS.join(' ')}\`; passthrough_ll \`-o ${PLL_REQUEST_OPTIONS}\` (multi-threaded). ` +
-        'fstat = 1 GETATTR; lock = F_SETLK lock + unlock of one byte (2 SETLK); stat = LOOKUP + GETATTR.',
-      '',
-      requestTable(free, env.pll, false),
-      '',
-      `#### Per-request round trips, daemon and client pinned to CPU ${PINNED_CPU} (\`taskset -c ${PINNED_CPU}\`)`,
-      '',
-      `Same mounts; passthrough_ll runs single-threaded (\`-s\`). Target: ours ≤ ${PER_REQUEST_LIMIT}× passthrough_ll per request.`,
-      '',
-      requestTable(pinned, env.pll, true),
-      '',
+      ...(free === null || pinned === null
+        ? ['Per-request suites skipped (BENCH_ONLY=sqlite).', '']
+        : [
+            `#### Per-request round trips (µs per operation, lower is better; ${bestOf(r.rounds, r.durationMs)})`,
+            '',
+            `Mounts: ours \`passthrough ${OURS_REQUEST_FLAGS.join(' ')}\`; passthrough_ll \`-o ${PLL_REQUEST_OPTIONS}\` (multi-threaded). ` +
+              'fstat = 1 GETATTR; lock = F_SETLK lock + unlock of one byte (2 SETLK); stat = LOOKUP + GETATTR.',
+            '',
+            requestTable(free, env.pll, false),
+            '',
+            `#### Per-request round trips, daemon and client pinned to CPU ${PINNED_CPU} (\`taskset -c ${PINNED_CPU}\`)`,
+            '',
+            `Same mounts; passthrough_ll runs single-threaded (\`-s\`). Target: ours ≤ ${PER_REQUEST_LIMIT}× passthrough_ll per request.`,
+            '',
+            requestTable(pinned, env.pll, true),
+            '',
+          ]),
       `#### SQLite (higher is better)`,
       '',
       `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (the passthrough's defaults: the caching passthrough_ll's cache=always gives); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
@@ -320,6 +364,15 @@ async function main(): Promise<void> {
           : ''),
       '',
       sqliteTable(sqlite),
+      '',
+      `#### LiteFS mount (single node)`,
+      '',
+      'The same workloads, measured in the same run and interleaved with the columns above, on `litefs mount` ' +
+        '(static lease, candidate: primary, no replica; data.compress true; its default cache policy). ' +
+        'Go LiteFS v0.5.11 shares: measured on this machine kind (from the issue); its "point select" shares are compared with the warm rows. ' +
+        'Target: twice Go\'s share; single-row WAL/NORMAL commits at least 10%.',
+      '',
+      liteFSTable(sqlite),
       '',
     ];
     process.stdout.write(out.join('\n'));

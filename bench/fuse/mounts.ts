@@ -1,6 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { dirname, join } from 'node:path';
 import type { CleanupStack } from './cleanup.js';
 import { pinned } from './child.js';
 import { cliMain } from './paths.js';
@@ -47,6 +48,47 @@ export function mountOurs(workRoot: string, cleanup: CleanupStack, label: string
     cpu: o.cpu,
     announces: true,
   }));
+}
+
+/**
+ * `node dist/src/cli/main.js mount -config litefs.yml`: a single LiteFS node
+ * (static lease, primary, no replica) whose FUSE folder is the column. The
+ * data directory is the `src` folder startDaemon makes; the HTTP API listens
+ * on a port free at start (as the FUSE test helper picks it).
+ */
+export async function mountLiteFS(workRoot: string, cleanup: CleanupStack, label: string): Promise<BenchTarget> {
+  const port = await freePort();
+  return startDaemon(workRoot, cleanup, label, (src, mnt) => {
+    const config = join(dirname(src), 'litefs.yml');
+    writeFileSync(
+      config,
+      [
+        'fuse:',
+        `  dir: ${JSON.stringify(mnt)}`,
+        'data:',
+        `  dir: ${JSON.stringify(src)}`,
+        '  compress: true',
+        'lease:',
+        '  type: static',
+        '  candidate: true',
+        'http:',
+        `  addr: "127.0.0.1:${port}"`,
+        '',
+      ].join('\n'),
+    );
+    return { command: process.execPath, args: [cliMain, 'mount', '-config', config], cpu: undefined, announces: true };
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
 }
 
 export interface PassthroughLlOptions {

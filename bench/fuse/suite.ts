@@ -24,7 +24,7 @@ export interface Suite {
   measurements: Measurement[];
 }
 
-export type ColumnKey = 'plain' | 'ours' | 'pll';
+export type ColumnKey = 'plain' | 'ours' | 'pll' | 'litefs';
 
 /** How to get a column's folder, or why the column cannot run. */
 export interface ColumnPlan {
