@@ -23,7 +23,9 @@ import { FILE_KINDS } from './names.js';
 const MAX_IMAGE_BYTES = 1 << 30;
 
 export function isStoreCommand(msg: unknown): msg is StoreCommand {
-  return typeof msg === 'object' && msg !== null && (msg as { type?: unknown }).type === 'import';
+  if (typeof msg !== 'object' || msg === null) return false;
+  const type = (msg as { type?: unknown }).type;
+  return type === 'import' || type === 'apply' || type === 'status';
 }
 
 /**
@@ -37,7 +39,7 @@ export function handleCommand(
   post: (event: StoreEvent) => void,
   inodeBase: (db: string) => number | undefined,
 ): void {
-  if (!isStoreCommand(msg)) return;
+  if (!isStoreCommand(msg) || msg.type !== 'import') return;
   let result: StoreCommandResult;
   try {
     if (importDatabase(store, msg.db, msg.path)) {

@@ -11,6 +11,13 @@
  * | 5    | Handoff   | u32 len, lease id                                     |
  * | 6    | HWM       | u64 txid, u32 nameLen, name                           |
  * | 7    | Heartbeat | i64 ms since the Unix epoch                           |
+ * | 8    | SnapshotReason | u32 nameLen, name, u32 len, reason (ours, below) |
+ *
+ * SnapshotReason is a litefs-ts addition: it precedes an LTX frame that
+ * carries a snapshot and says why the primary sends one, so a replica can
+ * tell "merely behind retention" from "diverged" (ARCHITECTURE §3.1). Go
+ * readers fail on unknown frame types, so a primary sends it only to a
+ * replica whose /stream request carries `Litefs-Features: snapshot-reason`.
  */
 import { ChunkDecoder, CHUNK_TERMINATOR, encodeChunks } from './chunk.js';
 import { UnexpectedEOFError, UnknownFrameTypeError, WireLimitError } from './errors.js';
@@ -23,7 +30,26 @@ export const FrameType = {
   Handoff: 5,
   HWM: 6,
   Heartbeat: 7,
+  SnapshotReason: 8,
 } as const;
+
+/** Request header a replica sends to receive SnapshotReason frames (comma-separated feature names). */
+export const FEATURES_HEADER = 'litefs-features';
+export const SNAPSHOT_REASON_FEATURE = 'snapshot-reason';
+
+/**
+ * Why a primary sends a snapshot (ref §9.5, §9.7):
+ * - `empty`: the replica has no position (or TXID 1 is next);
+ * - `behind`: the next LTX file is gone (retention): the replica's data is
+ *   an older state of this history;
+ * - `ahead`: the replica's TXID is beyond the primary's;
+ * - `diverged`: same TXID with another checksum, or the next file's
+ *   pre-apply checksum differs from the replica's.
+ */
+export type SnapshotReason = 'empty' | 'behind' | 'ahead' | 'diverged';
+export const SNAPSHOT_REASONS: readonly SnapshotReason[] = ['empty', 'behind', 'ahead', 'diverged'];
+/** Longest reason text a decoder accepts. */
+export const MAX_REASON_LENGTH = 256;
 
 /**
  * Longest database name a decoder accepts. Database names are file names in
@@ -49,7 +75,9 @@ export type StreamFrame =
   | { readonly type: 'dropDB'; readonly name: string }
   | { readonly type: 'handoff'; readonly leaseID: string }
   | { readonly type: 'hwm'; readonly txid: bigint; readonly name: string }
-  | { readonly type: 'heartbeat'; readonly timestamp: bigint };
+  | { readonly type: 'heartbeat'; readonly timestamp: bigint }
+  /** `reason` is kept as sent: a newer primary may send reasons this build does not know. */
+  | { readonly type: 'snapshotReason'; readonly name: string; readonly reason: string };
 
 const U64_MASK = 0xffff_ffff_ffff_ffffn;
 
@@ -100,6 +128,8 @@ export function encodeFrame(frame: StreamFrame): Buffer {
       return Buffer.concat([u32(FrameType.HWM), u64(frame.txid), stringField(frame.name)]);
     case 'heartbeat':
       return Buffer.concat([u32(FrameType.Heartbeat), i64(frame.timestamp)]);
+    case 'snapshotReason':
+      return Buffer.concat([u32(FrameType.SnapshotReason), stringField(frame.name), stringField(frame.reason)]);
   }
 }
 
@@ -167,13 +197,18 @@ function parseFrameHeader(buf: Buffer): { frame: StreamFrame; length: number } |
     case FrameType.Heartbeat:
       if (buf.length < 12) return undefined;
       return { frame: { type: 'heartbeat', timestamp: buf.readBigInt64BE(4) }, length: 12 };
+    case FrameType.SnapshotReason: {
+      const n = str(4, 'SnapshotReason frame name', MAX_NAME_LENGTH);
+      const r = n && str(n[1], 'SnapshotReason frame reason', MAX_REASON_LENGTH);
+      return r && n && { frame: { type: 'snapshotReason', name: n[0], reason: r[0] }, length: r[1] };
+    }
     default:
       throw new UnknownFrameTypeError(type);
   }
 }
 
 /** Upper bound on a frame header: type + i64/u64 + u32 length + longest string. */
-const MAX_FRAME_HEADER = 4 + 8 + 4 + Math.max(MAX_NAME_LENGTH, MAX_LEASE_ID_LENGTH);
+const MAX_FRAME_HEADER = Math.max(4 + 8 + 4 + Math.max(MAX_NAME_LENGTH, MAX_LEASE_ID_LENGTH), 4 + 4 + MAX_NAME_LENGTH + 4 + MAX_REASON_LENGTH);
 
 /**
  * Synchronous push decoder for a stream of frames. Feed it bytes as they

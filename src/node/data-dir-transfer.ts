@@ -30,7 +30,7 @@ import {
   scanWal,
   WAL_FRAME_HEADER_SIZE,
 } from '../sqlite/index.js';
-import type { StoreCommand, StoreCommandResult } from '../store/messages.js';
+import type { ImportCommand, StoreCommand, StoreCommandResult } from '../store/messages.js';
 import type { DatabaseTransfer } from './static-node.js';
 
 /** Copies attempted before an export gives up on a database that never stops changing. */
@@ -96,7 +96,7 @@ export class DataDirTransfer implements DatabaseTransfer {
     }
   }
 
-  private command(cmd: StoreCommand): Promise<StoreCommandResult> {
+  private command(cmd: ImportCommand): Promise<StoreCommandResult> {
     return new Promise((resolve) => {
       this.pending.set(cmd.id, resolve);
       this.send!(cmd);

@@ -37,18 +37,69 @@ export type StoreEvent =
       /** 16 hex digits, or null when nothing was re-based. */
       readonly rebasedTXID: string | null;
     }
+  /**
+   * A snapshot replaced local data that was not provably a prefix of the
+   * primary's history; the old data is in `dir` (with report.json).
+   */
+  | { readonly type: 'quarantine'; readonly db: string; readonly reason: string; readonly dir: string }
   | StoreCommandResult;
 
-/**
- * Main thread → FUSE thread (src/fs/commands.ts). `import`: replace `db`
- * with the validated SQLite image at `path` as one transaction.
- */
-export interface StoreCommand {
+/** Main thread → FUSE thread (src/fs/commands.ts). */
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand;
+
+/** Replace `db` with the validated SQLite image at `path` as one transaction (primary only). */
+export interface ImportCommand {
   readonly type: 'import';
   /** Matches the command to its result. */
   readonly id: number;
   readonly db: string;
   readonly path: string;
+}
+
+/**
+ * Replica: apply the LTX file at `path` (in `<data>/tmp/`, fully verified by
+ * the main thread, fsynced) to `db` (created if missing) under the
+ * database's write lock set (ref §6.6, §9.6). The FUSE thread moves the file
+ * into `ltx/` (durable) before it touches the database, so start-up
+ * re-applies it after a crash mid-apply. An incremental file must continue
+ * the local position exactly, else the result is `error` and nothing
+ * changes. The result comes once the pages are written, the locks released
+ * and the kernel's caches invalidated; a `tx` event comes first.
+ */
+export interface ApplyCommand {
+  readonly type: 'apply';
+  readonly id: number;
+  readonly db: string;
+  readonly path: string;
+  /**
+   * Set for a snapshot that replaces local data which is not provably a
+   * prefix of the primary's history (ARCHITECTURE §3.1): the database, its
+   * side files and its LTX files are first copied to
+   * `<data>/quarantine/<db>/<UTC time>/` with a report.json, then the
+   * snapshot is applied. A `quarantine` event follows.
+   */
+  readonly quarantine: QuarantineRequest | null;
+}
+
+export interface QuarantineRequest {
+  /** Why the snapshot replaces local data (e.g. `diverged`, `ahead`, `unknown`). */
+  readonly reason: string;
+  /** The primary's hostname or URL, for the report. */
+  readonly primary: string;
+}
+
+/**
+ * The node's role and what the FUSE thread shows of it; no result. On a
+ * replica every write is refused with EACCES (ARCHITECTURE §2), `.primary`
+ * holds `primaryHostname`, and `.lag` is computed from `primaryTimestamp`.
+ */
+export interface StatusCommand {
+  readonly type: 'status';
+  readonly role: 'primary' | 'replica';
+  /** The primary's hostname ('' while unknown). */
+  readonly primaryHostname: string;
+  /** ms since the epoch of the primary's last heartbeat or applied LTX; 0 = this node is primary; -1 = never synced. */
+  readonly primaryTimestamp: number;
 }
 
 /** FUSE thread → main thread: how a StoreCommand ended; `busy` = a transaction holds the locks, retry. */
