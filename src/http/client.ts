@@ -12,6 +12,7 @@ import {
   type OutgoingHttpHeaders,
 } from 'node:http2';
 import { FrameReader } from './frame-reader.js';
+import { FEATURES_HEADER } from './frames.js';
 import { formatNodeID, parseNodeID } from './node-id.js';
 import { encodePosMap, type PosMap } from './posmap.js';
 import type { NodeInfo } from './api.js';
@@ -34,6 +35,12 @@ export interface NodeClientOptions {
   readonly nodeID?: bigint;
   /** Highest epoch this node has seen; sent as `Litefs-Epoch` on /stream (ARCHITECTURE §3.2). */
   readonly epoch?: () => bigint | undefined;
+  /**
+   * litefs-ts protocol features this node understands, sent on /stream as
+   * `Litefs-Features: a,b` (e.g. `snapshot-reason`). Go primaries ignore the
+   * header; ours send the matching extra frames only when asked.
+   */
+  readonly features?: readonly string[];
 }
 
 /** Identity headers of a response, for the caller's cluster-id and epoch checks. */
@@ -118,6 +125,8 @@ export class NodeClient {
     const headers: OutgoingHttpHeaders = this.idHeader();
     const epoch = this.options.epoch?.();
     if (epoch !== undefined) headers['litefs-epoch'] = epoch.toString();
+    const features = this.options.features ?? [];
+    if (features.length > 0) headers[FEATURES_HEADER] = features.join(',');
     const res = await this.request('POST', path, headers, encodePosMap(positions), signal);
     if (res.status !== 200) await this.expectOK(res, path);
     return {

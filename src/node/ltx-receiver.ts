@@ -1,0 +1,72 @@
+/**
+ * Receives one streamed LTX file into `<data>/tmp/` without holding any
+ * database lock (ARCHITECTURE §3.4; LiteFS held the write lock for the whole
+ * network transfer): every byte is decoded as it arrives, so by the time
+ * the body ends the file is fully verified (page block, LZ4 frame, file
+ * checksum, a snapshot's post-apply checksum) and fsynced. A body that
+ * fails or stops early leaves no file behind.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LTXDecoder, type Header, type Trailer } from '../ltx/index.js';
+
+export interface ReceivedLTX {
+  /** `<dir>/<16 hex>.ltx`, fsynced. */
+  readonly path: string;
+  readonly header: Header;
+  readonly trailer: Trailer;
+  /** Bytes on disk. */
+  readonly size: number;
+}
+
+export class LTXBodyError extends Error {
+  override readonly name = 'LTXBodyError';
+}
+
+export interface ReceiveOptions {
+  /** Called once the 100-byte header is decoded; throw to refuse the file before the rest arrives. */
+  readonly onHeader?: (header: Header) => void;
+  /** Called for every piece of the body (the stream is alive). */
+  readonly onData?: () => void;
+}
+
+/**
+ * Streams `body` into a new file in `dir` while decoding it. Resolves once
+ * the whole file verified and is durable; rejects (and removes the file) on
+ * a decode error, bytes after the trailer, a body that ends early, or
+ * whatever the body's source throws.
+ */
+export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
+  const fh = await open(path, 'wx', 0o644);
+  let kept = false;
+  try {
+    const dec = new LTXDecoder({ onHeader: options.onHeader });
+    let size = 0;
+    for await (const data of body) {
+      options.onData?.();
+      // The decoder ignores bytes after the trailer; a file with a tail is not what the primary has.
+      if (dec.done && data.length > 0) throw new LTXBodyError('LTX body continues after its trailer');
+      dec.push(data);
+      await writeAll(fh, data);
+      size += data.length;
+    }
+    const summary = dec.end();
+    await fh.sync();
+    kept = true;
+    return { path, header: summary.header, trailer: summary.trailer, size };
+  } finally {
+    await fh.close();
+    if (!kept) await rm(path, { force: true });
+  }
+}
+
+async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
+  let off = 0;
+  while (off < data.length) {
+    const { bytesWritten } = await fh.write(data, off, data.length - off);
+    off += bytesWritten;
+  }
+}

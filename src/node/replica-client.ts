@@ -1,0 +1,380 @@
+/**
+ * The replica side of replication (ref §7.3 monitorLeaseAsReplica, §9.6):
+ * follow a primary over POST /stream and hand each verified LTX file to the
+ * FUSE thread for applying.
+ *
+ * Differences from LiteFS, on purpose:
+ * - the body is received into `<data>/tmp/` and verified with no lock held;
+ *   only the apply takes the database's locks (ARCHITECTURE §3.4);
+ * - a snapshot that would replace local data not provably a prefix of the
+ *   primary's history is applied with a quarantine request (§3.1), decided
+ *   from the SnapshotReason frame we ask for with `Litefs-Features`;
+ * - a failed apply drops the stream and reconnects with the real positions
+ *   (LiteFS exits the process with code 99);
+ * - a stream that sends nothing, not even heartbeats, is dropped.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ApiClientError, NodeClient, type PeerHeaders, type ReplicationStream } from '../http/client.js';
+import type { LTXFrame } from '../http/frame-reader.js';
+import { SNAPSHOT_REASON_FEATURE } from '../http/frames.js';
+import { formatNodeID } from '../http/node-id.js';
+import type { Pos, PosMap } from '../http/posmap.js';
+import { HEARTBEAT_INTERVAL_MS } from '../http/stream-session.js';
+import { formatPos, isSnapshot, type Header } from '../ltx/index.js';
+import type { QuarantineRequest } from '../store/messages.js';
+import { isValidClusterID } from './cluster-id.js';
+import { receiveLTX } from './ltx-receiver.js';
+import { quarantineReason } from './quarantine-rule.js';
+
+/** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
+export interface LTXApplier {
+  /** Resolves once applied (the 'tx' event has updated `positions()`); rejects on a position mismatch or failure. */
+  apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void>;
+}
+
+export interface ReplicaClientOptions {
+  /** The primary's API URL (static lease: its `lease.advertise-url`). */
+  readonly primaryURL: string;
+  /** This node's id, sent as `Litefs-Id`. */
+  readonly nodeID: bigint;
+  /** `lease.databases`: replicate only these; empty or absent = all. */
+  readonly databases?: readonly string[];
+  /** `data.dir`; bodies are received into `<dataDir>/tmp/`. */
+  readonly dataDir: string;
+  /** `lease.reconnect-delay`; default 1 s. */
+  readonly reconnectDelayMs?: number;
+  /** Drop a stream that sends nothing for this long; default 10 heartbeat intervals. */
+  readonly idleTimeoutMs?: number;
+  /** Local positions of every database (kept by the node from the store's 'tx' events). */
+  positions(): PosMap;
+  /** This node's cluster id, '' if none yet. */
+  clusterID(): string;
+  /** Adopts and persists the primary's cluster id (called only while the local one is empty). */
+  adoptClusterID(id: string): void | Promise<void>;
+  /** Highest epoch seen, sent as `Litefs-Epoch` (ARCHITECTURE §3.2). */
+  epoch?(): bigint | undefined;
+  readonly applier: LTXApplier;
+  /** Named in quarantine reports; default the primary URL. */
+  readonly primaryName?: string;
+  /** The initial catch-up is done (first Ready frame of this process). */
+  onReady?(): void;
+  /** Primary's clock in ms: heartbeat values, and once ready each applied LTX's timestamp. */
+  onPrimaryTimestamp?(ms: number): void;
+  onHWM?(db: string, txid: bigint): void;
+  onConnected?(peer: PeerHeaders): void;
+  onDisconnected?(reason: string): void;
+  log?(line: string): void;
+}
+
+/** How one connection ended. */
+export type StreamOutcome =
+  /** End frame, or EOF at a frame boundary. */
+  | { readonly kind: 'end'; readonly reason: string }
+  /** The primary handed its lease to this node (ref §7.3 step 4). */
+  | { readonly kind: 'handoff'; readonly leaseID: string }
+  | { readonly kind: 'error'; readonly error: Error }
+  /** The caller's signal aborted. */
+  | { readonly kind: 'aborted' };
+
+export class ClusterIDMismatchError extends Error {
+  override readonly name = 'ClusterIDMismatchError';
+}
+
+/** An incremental LTX file that does not continue the local position. */
+export class PositionMismatchError extends Error {
+  override readonly name = 'PositionMismatchError';
+}
+
+export class IdleStreamError extends Error {
+  override readonly name = 'IdleStreamError';
+}
+
+const DEFAULT_RECONNECT_DELAY_MS = 1000;
+const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
+
+export class ReplicaClient {
+  private readonly o: ReplicaClientOptions;
+  private readonly client: NodeClient;
+  private readonly tmpDir: string;
+  private readonly reconnectDelayMs: number;
+  private readonly idleTimeoutMs: number;
+  private ready = false;
+  /** The failure last logged; repeats are not logged again until the stream makes progress. */
+  private lastFailure: string | undefined;
+
+  constructor(options: ReplicaClientOptions) {
+    this.o = options;
+    this.client = new NodeClient(options.primaryURL, {
+      nodeID: options.nodeID,
+      epoch: options.epoch && (() => options.epoch!()),
+      features: [SNAPSHOT_REASON_FEATURE],
+    });
+    this.tmpDir = join(options.dataDir, 'tmp');
+    this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * HEARTBEAT_INTERVAL_MS;
+  }
+
+  /** True once a Ready frame arrived (then it stays true for this process). */
+  get isReady(): boolean {
+    return this.ready;
+  }
+
+  /**
+   * Follows the primary until `signal` aborts: one connection after another,
+   * `reconnectDelayMs` apart. A handoff is only logged for now (leases that
+   * can take it over come later).
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    try {
+      while (!signal.aborted) {
+        const outcome = await this.connect(signal);
+        if (outcome.kind === 'aborted') return;
+        if (outcome.kind === 'handoff') this.log(`replica: primary ${this.o.primaryURL} handed its lease to this node (lease id ${outcome.leaseID}); not taken over: no lease backend here`);
+        else if (outcome.kind === 'end') this.failure(`stream from ${this.o.primaryURL} ended: ${outcome.reason}`);
+        else this.failure(`stream from ${this.o.primaryURL} failed: ${describe(outcome.error)}`);
+        await sleep(this.reconnectDelayMs, signal);
+      }
+    } finally {
+      this.client.close();
+    }
+  }
+
+  /** One connection to the primary, until it ends, fails or `signal` aborts (ref §7.3 monitorLeaseAsReplica). */
+  async connect(signal: AbortSignal): Promise<StreamOutcome> {
+    if (signal.aborted) return { kind: 'aborted' };
+    // Aborted by the caller, or by the watchdog when the primary goes quiet.
+    const conn = new AbortController();
+    const onAbort = (): void => conn.abort(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    const watchdog = new IdleWatchdog(this.idleTimeoutMs, () =>
+      conn.abort(new IdleStreamError(`no data from the primary for ${this.idleTimeoutMs} ms`)),
+    );
+    let stream: ReplicationStream | undefined;
+    let connected = false;
+    let outcome: StreamOutcome;
+    try {
+      stream = await this.client.stream(this.o.positions(), this.o.databases ?? [], conn.signal);
+      const s = stream;
+      conn.signal.addEventListener('abort', () => s.close(), { once: true });
+      watchdog.touch();
+      await this.checkClusterID(stream.peer);
+      connected = true;
+      this.o.onConnected?.(stream.peer);
+      if (this.lastFailure === undefined) {
+        this.log(`replica: connected to primary ${this.o.primaryURL} (id ${stream.peer.nodeID === undefined ? '?' : formatNodeID(stream.peer.nodeID)})`);
+      }
+      outcome = await this.readFrames(stream, watchdog, conn.signal);
+    } catch (err) {
+      if (signal.aborted) outcome = { kind: 'aborted' };
+      else if (conn.signal.aborted && conn.signal.reason instanceof Error) outcome = { kind: 'error', error: conn.signal.reason };
+      else outcome = { kind: 'error', error: err instanceof Error ? err : new Error(String(err)) };
+    } finally {
+      watchdog.stop();
+      signal.removeEventListener('abort', onAbort);
+      stream?.close();
+    }
+    // A failed connection may have left the HTTP/2 session wedged: start the next one afresh.
+    if (outcome.kind === 'error') this.client.close();
+    if (connected) this.o.onDisconnected?.(outcomeText(outcome));
+    return outcome;
+  }
+
+  /** The frame loop (ref §7.3): returns on End, EOF or Handoff; throws on anything malformed. */
+  private async readFrames(stream: ReplicationStream, watchdog: IdleWatchdog, signal: AbortSignal): Promise<StreamOutcome> {
+    // SnapshotReason frames, by database, waiting for the snapshot they announce.
+    const reasons = new Map<string, string>();
+    for (;;) {
+      const frame = await stream.frames.next();
+      // Closing the stream on abort can look like a clean EOF: the abort decides.
+      signal.throwIfAborted();
+      watchdog.touch();
+      if (frame === undefined) return { kind: 'end', reason: 'the primary closed the stream' };
+      switch (frame.type) {
+        case 'ltx': {
+          const reason = reasons.get(frame.name);
+          reasons.delete(frame.name);
+          await this.processLTX(frame, reason, watchdog);
+          signal.throwIfAborted();
+          break;
+        }
+        case 'snapshotReason':
+          reasons.set(frame.name, frame.reason);
+          break;
+        case 'ready':
+          this.progress();
+          if (!this.ready) {
+            this.ready = true;
+            this.o.onReady?.();
+          }
+          break;
+        case 'end':
+          return { kind: 'end', reason: 'the primary sent End' };
+        case 'dropDB':
+          // Deprecated in LiteFS and ignored by its replicas.
+          this.log(`replica: ignoring deprecated DropDB frame for ${frame.name}`);
+          break;
+        case 'handoff':
+          return { kind: 'handoff', leaseID: frame.leaseID };
+        case 'hwm':
+          this.o.onHWM?.(frame.name, frame.txid);
+          break;
+        case 'heartbeat':
+          this.o.onPrimaryTimestamp?.(Number(frame.timestamp));
+          break;
+      }
+    }
+  }
+
+  /** Ref §9.6, reordered: receive and verify without locks, then apply. */
+  private async processLTX(frame: LTXFrame, reason: string | undefined, watchdog: IdleWatchdog): Promise<void> {
+    const db = frame.name;
+    const received = await receiveLTX(frame.body, this.tmpDir, {
+      // Refuse a file that cannot continue the local position before the rest arrives.
+      onHeader: (h) => {
+        if (!isSnapshot(h) && h.nodeID !== this.o.nodeID) this.checkContinues(db, h, undefined);
+      },
+      onData: () => watchdog.touch(),
+    });
+    let handedOver = false;
+    try {
+      const { header, trailer } = received;
+      const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
+      const local = this.localPos(db);
+      // Already here: our own forwarded write coming back (ref §9.6 step 4), or a repeat.
+      if (local.txid === pos.txid && local.postApplyChecksum === pos.postApplyChecksum) return;
+      let quarantine: QuarantineRequest | null = null;
+      if (isSnapshot(header)) {
+        const why = quarantineReason({ local, snapshot: pos, reason });
+        if (why !== null) {
+          quarantine = { reason: why, primary: this.o.primaryName ?? this.o.primaryURL };
+          this.log(`replica: ${db}: snapshot ${formatPos(pos)} replaces local ${formatPos(local)} (${why}); local data goes to quarantine first`);
+        }
+      } else {
+        this.checkContinues(db, header, local);
+      }
+      // The primary waits (flow control) while we apply; that is not idleness.
+      watchdog.pause();
+      try {
+        await this.o.applier.apply(db, received.path, quarantine);
+      } finally {
+        watchdog.resume();
+      }
+      handedOver = true;
+      this.progress();
+      if (this.ready) this.o.onPrimaryTimestamp?.(Number(header.timestamp));
+    } finally {
+      // The applier moves the file into ltx/ when it applies it; anything else is ours to remove.
+      if (!handedOver) await rm(received.path, { force: true });
+    }
+  }
+
+  private checkContinues(db: string, h: Header, local: Pos | undefined): void {
+    const at = local ?? this.localPos(db);
+    if (at.txid === h.minTXID - 1n && at.postApplyChecksum === h.preApplyChecksum) return;
+    throw new PositionMismatchError(
+      `${db}: LTX ${h.minTXID}-${h.maxTXID} needs position ${formatPos({ txid: h.minTXID - 1n, postApplyChecksum: h.preApplyChecksum })}, local is ${formatPos(at)}`,
+    );
+  }
+
+  private localPos(db: string): Pos {
+    return this.o.positions().get(db) ?? ZERO_POS;
+  }
+
+  /** Ref §7.1: adopt the primary's cluster id if we have none, then require equality. */
+  private async checkClusterID(peer: PeerHeaders): Promise<void> {
+    const local = this.o.clusterID();
+    if (local === '' && peer.clusterID !== '') {
+      if (!isValidClusterID(peer.clusterID)) {
+        throw new ClusterIDMismatchError(`primary sent an invalid cluster id ${JSON.stringify(peer.clusterID)}; not adopted`);
+      }
+      await this.o.adoptClusterID(peer.clusterID);
+      this.log(`replica: adopted cluster id ${peer.clusterID} from primary ${this.o.primaryURL}`);
+      return;
+    }
+    if (peer.clusterID !== local) {
+      throw new ClusterIDMismatchError(
+        `refusing to replicate: primary's cluster id ${peer.clusterID || '(none)'} differs from this node's ${local} (another cluster's data must not overwrite ours)`,
+      );
+    }
+  }
+
+  /** Logs a failure unless it is the same as the last one (a down primary must not flood the log). */
+  private failure(text: string): void {
+    if (text === this.lastFailure) return;
+    this.lastFailure = text;
+    this.log(`replica: ${text}; reconnecting every ${this.reconnectDelayMs} ms`);
+  }
+
+  private progress(): void {
+    if (this.lastFailure === undefined) return;
+    this.lastFailure = undefined;
+    this.log(`replica: replicating from ${this.o.primaryURL} again`);
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+}
+
+/** Aborts a stream that has been silent for `ms`; paused while we are the ones not reading. */
+class IdleWatchdog {
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ms: number,
+    private readonly onIdle: () => void,
+  ) {
+    this.resume();
+  }
+
+  touch(): void {
+    this.timer?.refresh();
+  }
+
+  pause(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  resume(): void {
+    this.pause();
+    this.timer = setTimeout(this.onIdle, this.ms);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    this.pause();
+  }
+}
+
+function describe(err: Error): string {
+  if (err instanceof ApiClientError) return `HTTP ${err.status}: ${err.message}`;
+  return err.message;
+}
+
+function outcomeText(o: StreamOutcome): string {
+  switch (o.kind) {
+    case 'end':
+      return o.reason;
+    case 'handoff':
+      return 'handoff';
+    case 'error':
+      return describe(o.error);
+    case 'aborted':
+      return 'stopped';
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
