@@ -95,9 +95,9 @@ const SCHEMA: Section = {
     'advertise-url': yes('string'),
     candidate: yes('bool'),
     promote: later('bool'),
-    'reconnect-delay': later('duration'),
+    'reconnect-delay': yes('duration'),
     'demote-delay': later('duration'),
-    databases: later('strings'),
+    databases: yes('strings'),
     consul: { url: later('string'), key: later('string'), ttl: later('duration'), 'lock-delay': later('duration') },
     etcd: {
       endpoints: later('strings'),
@@ -249,6 +249,10 @@ function validate(c: Config): void {
   if (!LEASE_TYPES_BUILT.includes(c.lease.type)) throw new ConfigError(`not supported yet: lease.type ${c.lease.type}`);
   if (c.lease.candidate && c.lease.databases.length > 0) {
     throw new ConfigError('cannot specify lease.databases on a candidate node');
+  }
+  // A static replica finds its primary only through this URL (ref §10.2).
+  if (c.lease.type === 'static' && !c.lease.candidate && c.lease.advertiseURL === '') {
+    throw new ConfigError('lease.advertise-url required on a static replica (lease.candidate false): the primary\'s API URL');
   }
 }
 

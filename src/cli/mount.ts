@@ -1,10 +1,13 @@
 /**
  * `litefs mount [-config PATH] [-no-expand-env] [-fuse.debug] [-debug] [-- CMD ARGS]`
- * (ref §12.3), the single-node slice: load litefs.yml, create the data
- * directory and cluster id, listen on `http.addr` (before mounting, so a port
- * conflict fails fast), mount `fuse.dir` with the LiteFS file system (the
- * FUSE worker opens the store and recovers every database first), print
- * `mounted <fuse.dir>`, serve the node API, then run `exec` (ref §12.4).
+ * (ref §12.3) with a static lease: load litefs.yml, create the data
+ * directory (and, on the primary, the cluster id), listen on `http.addr`
+ * (before mounting, so a port conflict fails fast), mount `fuse.dir` with the
+ * LiteFS file system (the FUSE worker opens the store and recovers every
+ * database first), print `mounted <fuse.dir>`, serve the node API; a replica
+ * (`lease.candidate: false`) then follows the primary at
+ * `lease.advertise-url` and waits for its first catch-up unless `skip-sync`;
+ * then run `exec` (ref §12.4).
  * Exits on SIGINT/SIGTERM (forwarded to the exec'd process first) or when the
  * exec'd process exits (its code becomes ours). Shutdown order as LiteFS:
  * HTTP server, then FUSE unmount.
@@ -19,11 +22,14 @@ import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
 import { ApiServer } from '../http/server.js';
-import { loadOrCreateClusterID } from '../node/cluster-id.js';
+import { loadClusterID, loadOrCreateClusterID } from '../node/cluster-id.js';
 import { parseListenAddr } from '../node/http-addr.js';
+import { ReplicaNode } from '../node/replica-node.js';
 import { StaticPrimaryNode } from '../node/static-node.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
+import { StoreChannel } from '../node/store-channel.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
+import { followPrimary } from './replica.js';
 import { ConfigError } from './config.js';
 import { loadConfigFile } from './config-file.js';
 import { execFromArgs, planExec, runExec, waitForExit } from './exec.js';
@@ -53,9 +59,8 @@ export async function runMount(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
   if (flags.positional.length > 0) throw new FlagError(`usage: litefs mount [flags] [-- CMD ARGS]\n${flagUsage(FLAGS)}`);
   const { config } = loadConfigFile({ path: flags.strings.get('config'), noExpandEnv: flags.booleans.get('no-expand-env') === true });
-  if (config.lease.type !== 'static' || !config.lease.candidate) {
-    throw new ConfigError('not supported yet: only lease.type static with candidate true (a single primary)');
-  }
+  if (config.lease.type !== 'static') throw new ConfigError(`not supported yet: lease.type ${config.lease.type}`);
+  const isPrimary = config.lease.candidate;
   const execEntries = flags.afterDoubleDash !== undefined && flags.afterDoubleDash.length > 0 ? execFromArgs(flags.afterDoubleDash) : config.exec;
   const commands = planExec(execEntries, config.lease.candidate);
   const listenAddr = parseListenAddr(config.http.addr);
@@ -75,19 +80,18 @@ export async function runMount(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  // Imports are applied by the FUSE thread; `mount` is assigned before the API can receive one.
+  // Imports and applies run on the FUSE thread; `mount` is assigned before the API can receive one.
   let mount: FuseMount | undefined;
-  const transfer = new DataDirTransfer(dataDir, (cmd) => {
+  const channel = new StoreChannel((cmd) => {
     if (mount === undefined) throw new NotPrimaryError('not mounted yet');
     mount.send(cmd);
-  }, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
-  const node = new StaticPrimaryNode({
-    dataDir,
-    clusterID: loadOrCreateClusterID(dataDir),
-    hostname: nodeName,
-    registry: register,
-    transfer,
   });
+  const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
+  const log = (line: string): void => console.error(line);
+  // Static lease (ref §10.2): the candidate is the primary for good; lease.hostname names it on every node.
+  const node = isPrimary
+    ? new StaticPrimaryNode({ dataDir, clusterID: loadOrCreateClusterID(dataDir), hostname: nodeName, registry: register, transfer })
+    : new ReplicaNode({ dataDir, clusterID: loadClusterID(dataDir), primaryHostname: config.lease.hostname, registry: register, transfer, log });
   const server = new ApiServer({
     node,
     snapshotTimeoutMs: config.http.snapshotTimeoutMs,
@@ -127,17 +131,32 @@ export async function runMount(argv: string[]): Promise<number> {
   const fuse = mount;
   fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
-    if (event.type === 'commandResult') return transfer.onResult(event);
+    if (event.type === 'commandResult') return channel.onResult(event);
     node.onStoreEvent(event);
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
+    if (event.type === 'quarantine') console.error(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
     if (event.type === 'fatal') {
       console.error(`FATAL: ${event.db}: ${event.message}; stopping`);
       fatal = true;
       stopWith({ kind: 'fuse' });
     }
   });
-  fuse.once('closed', () => stopWith({ kind: 'fuse' }));
+  fuse.once('closed', () => {
+    channel.close('the FUSE thread stopped');
+    stopWith({ kind: 'fuse' });
+  });
   process.stdout.write(`mounted ${fuseDir}\n`);
+
+  const replication = new AbortController();
+  void stopped.then(() => replication.abort());
+  let following: Promise<void> = Promise.resolve();
+  if (node instanceof ReplicaNode) {
+    following = followPrimary({ node, channel, config, dataDir, log, debug, signal: replication.signal });
+    if (!config.skipSync) {
+      console.error(`waiting to connect to the primary at ${config.lease.advertiseURL}`);
+      await Promise.race([node.ready, stopped]);
+    }
+  }
 
   let child: ChildProcess | undefined;
   let exitCode = 0;
@@ -178,6 +197,8 @@ export async function runMount(argv: string[]): Promise<number> {
     console.error(`subprocess exited with ${stop.code}, litefs shutting down`);
     exitCode = stop.code;
   }
+  replication.abort();
+  await following;
   node.close();
   await server.close();
   await fuse.close();

@@ -23,21 +23,35 @@ export function generateClusterID(): string {
 
 /** Reads `<dataDir>/clusterid`, creating it (atomically: tmp, fsync, rename, fsync dir) if missing. */
 export function loadOrCreateClusterID(dataDir: string): string {
+  const id = loadClusterID(dataDir);
+  if (id !== '') return id;
+  const created = generateClusterID();
+  saveClusterID(dataDir, created);
+  return created;
+}
+
+/**
+ * Reads `<dataDir>/clusterid`; '' if there is none yet. A replica starts
+ * without one and adopts its primary's (ref §7.1).
+ */
+export function loadClusterID(dataDir: string): string {
   const path = join(dataDir, CLUSTER_ID_FILE);
-  let text: string | undefined;
+  let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw err;
   }
-  if (text !== undefined) {
-    const id = text.trim();
-    if (!isValidClusterID(id)) throw new ClusterIDError(`invalid cluster id in ${path}: ${JSON.stringify(id)}`);
-    return id;
-  }
-  const id = generateClusterID();
-  writeFileDurably(path, id + '\n');
+  const id = text.trim();
+  if (!isValidClusterID(id)) throw new ClusterIDError(`invalid cluster id in ${path}: ${JSON.stringify(id)}`);
   return id;
+}
+
+/** Persists a cluster id (atomically: tmp, fsync, rename, fsync dir). */
+export function saveClusterID(dataDir: string, id: string): void {
+  if (!isValidClusterID(id)) throw new ClusterIDError(`invalid cluster id: ${JSON.stringify(id)}`);
+  writeFileDurably(join(dataDir, CLUSTER_ID_FILE), id + '\n');
 }
 
 function writeFileDurably(path: string, text: string): void {

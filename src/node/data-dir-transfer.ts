@@ -30,7 +30,7 @@ import {
   scanWal,
   WAL_FRAME_HEADER_SIZE,
 } from '../sqlite/index.js';
-import type { ImportCommand, StoreCommand, StoreCommandResult } from '../store/messages.js';
+import type { StoreChannel } from './store-channel.js';
 import type { DatabaseTransfer } from './static-node.js';
 
 /** Copies attempted before an export gives up on a database that never stops changing. */
@@ -43,25 +43,15 @@ const IMPORT_BUSY_TIMEOUT_MS = 30_000;
 const IMPORT_RETRY_MS = 10;
 
 export class DataDirTransfer implements DatabaseTransfer {
-  private nextID = 1;
-  private readonly pending = new Map<number, (result: StoreCommandResult) => void>();
-
   /**
-   * `send` posts a command to the FUSE thread (without it imports are
-   * refused); `invalidate` drops the kernel's cached pages of an inode.
+   * `channel` reaches the FUSE thread (without it imports are refused);
+   * `invalidate` drops the kernel's cached pages of an inode.
    */
   constructor(
     private readonly dataDir: string,
-    private readonly send?: (cmd: StoreCommand) => void,
+    private readonly channel?: StoreChannel,
     private readonly invalidate?: (inode: number) => Promise<void>,
   ) {}
-
-  /** A result from the FUSE thread. */
-  onResult(result: StoreCommandResult): void {
-    const resolve = this.pending.get(result.id);
-    this.pending.delete(result.id);
-    resolve?.(result);
-  }
 
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined {
     const dir = join(this.dataDir, 'dbs', name);
@@ -73,7 +63,7 @@ export class DataDirTransfer implements DatabaseTransfer {
     if (!isSafeName(name)) throw new ApiError(400, `invalid database name: ${name}`);
     const image = await readAll(body, MAX_IMPORT_BYTES, signal);
     validateImport(image);
-    if (this.send === undefined) throw new ApiError(500, 'import: not supported without the FUSE thread');
+    if (this.channel === undefined) throw new ApiError(500, 'import: not supported without the FUSE thread');
     const tmpDir = join(this.dataDir, 'tmp');
     mkdirSync(tmpDir, { recursive: true });
     const path = join(tmpDir, `import-${randomBytes(8).toString('hex')}`);
@@ -81,7 +71,7 @@ export class DataDirTransfer implements DatabaseTransfer {
     try {
       const deadline = Date.now() + IMPORT_BUSY_TIMEOUT_MS;
       for (;;) {
-        const result = await this.command({ type: 'import', id: this.nextID++, db: name, path });
+        const result = await this.channel.request({ type: 'import', db: name, path });
         if (result.status === 'ok') {
           // Every page changed: readers must not be served the old ones from the kernel's cache.
           await Promise.all(result.inodes.map((ino) => this.invalidate?.(ino).catch(() => undefined)));
@@ -94,13 +84,6 @@ export class DataDirTransfer implements DatabaseTransfer {
     } finally {
       rmSync(path, { force: true });
     }
-  }
-
-  private command(cmd: ImportCommand): Promise<StoreCommandResult> {
-    return new Promise((resolve) => {
-      this.pending.set(cmd.id, resolve);
-      this.send!(cmd);
-    });
   }
 }
 

@@ -12,6 +12,12 @@ export interface NodeMetrics {
   readonly subscriberCount: Gauge;
   readonly dbTXID: Gauge<'db'>;
   readonly dbCommitCount: Counter<'db'>;
+  /** Seconds behind the primary (0 on the primary and before the first sync). */
+  readonly lagSeconds: Gauge;
+  /** Per database: now − the LTX timestamp when a replica applied it (0 after a local commit). */
+  readonly dbLagSeconds: Gauge<'db'>;
+  /** Snapshots that replaced local data not provably a prefix of the primary's history (ARCHITECTURE §3.1). */
+  readonly quarantineCount: Counter<'db'>;
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
@@ -33,5 +39,8 @@ export function nodeMetrics(registry: Registry, withDefaults = true): NodeMetric
     subscriberCount: gauge(registry, 'litefs_subscriber_count', 'Number of connected subscribers'),
     dbTXID: gauge(registry, 'litefs_db_txid', 'Current transaction ID.', ['db']),
     dbCommitCount: counter(registry, 'litefs_db_commit_count', 'Number of database commits.', ['db']),
+    lagSeconds: gauge(registry, 'litefs_lag_seconds', 'Lag behind the primary node, in seconds'),
+    dbLagSeconds: gauge(registry, 'litefs_db_lag_seconds', 'Latency between generating an LTX file on the primary and applying it on the replica.', ['db']),
+    quarantineCount: counter(registry, 'litefs_quarantine_count', 'Local data copied aside before a snapshot replaced it.', ['db']),
   };
 }

@@ -23,6 +23,20 @@ export interface LiteFSDaemonOptions {
   fuseDebug?: boolean;
   /** `exec` entries (each a command line); none by default. */
   exec?: string[];
+  /** lease.candidate (default true: a static primary). false makes a replica of `primaryURL`. */
+  candidate?: boolean;
+  /** lease.advertise-url: the primary's API URL (required on a replica). */
+  primaryURL?: string;
+  /** lease.hostname: the primary's name on every node of a static cluster (default 'primary'). */
+  primaryHostname?: string;
+  /** lease.databases (replicas only). */
+  databases?: string[];
+  /** lease.reconnect-delay (default '100ms' in tests: reconnects are what they exercise). */
+  reconnectDelay?: string;
+  /** skip-sync: do not wait for the first catch-up before `mounted`'s exec. */
+  skipSync?: boolean;
+  /** Extra lines under `data:` (e.g. `  retention: 1s`). */
+  dataLines?: string[];
 }
 
 export interface LiteFSDaemon {
@@ -80,10 +94,16 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       'data:',
       `  dir: "${data}"`,
       `  compress: ${options.compress ?? true}`,
+      ...(options.dataLines ?? []),
       `strict-verify: ${options.strictVerify ?? true}`,
+      `skip-sync: ${options.skipSync ?? false}`,
       'lease:',
       '  type: static',
-      '  candidate: true',
+      `  candidate: ${options.candidate ?? true}`,
+      `  hostname: ${JSON.stringify(options.primaryHostname ?? 'primary')}`,
+      ...(options.primaryURL === undefined ? [] : [`  advertise-url: ${JSON.stringify(options.primaryURL)}`]),
+      `  reconnect-delay: ${options.reconnectDelay ?? '100ms'}`,
+      ...(options.databases === undefined ? [] : ['  databases:', ...options.databases.map((d) => `    - ${JSON.stringify(d)}`)]),
       'http:',
       `  addr: "127.0.0.1:${httpPort}"`,
       ...(options.exec === undefined ? [] : ['exec:', ...options.exec.map((cmd) => `  - cmd: ${JSON.stringify(cmd)}`)]),
