@@ -90,7 +90,7 @@ export async function runMount(argv: string[]): Promise<number> {
   const log = (line: string): void => console.error(line);
   // Static lease (ref §10.2): the candidate is the primary for good; lease.hostname names it on every node.
   const node = isPrimary
-    ? new StaticPrimaryNode({ dataDir, clusterID: loadOrCreateClusterID(dataDir), hostname: nodeName, registry: register, transfer })
+    ? new StaticPrimaryNode({ dataDir, clusterID: loadOrCreateClusterID(dataDir), hostname: nodeName, registry: register, transfer, compress: config.data.compress, log })
     : new ReplicaNode({ dataDir, clusterID: loadClusterID(dataDir), primaryHostname: config.lease.hostname, registry: register, transfer, log });
   const server = new ApiServer({
     node,

@@ -11,6 +11,7 @@ import { register as defaultRegistry, type Registry } from 'prom-client';
 import { ApiError, DatabaseNotFoundError, type ApiNode } from './api.js';
 import { WireFormatError } from './errors.js';
 import { encodeEvent } from './events.js';
+import { FEATURES_HEADER, SNAPSHOT_REASON_FEATURE } from './frames.js';
 import { goJSON, goQuote } from './gotext.js';
 import { createDualProtocolListener, type DualProtocolListener } from './listener.js';
 import { httpMetrics, type HTTPMetrics } from './metrics.js';
@@ -322,6 +323,7 @@ export class ApiServer {
         subscription,
         signal,
         snapshotTimeoutMs: this.snapshotTimeoutMs,
+        snapshotReasons: requestedFeatures(req).has(SNAPSHOT_REASON_FEATURE),
         write: (bytes) => reply.write(bytes),
         onFrame: (db, type) => this.metrics.frameSendCount.inc({ db, type }),
       });
@@ -350,6 +352,13 @@ function errorMessage(err: unknown): string {
 function headerValue(req: Request, name: string): string {
   const v = req.headers[name];
   return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+}
+
+/** Feature names in `Litefs-Features` (comma-separated, any case, possibly repeated). */
+function requestedFeatures(req: Request): Set<string> {
+  const v = req.headers[FEATURES_HEADER];
+  const all = Array.isArray(v) ? v.join(',') : (v ?? '');
+  return new Set(all.split(',').map((f) => f.trim().toLowerCase()).filter((f) => f !== ''));
 }
 
 /** Path (percent-decoded, as Go's r.URL.Path) and query of a request target. */

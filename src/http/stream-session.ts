@@ -7,7 +7,7 @@
  */
 import type { ChangeNotice, ChangeSubscription, ReplicationSource } from './api.js';
 import { CHUNK_TERMINATOR, encodeChunks } from './chunk.js';
-import { encodeFrame } from './frames.js';
+import { encodeFrame, type SnapshotReason } from './frames.js';
 import type { Pos } from './posmap.js';
 
 /** LiteFS's HeartbeatInterval. */
@@ -26,6 +26,8 @@ export interface StreamSessionOptions {
   readonly subscription: ChangeSubscription;
   /** Time allowed per snapshot; 0 = none (LiteFS defaults it to the retention period). */
   readonly snapshotTimeoutMs: number;
+  /** The replica asked for SnapshotReason frames (`Litefs-Features: snapshot-reason`); Go replicas never do. */
+  readonly snapshotReasons?: boolean;
   readonly now?: () => number;
   readonly onFrame?: (db: string, type: string) => void;
 }
@@ -122,20 +124,28 @@ export class StreamSession {
       let replica = positions.get(name) ?? ZERO;
       // Ahead of us (an old primary's unreplicated commits) or diverged at
       // the same TXID: treat the replica as empty so it gets a snapshot.
-      if (replica.txid > dbPos.txid) replica = ZERO;
-      if (replica.txid === dbPos.txid && replica.postApplyChecksum !== dbPos.postApplyChecksum) replica = ZERO;
+      let reason: SnapshotReason = 'empty';
+      if (replica.txid > dbPos.txid) {
+        replica = ZERO;
+        reason = 'ahead';
+      } else if (replica.txid === dbPos.txid && replica.postApplyChecksum !== dbPos.postApplyChecksum) {
+        replica = ZERO;
+        reason = 'diverged';
+      }
       if (replica.txid >= dbPos.txid) return;
-      positions.set(name, await this.streamLTX(name, replica.txid + 1n, replica.postApplyChecksum));
+      positions.set(name, await this.streamLTX(name, replica.txid + 1n, replica.postApplyChecksum, reason));
     }
   }
 
-  private async streamLTX(name: string, txid: bigint, preApplyChecksum: bigint): Promise<Pos> {
+  /** `fromEmpty` is why the replica counts as empty when `txid` is 1. */
+  private async streamLTX(name: string, txid: bigint, preApplyChecksum: bigint, fromEmpty: SnapshotReason): Promise<Pos> {
     // From TXID 1 always snapshot: the replica may have written those files itself (write forwarding).
-    if (txid === 1n) return this.streamSnapshot(name);
+    if (txid === 1n) return this.streamSnapshot(name, fromEmpty);
     const file = await this.o.source.openLTXFile(name, txid);
-    if (file === undefined) return this.streamSnapshot(name);
+    // Gone (retention) or unusable: the replica holds an older state of this history.
+    if (file === undefined) return this.streamSnapshot(name, 'behind');
     try {
-      if (file.preApplyChecksum !== preApplyChecksum) return await this.streamSnapshot(name);
+      if (file.preApplyChecksum !== preApplyChecksum) return await this.streamSnapshot(name, 'diverged');
       await this.send(encodeFrame({ type: 'ltx', name, size: 0n }));
       for await (const piece of file.body) {
         for (const chunk of encodeChunks(piece)) await this.send(chunk);
@@ -149,9 +159,13 @@ export class StreamSession {
     }
   }
 
-  private async streamSnapshot(name: string): Promise<Pos> {
+  private async streamSnapshot(name: string, reason: SnapshotReason): Promise<Pos> {
     const signals = [this.o.signal];
     if (this.o.snapshotTimeoutMs > 0) signals.push(AbortSignal.timeout(this.o.snapshotTimeoutMs));
+    if (this.o.snapshotReasons === true) {
+      await this.send(encodeFrame({ type: 'snapshotReason', name, reason }));
+      this.o.onFrame?.(name, 'snapshotReason');
+    }
     await this.send(encodeFrame({ type: 'ltx', name, size: 0n }));
     const pos = await this.o.source.writeSnapshot(
       name,

@@ -1,25 +1,19 @@
 /**
  * The main thread's node for a single static primary (lease.type static,
  * candidate true): the `ApiNode` the HTTP API serves. It follows the store
- * through its `tx` events, keeps /events and /metrics current, and answers
- * the replication endpoints as a primary with no replication built yet.
+ * through its `tx` events, keeps /events and /metrics current, and serves
+ * POST /stream to replicas from its data directory (DataDirReplicationSource).
  */
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { Registry } from 'prom-client';
-import {
-  ApiError,
-  type ApiNode,
-  type ChangeSubscription,
-  type EventSubscription,
-  type NodeInfo,
-  type ReplicationSource,
-} from '../http/api.js';
+import { ApiError, type ApiNode, type EventSubscription, type NodeInfo } from '../http/api.js';
 import type { Pos } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
 import { EventHub } from './event-hub.js';
 import { databaseNames, latestLTXFacts, ltxDir, ltxFileName, readLTXFacts } from './ltx-facts.js';
 import { nodeMetrics, type NodeMetrics } from './metrics.js';
+import { DataDirReplicationSource } from './replication-source.js';
 
 /** Export and import need the store's locks, which live on the FUSE thread. */
 export interface DatabaseTransfer {
@@ -36,6 +30,10 @@ export interface StaticPrimaryNodeOptions {
   readonly transfer?: DatabaseTransfer;
   /** Register prom-client's process collectors (off in unit tests). */
   readonly defaultMetrics?: boolean;
+  /** data.compress: snapshots sent to replicas are LZ4-compressed (default true, as LiteFS). */
+  readonly compress?: boolean;
+  /** One line per unexpected condition (an LTX file that fails verification). */
+  readonly log?: (line: string) => void;
 }
 
 /** Thrown for endpoints whose feature (replication, HALT, handoff) is not built. */
@@ -47,7 +45,7 @@ export class NotSupportedError extends ApiError {
 
 export class StaticPrimaryNode implements ApiNode {
   readonly nodeID: bigint = randomBytes(8).readBigUInt64BE(0);
-  readonly replication: ReplicationSource;
+  readonly replication: DataDirReplicationSource;
   private readonly dataDir: string;
   private readonly cluster: string;
   private readonly hostname: string;
@@ -63,7 +61,12 @@ export class StaticPrimaryNode implements ApiNode {
     this.transfer = options.transfer;
     this.metrics = nodeMetrics(options.registry, options.defaultMetrics ?? true);
     this.events = new EventHub(() => ({ type: 'init', data: this.primaryData() }));
-    this.replication = new NoReplication(this.positions);
+    this.replication = new DataDirReplicationSource({
+      dataDir: this.dataDir,
+      nodeID: this.nodeID,
+      compress: options.compress ?? true,
+      log: options.log,
+    });
     for (const db of databaseNames(this.dataDir)) {
       const facts = latestLTXFacts(this.dataDir, db);
       if (facts === undefined) continue;
@@ -95,6 +98,7 @@ export class StaticPrimaryNode implements ApiNode {
     const txid = BigInt('0x' + event.txid);
     const checksum = BigInt('0x' + event.checksum);
     this.setPosition(event.db, { txid, postApplyChecksum: checksum });
+    this.replication.onTx(event.db, { txid, postApplyChecksum: checksum });
     this.metrics.dbCommitCount.inc({ db: event.db });
     // The tx event carries no header fields; the LTX file is durable by now.
     const facts = readLTXFacts(join(ltxDir(this.dataDir, event.db), ltxFileName(event.txid)));
@@ -152,9 +156,10 @@ export class StaticPrimaryNode implements ApiNode {
   /** Already primary: LiteFS answers 200 at once. */
   async promote(): Promise<void> {}
 
-  /** Ends every /events stream (shutdown). */
+  /** Ends every /events and /stream stream (shutdown). */
   close(): void {
     this.events.closeAll();
+    this.replication.close();
   }
 
   private setPosition(db: string, pos: Pos): void {
@@ -165,41 +170,5 @@ export class StaticPrimaryNode implements ApiNode {
 
   private primaryData(): { isPrimary: boolean; hostname: string } {
     return { isPrimary: true, hostname: this.hostname };
-  }
-}
-
-/**
- * Replication is not built: /stream answers 503 as a node that is not (yet)
- * serving replicas does, and the other methods are never reached.
- */
-class NoReplication implements ReplicationSource {
-  constructor(private readonly positions: ReadonlyMap<string, Pos>) {}
-
-  primarySignal(): AbortSignal | undefined {
-    return undefined;
-  }
-
-  subscribeChanges(): ChangeSubscription {
-    return { next: async () => undefined, close: () => {} };
-  }
-
-  databaseNames(): string[] {
-    return [...this.positions.keys()].sort();
-  }
-
-  position(name: string): Pos | undefined {
-    return this.positions.get(name);
-  }
-
-  hwm(): bigint {
-    return 0n;
-  }
-
-  async openLTXFile(): Promise<undefined> {
-    return undefined;
-  }
-
-  async writeSnapshot(): Promise<Pos> {
-    throw new NotSupportedError('replication');
   }
 }

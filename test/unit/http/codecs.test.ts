@@ -137,6 +137,7 @@ const everyFrame: StreamFrame[] = [
   { type: 'hwm', txid: 0xfedcba9876543210n, name: 'a.db' },
   { type: 'heartbeat', timestamp: 1795468539510n },
   { type: 'heartbeat', timestamp: -1n },
+  { type: 'snapshotReason', name: 'a.db', reason: 'diverged' },
 ];
 
 describe('stream frames', () => {
@@ -149,6 +150,7 @@ describe('stream frames', () => {
     assert.equal(hex({ type: 'handoff', leaseID: 'L1' }), '00000005000000024c31');
     assert.equal(hex({ type: 'hwm', txid: 0n, name: 'a.db' }), '00000006' + '0000000000000000' + '00000004612e6462');
     assert.equal(hex({ type: 'heartbeat', timestamp: 0x1a2b3c4dn }), '00000007000000001a2b3c4d');
+    assert.equal(hex({ type: 'snapshotReason', name: 'a.db', reason: 'ahead' }), '00000008' + '00000004612e6462' + '000000056168656164');
   });
 
   test('every frame type round-trips, whole and fed one byte at a time', () => {
@@ -174,7 +176,7 @@ describe('stream frames', () => {
     assert.equal(events.filter((e) => e === 'ltx-end').length, 1);
     assert.deepEqual(
       events.filter((e) => !e.startsWith('ltx-')),
-      ['ready', 'end', 'dropDB', 'handoff', 'hwm', 'heartbeat', 'heartbeat', 'ltx', 'ready'],
+      ['ready', 'end', 'dropDB', 'handoff', 'hwm', 'heartbeat', 'heartbeat', 'snapshotReason', 'ltx', 'ready'],
     );
   });
 
@@ -192,12 +194,13 @@ describe('stream frames', () => {
   });
 
   test('unknown frame types are typed errors naming the type as Go does', () => {
-    for (const t of [0, 8, 0x100, 0xffffffff]) {
+    // 8 is SnapshotReason (ours); 9 is the first unknown type.
+    for (const t of [0, 9, 0x100, 0xffffffff]) {
       const b = Buffer.alloc(4);
       b.writeUInt32BE(t, 0);
       assert.throws(() => decodeFrames(b), (e: unknown) => e instanceof UnknownFrameTypeError && e.frameType === t);
     }
-    assert.throws(() => decodeFrames(Buffer.from('00000008', 'hex')), { message: 'invalid stream frame type: 0x08' });
+    assert.throws(() => decodeFrames(Buffer.from('00000009', 'hex')), { message: 'invalid stream frame type: 0x09' });
   });
 
   test('a name length over the cap fails as soon as it is read, before any of its bytes arrive', () => {

@@ -107,7 +107,8 @@ class FakeEvents implements EventSubscription {
 }
 
 export class FakeNode implements ApiNode, ReplicationSource {
-  readonly replication: ReplicationSource = this;
+  /** The fake itself, unless a real source (e.g. DataDirReplicationSource) is given. */
+  readonly replication: ReplicationSource;
   /** Current TXID per database. */
   readonly txids = new Map<string, number>([
     ['a.db', 3],
@@ -126,7 +127,10 @@ export class FakeNode implements ApiNode, ReplicationSource {
     readonly nodeID: bigint,
     private readonly cluster: string,
     private readonly path = '/var/lib/litefs-primary',
-  ) {}
+    replication?: ReplicationSource,
+  ) {
+    this.replication = replication ?? this;
+  }
 
   // --- ApiNode ---
   clusterID(): string {

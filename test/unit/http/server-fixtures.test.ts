@@ -3,16 +3,24 @@
  * and compares status, header names, order and values, and body bytes with
  * what Go LiteFS v0.5.11 answered, masking exactly what index.json marks as
  * varying. The store behind the server is the in-test FakeNode, set up with
- * the recorded node's state.
+ * the recorded node's state; the /stream captures are also replayed with the
+ * real DataDirReplicationSource serving a data directory that holds the
+ * recorded LTX and database files.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ClientHttp2Session, OutgoingHttpHeaders } from 'node:http2';
 import { Registry } from 'prom-client';
 import { ApiServer } from '../../../src/http/server.js';
 import { formatNodeID } from '../../../src/http/node-id.js';
-import { FakeNode } from './fake-node.js';
-import { capture, masked, rawExchange, wireFile, wireIndex, type Capture } from './wire-fixtures.js';
+import { FrameDecoder, type DecodedFrame, type LTXFrameHeader } from '../../../src/http/frames.js';
+import { decodeBytes, type DecodeSummary } from '../../../src/ltx/index.js';
+import { DataDirReplicationSource } from '../../../src/node/replication-source.js';
+import { FakeNode, RECORDED_POS, dechunk } from './fake-node.js';
+import { capture, masked, rawExchange, recordedLTX, wireFile, wireIndex, type Capture } from './wire-fixtures.js';
 import { h2, h2session, parseHTTP1, rawHTTP1 } from './wire-client.js';
 
 // Same lengths as the recorded ids, different values: the masks must cover them.
@@ -228,4 +236,192 @@ describe('raw HTTP/1.1 exchanges, byte for byte', () => {
     const got = await rawHTTP1(h4.port, wireFile(x.request_file), { trickle: true, done: (b) => b.length >= want.length });
     assert.deepEqual(masked(got, x.masks), masked(want, x.masks));
   });
+});
+
+// --- The same /stream captures served from a data directory by DataDirReplicationSource ---
+
+/**
+ * A data directory with what the recorded node held: its LTX files (copied
+ * unchanged) and database files (the /export bodies). a.db at `aTXID`, b.db at 3.
+ */
+function recordedDataDir(aTXID: 3 | 4): string {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wire-data-'));
+  const put = (db: string, last: number, image: Buffer): void => {
+    const dir = join(dataDir, 'dbs', db);
+    mkdirSync(join(dir, 'ltx'), { recursive: true });
+    for (let t = 1; t <= last; t++) putLTX(dataDir, db, t);
+    writeFileSync(join(dir, 'database'), image);
+  };
+  put('a.db', aTXID, aTXID === 3 ? wireFile('export-a.db.body.bin') : dechunk(wireFile('http1-export-a.db.resp.bin')));
+  put('b.db', 3, wireFile('export-b.db.body.bin'));
+  return dataDir;
+}
+
+function putLTX(dataDir: string, db: string, txid: number): void {
+  const t = txid.toString(16).padStart(16, '0');
+  writeFileSync(join(dataDir, 'dbs', db, 'ltx', `${t}-${t}.ltx`), recordedLTX(db, txid));
+}
+
+interface DataDirHarness extends Harness {
+  dataDir: string;
+  source: DataDirReplicationSource;
+}
+
+async function startDataDir(aTXID: 3 | 4, prepare?: (dataDir: string) => void): Promise<DataDirHarness> {
+  const dataDir = recordedDataDir(aTXID);
+  prepare?.(dataDir);
+  const source = new DataDirReplicationSource({ dataDir, nodeID: NODE_ID, compress: true });
+  const node = new FakeNode(NODE_ID, CLUSTER_ID, undefined, source);
+  const server = new ApiServer({ node, registry: new Registry() });
+  const { port } = await server.listen(0, '127.0.0.1');
+  return { node, server, port, session: h2session(port), dataDir, source };
+}
+
+async function stopDataDir(h: DataDirHarness): Promise<void> {
+  await stop(h);
+  h.source.close();
+  rmSync(h.dataDir, { recursive: true, force: true });
+}
+
+/** The complete frames at the start of a stream body (a cut stream may end inside one). */
+function framesOf(body: Buffer): DecodedFrame[] {
+  const frames: DecodedFrame[] = [];
+  let ltx: { header: LTXFrameHeader; parts: Buffer[]; chunks: number[] } | undefined;
+  new FrameDecoder().push(body, (ev) => {
+    if (ev.kind === 'frame') {
+      if (ev.frame.type === 'ltx') ltx = { header: ev.frame, parts: [], chunks: [] };
+      else frames.push(ev.frame);
+    } else if (ev.kind === 'ltx-chunk') ltx!.chunks.push(ev.length);
+    else if (ev.kind === 'ltx-data') ltx!.parts.push(Buffer.from(ev.data));
+    else {
+      frames.push({ ...ltx!.header, payload: Buffer.concat(ltx!.parts), chunks: ltx!.chunks });
+      ltx = undefined;
+    }
+  });
+  return frames;
+}
+
+/** Frames up to and including the `n`th heartbeat. */
+function throughHeartbeat(frames: DecodedFrame[], n = 1): DecodedFrame[] | undefined {
+  let seen = 0;
+  const i = frames.findIndex((f) => f.type === 'heartbeat' && ++seen === n);
+  return i < 0 ? undefined : frames.slice(0, i + 1);
+}
+
+function decodeLTX(payload: Buffer): DecodeSummary & { pages: [number, Buffer][] } {
+  const pages: [number, Buffer][] = [];
+  const summary = decodeBytes(payload, { onPage: (pgno, data) => pages.push([pgno, Buffer.from(data)]) });
+  return { ...summary, pages };
+}
+
+/**
+ * A snapshot we made against one Go made. Our LZ4 block compressor (lz4js)
+ * does not emit pierrec's exact block bytes, so the compressed block (and
+ * with it the file checksum) may differ; everything else must agree: the
+ * chunk layout, the LZ4 frame header, every header field but the time and
+ * node id, the pages and the post-apply checksum.
+ */
+function assertSameSnapshot(got: DecodedFrame, want: DecodedFrame & { type: 'ltx' }, startedAt: number, what: string): void {
+  assert.equal(got.type, 'ltx', what);
+  if (got.type !== 'ltx') return;
+  assert.equal(got.name, want.name, what);
+  const layout = (chunks: readonly number[]): (number | string)[] => chunks.map((n, i) => (i === 3 ? 'block' : n));
+  assert.deepEqual(layout(got.chunks), layout(want.chunks), `${what}: chunk layout`);
+  assert.ok(got.payload.subarray(100, 107).equals(want.payload.subarray(100, 107)), `${what}: LZ4 frame header`);
+  assert.equal(got.payload.readUInt32LE(107), got.chunks[3], `${what}: LZ4 block size`);
+  const g = decodeLTX(got.payload);
+  const w = decodeLTX(want.payload);
+  assert.deepEqual({ ...g.header, timestamp: 0n, nodeID: 0n }, { ...w.header, timestamp: 0n, nodeID: 0n }, `${what}: header`);
+  assert.equal(g.header.nodeID, NODE_ID, `${what}: node id`);
+  assert.ok(g.header.timestamp >= BigInt(startedAt) && g.header.timestamp <= BigInt(Date.now()), `${what}: timestamp`);
+  assert.deepEqual(g.pages, w.pages, `${what}: pages`);
+  assert.equal(g.trailer.postApplyChecksum, w.trailer.postApplyChecksum, `${what}: post-apply checksum`);
+}
+
+/** Frame by frame: heartbeats by type only (time), snapshots as above, everything else byte for byte. */
+function assertSameFrames(got: DecodedFrame[], want: DecodedFrame[], startedAt: number, name: string): void {
+  const kinds = (fs: DecodedFrame[]): string[] => fs.map((f) => `${f.type}${'name' in f ? ' ' + f.name : ''}`);
+  assert.deepEqual(kinds(got), kinds(want), `${name}: frames`);
+  want.forEach((w, i) => {
+    const g = got[i]!;
+    const what = `${name} frame ${i}`;
+    if (w.type === 'heartbeat') return;
+    if (w.type === 'ltx' && w.payload.readBigUInt64BE(16) === 1n) return assertSameSnapshot(g, w, startedAt, what);
+    assert.deepEqual(g, w, what);
+  });
+}
+
+describe('replay of recorded streams from a data directory (DataDirReplicationSource)', () => {
+  let h: DataDirHarness;
+  let h4: DataDirHarness; // a.db at TXID 4
+  before(async () => {
+    h = await startDataDir(3);
+    h4 = await startDataDir(4);
+  });
+  after(async () => {
+    await stopDataDir(h);
+    await stopDataDir(h4);
+  });
+
+  for (const c of wireIndex.captures.filter((x) => x.frames && x.name !== 'stream-live-tx')) {
+    test(`${c.name}: ${c.description} (through the first heartbeat)`, async () => {
+      const hh = AFTER_STATEMENT_6.has(c.name) ? h4 : h;
+      const startedAt = Date.now();
+      const res = await h2(hh.session, h2Headers(c), wireFile(c.files.request_body!), (b) => throughHeartbeat(framesOf(b)) !== undefined);
+      assert.equal(`HTTP/2 ${res.status}`, c.response_status);
+      assert.deepEqual(maskHeaders(res.headers, c), maskHeaders(c.response_headers, c), 'headers');
+      const want = throughHeartbeat(framesOf(wireFile(c.files.body!)))!;
+      assertSameFrames(throughHeartbeat(framesOf(res.body))!, want, startedAt, c.name);
+    });
+  }
+
+  test('stream-live-tx: a commit (LTX file + tx event) while streaming sends the recorded LTX + HWM, then a heartbeat', async () => {
+    const c = capture('stream-live-tx');
+    const hh = await startDataDir(3);
+    try {
+      let committed = false;
+      const res = await h2(hh.session, h2Headers(c), wireFile(c.files.request_body!), (b) => {
+        const frames = framesOf(b);
+        if (!committed && throughHeartbeat(frames) !== undefined) {
+          // Statement 6: the store makes a.db's TXID 4 durable, then reports it.
+          committed = true;
+          putLTX(hh.dataDir, 'a.db', 4);
+          writeFileSync(join(hh.dataDir, 'dbs', 'a.db', 'database'), dechunk(wireFile('http1-export-a.db.resp.bin')));
+          hh.source.onTx('a.db', { txid: 4n, postApplyChecksum: RECORDED_POS['a.db']![4]! });
+        }
+        return throughHeartbeat(frames, 2) !== undefined;
+      });
+      const want = throughHeartbeat(framesOf(wireFile(c.files.body!)), 2)!;
+      assertSameFrames(throughHeartbeat(framesOf(res.body), 2)!, want, 0, c.name);
+    } finally {
+      await stopDataDir(hh);
+    }
+  });
+
+  const reasonCases: [string, string, (DecodedFrame | string)[], ((dataDir: string) => void)?][] = [
+    ['stream-a-wrong-checksum', 'a.db diverged, b.db empty', [{ type: 'snapshotReason', name: 'a.db', reason: 'diverged' }, 'ltx', { type: 'snapshotReason', name: 'b.db', reason: 'empty' }, 'ltx']],
+    ['stream-a-ahead', 'a.db ahead', [{ type: 'snapshotReason', name: 'a.db', reason: 'ahead' }, 'ltx']],
+    [
+      'stream-a-txid1-catchup',
+      'a.db behind (LTX 2 removed by retention)',
+      [{ type: 'snapshotReason', name: 'a.db', reason: 'behind' }, 'ltx'],
+      (dataDir) => rmSync(join(dataDir, 'dbs', 'a.db', 'ltx', '0000000000000002-0000000000000002.ltx')),
+    ],
+  ];
+  for (const [name, what, expected, prepare] of reasonCases) {
+    test(`${name} with Litefs-Features: snapshot-reason: ${what}`, async () => {
+      const c = capture(name);
+      const hh = await startDataDir(AFTER_STATEMENT_6.has(name) ? 4 : 3, prepare);
+      try {
+        const headers = h2Headers(c, { 'litefs-features': 'other, Snapshot-Reason' });
+        const res = await h2(hh.session, headers, wireFile(c.files.request_body!), (b) => throughHeartbeat(framesOf(b)) !== undefined);
+        const frames = throughHeartbeat(framesOf(res.body))!;
+        const burst = frames.slice(0, expected.length).map((f, i) => (typeof expected[i] === 'string' ? f.type : f));
+        assert.deepEqual(burst, expected);
+        assert.deepEqual(frames.slice(expected.length).map((f) => f.type), ['ready', 'heartbeat']);
+      } finally {
+        await stopDataDir(hh);
+      }
+    });
+  }
 });

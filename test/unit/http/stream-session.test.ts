@@ -45,7 +45,7 @@ function source(over: Partial<ReplicationSource> & { files?: Record<string, Uint
 }
 
 /** Runs a session until its first heartbeat and returns the frames. */
-async function firstBurst(src: ReplicationSource, positions: Map<string, Pos>, filter: string[] = []) {
+async function firstBurst(src: ReplicationSource, positions: Map<string, Pos>, filter: string[] = [], snapshotReasons = false) {
   const out: Buffer[] = [];
   const ac = new AbortController();
   const session = new StreamSession({
@@ -55,6 +55,7 @@ async function firstBurst(src: ReplicationSource, positions: Map<string, Pos>, f
     subscription: never,
     signal: ac.signal,
     snapshotTimeoutMs: 0,
+    snapshotReasons,
     write: async (b) => {
       const buf = Buffer.from(b);
       out.push(buf);
@@ -123,5 +124,28 @@ describe('stream session', () => {
       clearTimeout(keepAlive);
     }
     assert.equal(aborted, true);
+  });
+
+  const reasonCases: [string, Record<string, Uint8Array>, Pos | undefined, string][] = [
+    ['a replica with nothing', {}, undefined, 'empty'],
+    ['a replica whose next file is gone', {}, { txid: 1n, postApplyChecksum: 11n }, 'behind'],
+    ["a replica whose checksum is not the next file's pre-apply checksum", { 'x.db@2': Buffer.from('ltx') }, { txid: 1n, postApplyChecksum: 99n }, 'diverged'],
+    ['a replica at the same TXID with another checksum', {}, { txid: 2n, postApplyChecksum: 99n }, 'diverged'],
+    ['a replica ahead of the primary', {}, { txid: 7n, postApplyChecksum: 77n }, 'ahead'],
+  ];
+  for (const [what, files, pos, reason] of reasonCases) {
+    test(`${what}: a SnapshotReason frame '${reason}' right before the snapshot, only when asked for`, async () => {
+      const positions = (): Map<string, Pos> => new Map(pos ? [['x.db', pos]] : []);
+      const asked = await firstBurst(source({ files }), positions(), [], true);
+      assert.deepEqual(asked.map((f) => f.type), ['snapshotReason', 'ltx', 'ready', 'heartbeat']);
+      assert.deepEqual(asked[0], { type: 'snapshotReason', name: 'x.db', reason });
+      const plain = await firstBurst(source({ files }), positions());
+      assert.deepEqual(plain.map((f) => f.type), ['ltx', 'ready', 'heartbeat']);
+    });
+  }
+
+  test('incremental LTX frames never get a SnapshotReason frame', async () => {
+    const frames = await firstBurst(source({ files: { 'x.db@2': Buffer.from('ltx') } }), new Map([['x.db', { txid: 1n, postApplyChecksum: 11n }]]), [], true);
+    assert.deepEqual(frames.map((f) => f.type), ['ltx', 'hwm', 'ready', 'heartbeat']);
   });
 });

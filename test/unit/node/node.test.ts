@@ -76,6 +76,26 @@ describe('static primary node', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  test('serves replication as primary: tx store events reach the replication positions and every /stream subscriber', async () => {
+    const dir = tempDir();
+    try {
+      const node = new StaticPrimaryNode({ dataDir: dir, clusterID: '', hostname: 'h1', registry: new Registry(), defaultMetrics: false });
+      const src = node.replication;
+      const primary = src.primarySignal();
+      assert.ok(primary && !primary.aborted);
+      const stream = src.subscribeChanges(7n);
+      node.onStoreEvent({ type: 'tx', db: 'a.db', txid: '0000000000000002', checksum: '8000000000000abc', pages: 1 });
+      assert.deepEqual(src.position('a.db'), { txid: 2n, postApplyChecksum: 0x8000000000000abcn });
+      assert.deepEqual(src.databaseNames(), ['a.db']);
+      assert.deepEqual([...(await stream.next(new AbortController().signal))!.dirty], ['a.db']);
+      stream.close();
+      node.close();
+      assert.ok(primary.aborted, 'shutdown ends the streams');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('http.addr', () => {

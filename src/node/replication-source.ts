@@ -1,0 +1,331 @@
+/**
+ * The primary's side of replication (ref §7.5, §9.5) for a store that
+ * writes `<data>/dbs/<db>/ltx/<min>-<max>.ltx`: the positions of the
+ * databases, change fan-out to every /stream subscriber, verified LTX files
+ * to stream, and snapshots read from the data directory.
+ *
+ * Positions start from the newest LTX file of each database and then follow
+ * the store's `tx` events (`onTx`). Snapshots are read without the FUSE
+ * thread's locks (database-image.ts) and only sent when the image's checksum
+ * equals the position's post-apply checksum at that moment.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ChangeNotice, ChangeSubscription, LTXFileStream, ReplicationSource } from '../http/api.js';
+import type { Pos } from '../http/posmap.js';
+import {
+  ChecksumFlag,
+  HeaderFlagCompressLZ4,
+  LTXDecoder,
+  LTXEncoder,
+  checksumDatabase,
+  formatHex16,
+  formatPos,
+  lockPgno,
+  makeHeader,
+  type DecodeSummary,
+} from '../ltx/index.js';
+import { databaseDir, imageGeometry, readConsistentImage, retryDelay } from './database-image.js';
+import { GoWriteSplitter } from './go-write-layout.js';
+import { databaseNames, latestLTXFacts, ltxDir, ltxFileName } from './ltx-facts.js';
+
+/** Go's io.Copy buffer: an incremental file goes out in pieces of this size, one chunk each. */
+export const LTX_PIECE_SIZE = 32 * 1024;
+const VERIFY_READ_SIZE = 64 * 1024;
+/** Snapshot read attempts (an image that is mid-transaction, or ahead of the position we know). */
+const SNAPSHOT_ATTEMPTS = 500;
+const SNAPSHOT_RETRY_MS = 10;
+/** Page size for a snapshot of a deleted database whose LTX files say none. */
+const DEFAULT_PAGE_SIZE = 4096;
+
+export interface DataDirReplicationSourceOptions {
+  readonly dataDir: string;
+  /** This node's id, written into snapshot headers. */
+  readonly nodeID: bigint;
+  /** data.compress: snapshots are LZ4-compressed. */
+  readonly compress: boolean;
+  /** Whether the node starts as primary (default true). */
+  readonly primary?: boolean;
+  readonly log?: (line: string) => void;
+  readonly now?: () => number;
+  readonly snapshotAttempts?: number;
+  readonly snapshotRetryMs?: number;
+  /** Called before each snapshot read attempt (tests change the files here). */
+  readonly onSnapshotAttempt?: (name: string, attempt: number) => void;
+}
+
+export class DataDirReplicationSource implements ReplicationSource {
+  private readonly o: DataDirReplicationSourceOptions;
+  private readonly positions = new Map<string, Pos>();
+  private readonly subscribers = new Set<Subscriber>();
+  private primary: AbortController | undefined;
+
+  constructor(options: DataDirReplicationSourceOptions) {
+    this.o = options;
+    for (const db of databaseNames(options.dataDir)) {
+      const facts = latestLTXFacts(options.dataDir, db);
+      if (facts !== undefined) this.positions.set(db, { txid: facts.header.maxTXID, postApplyChecksum: facts.postApplyChecksum });
+    }
+    this.setPrimary(options.primary ?? true);
+  }
+
+  /** A transaction of `db` is durable (the store's `tx` event): move its position and wake the streams. */
+  onTx(db: string, pos: Pos): void {
+    this.positions.set(db, pos);
+    this.markDirty(db);
+  }
+
+  /** Every subscriber learns that `name` changed (LiteFS MarkDirty). */
+  markDirty(name: string): void {
+    for (const s of this.subscribers) s.markDirty(name);
+  }
+
+  /**
+   * Hands the lease to the replica streaming as `nodeID`: its stream sends
+   * what is pending, then a Handoff frame. False if it is not connected.
+   */
+  handoff(nodeID: bigint, leaseID: string): boolean {
+    for (const s of this.subscribers) {
+      if (s.nodeID === nodeID) {
+        s.handoff(leaseID);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** Becoming replica aborts the signal every /stream holds; becoming primary starts a new one. */
+  setPrimary(primary: boolean): void {
+    if (primary) {
+      if (this.primary === undefined || this.primary.signal.aborted) this.primary = new AbortController();
+    } else {
+      this.primary?.abort();
+      this.primary = undefined;
+    }
+  }
+
+  close(): void {
+    this.setPrimary(false);
+  }
+
+  primarySignal(): AbortSignal | undefined {
+    return this.primary?.signal;
+  }
+
+  subscribeChanges(replicaID: bigint): ChangeSubscription {
+    const sub = new Subscriber(replicaID, () => this.subscribers.delete(sub));
+    this.subscribers.add(sub);
+    return sub;
+  }
+
+  databaseNames(): string[] {
+    return [...this.positions.keys()].sort();
+  }
+
+  position(name: string): Pos | undefined {
+    return this.positions.get(name);
+  }
+
+  /** No backups yet: nothing is known to be in long-term storage. */
+  hwm(): bigint {
+    return 0n;
+  }
+
+  async openLTXFile(name: string, txid: bigint): Promise<LTXFileStream | undefined> {
+    // Only databases we know: the name comes from the replica's request.
+    if (!this.positions.has(name)) return undefined;
+    const path = join(ltxDir(this.o.dataDir, name), ltxFileName(formatHex16(txid)));
+    let file: FileHandle;
+    try {
+      file = await open(path, 'r');
+    } catch (err) {
+      // Retention removed it, or only a snapshot 1-N holds this TXID.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') this.log(`replication: ${name}: cannot open ${path}: ${message(err)}`);
+      return undefined;
+    }
+    // The descriptor stays open while the file streams: retention may unlink it meanwhile.
+    let summary: DecodeSummary;
+    try {
+      summary = await verify(file);
+      const { minTXID, maxTXID } = summary.header;
+      if (minTXID !== txid || maxTXID !== txid) throw new Error(`header holds TXIDs ${formatHex16(minTXID)}-${formatHex16(maxTXID)}`);
+    } catch (err) {
+      await file.close();
+      this.log(`replication: ${name}: ${path} fails verification, sending a snapshot instead: ${message(err)}`);
+      return undefined;
+    }
+    return {
+      preApplyChecksum: summary.header.preApplyChecksum,
+      pos: { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum },
+      body: pieces(file),
+      close: () => file.close(),
+    };
+  }
+
+  async writeSnapshot(name: string, write: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<Pos> {
+    const dir = databaseDir(this.o.dataDir, name);
+    const attempts = this.o.snapshotAttempts ?? SNAPSHOT_ATTEMPTS;
+    let problem = 'the database kept changing (or a transaction stayed open) during every read';
+    for (let attempt = 0; attempt < attempts; attempt++) {
+      if (attempt > 0) await retryDelay(this.o.snapshotRetryMs ?? SNAPSHOT_RETRY_MS);
+      if (signal.aborted) throw new Error(`snapshot ${name}: cancelled`);
+      this.o.onSnapshotAttempt?.(name, attempt);
+      const pos = this.positions.get(name);
+      if (pos === undefined) throw new Error(`snapshot ${name}: database not found`);
+      const image = readConsistentImage(dir);
+      if (image === undefined) continue;
+      const { pageSize, pageCount } = imageGeometry(image);
+      const checksum =
+        pageSize === undefined ? ChecksumFlag : checksumDatabase(pageSize, pageCount, (pgno) => page(image, pageSize, pgno));
+      // The image may be a commit ahead of the tx event that moves the position; wait for it.
+      if (checksum !== pos.postApplyChecksum) {
+        problem = `snapshot checksum mismatch: image ${formatHex16(checksum)}, position ${formatPos(pos)}`;
+        continue;
+      }
+      await this.encodeSnapshot(image, pageSize ?? this.lastPageSize(name), pageCount, pos, write, signal);
+      return pos;
+    }
+    throw new Error(`snapshot ${name}: ${problem}`);
+  }
+
+  /**
+   * Encodes the image as a snapshot LTX (ref §6.9) and writes it with Go's
+   * write layout, awaiting each write (back-pressure from the stream).
+   */
+  private async encodeSnapshot(
+    image: Buffer,
+    pageSize: number,
+    pageCount: number,
+    pos: Pos,
+    write: (bytes: Uint8Array) => Promise<void>,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const splitter = new GoWriteSplitter();
+    const enc = new LTXEncoder(splitter);
+    const flush = async (): Promise<void> => {
+      for (const piece of splitter.take()) await write(piece);
+    };
+    enc.encodeHeader(
+      makeHeader({
+        flags: this.o.compress ? HeaderFlagCompressLZ4 : 0,
+        pageSize,
+        commit: pageCount,
+        minTXID: 1n,
+        maxTXID: pos.txid,
+        timestamp: BigInt((this.o.now ?? Date.now)()),
+        nodeID: this.o.nodeID,
+      }),
+    );
+    const lock = lockPgno(pageSize);
+    for (let pgno = 1; pgno <= pageCount; pgno++) {
+      if (pgno === lock) continue;
+      if (signal.aborted) throw new Error('snapshot cancelled');
+      enc.encodePage(pgno, page(image, pageSize, pgno));
+      await flush();
+    }
+    enc.setPostApplyChecksum(pos.postApplyChecksum);
+    enc.close();
+    await flush();
+  }
+
+  /** The page size a deleted database last had (its drop LTX file records it). */
+  private lastPageSize(name: string): number {
+    return latestLTXFacts(this.o.dataDir, name)?.header.pageSize || DEFAULT_PAGE_SIZE;
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line);
+  }
+}
+
+/**
+ * One /stream client's view of the changes (LiteFS's change-set
+ * subscriber): a set of dirty database names and a pending handoff, plus
+ * a coalescing wake-up. A set, not a queue: a slow stream never backs up,
+ * it diffs positions itself.
+ */
+class Subscriber implements ChangeSubscription {
+  private dirty = new Set<string>();
+  private handoffLeaseID: string | undefined;
+  private wake: (() => void) | undefined;
+  private closed = false;
+
+  constructor(
+    readonly nodeID: bigint,
+    private readonly onClose: () => void,
+  ) {}
+
+  markDirty(name: string): void {
+    this.dirty.add(name);
+    this.poke();
+  }
+
+  handoff(leaseID: string): void {
+    this.handoffLeaseID = leaseID;
+    this.poke();
+  }
+
+  async next(signal: AbortSignal): Promise<ChangeNotice | undefined> {
+    for (;;) {
+      if (this.dirty.size > 0 || this.handoffLeaseID !== undefined) {
+        const notice: ChangeNotice =
+          this.handoffLeaseID === undefined ? { dirty: this.dirty } : { dirty: this.dirty, handoffLeaseID: this.handoffLeaseID };
+        this.dirty = new Set();
+        this.handoffLeaseID = undefined;
+        return notice;
+      }
+      // Pending changes stay where they are when the wait is abandoned.
+      if (signal.aborted || this.closed) return undefined;
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          signal.removeEventListener('abort', done);
+          this.wake = undefined;
+          resolve();
+        };
+        this.wake = done;
+        signal.addEventListener('abort', done, { once: true });
+      });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    this.poke();
+    this.onClose();
+  }
+
+  private poke(): void {
+    this.wake?.();
+  }
+}
+
+function page(image: Buffer, pageSize: number, pgno: number): Buffer {
+  return image.subarray((pgno - 1) * pageSize, pgno * pageSize);
+}
+
+/** Go's Decoder.Verify over an open file: every checksum, no data kept. */
+async function verify(file: FileHandle): Promise<DecodeSummary> {
+  const dec = new LTXDecoder({});
+  const buf = Buffer.allocUnsafe(VERIFY_READ_SIZE);
+  for (let position = 0; ; ) {
+    const { bytesRead } = await file.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) break;
+    dec.push(buf.subarray(0, bytesRead));
+    position += bytesRead;
+  }
+  return dec.end();
+}
+
+async function* pieces(file: FileHandle): AsyncGenerator<Uint8Array> {
+  for (let position = 0; ; ) {
+    const buf = Buffer.allocUnsafe(LTX_PIECE_SIZE);
+    const { bytesRead } = await file.read(buf, 0, buf.length, position);
+    if (bytesRead === 0) return;
+    position += bytesRead;
+    yield buf.subarray(0, bytesRead);
+  }
+}
+
+function message(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
