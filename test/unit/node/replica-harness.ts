@@ -298,9 +298,9 @@ export class FakeApplier implements LTXApplier {
     if (!isSnapshot(header) && (local.txid !== header.minTXID - 1n || local.postApplyChecksum !== header.preApplyChecksum)) {
       throw new Error(`${db}: position mismatch`);
     }
+    await rm(path); // the FUSE thread moves it into ltx/ before the position changes
     this.calls.push({ db, minTXID: header.minTXID, maxTXID: header.maxTXID, snapshot: isSnapshot(header), quarantine });
     this.positions.set(db, { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum });
-    await rm(path); // the FUSE thread moves it into ltx/
   }
 }
 
