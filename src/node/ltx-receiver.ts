@@ -47,9 +47,7 @@ export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, optio
     let size = 0;
     for await (const data of body) {
       options.onData?.();
-      // The decoder ignores bytes after the trailer; a file with a tail is not what the primary has.
-      if (dec.done && data.length > 0) throw new LTXBodyError('LTX body continues after its trailer');
-      dec.push(data);
+      pushWhole(dec, data);
       await writeAll(fh, data);
       size += data.length;
     }
@@ -61,6 +59,16 @@ export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, optio
     await fh.close();
     if (!kept) await rm(path, { force: true });
   }
+}
+
+/**
+ * `dec.push`, except that bytes after the trailer are an error: the decoder
+ * would ignore them, but a file with a tail is not the file the primary has.
+ */
+function pushWhole(dec: LTXDecoder, data: Buffer): void {
+  let off = 0;
+  while ((off < data.length || dec.hasPendingOutput()) && !dec.done) off += dec.step(data, off, data.length - off);
+  if (off < data.length) throw new LTXBodyError('LTX body continues after its trailer');
 }
 
 async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {

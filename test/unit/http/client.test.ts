@@ -80,6 +80,18 @@ describe('client requests match the recorded requests', () => {
     });
   }
 
+  test('stream: Litefs-Features only when features are given, comma-joined; never on other requests', async () => {
+    const withFeatures = new NodeClient(rec.url, { nodeID: REPLICA_ID, features: ['snapshot-reason', 'x'] });
+    (await withFeatures.stream(new Map())).close();
+    await withFeatures.info().catch(() => {});
+    withFeatures.close();
+    const [stream, info] = rec.seen.slice(-2);
+    assert.equal(stream!.headers['litefs-features'], 'snapshot-reason,x');
+    assert.equal(info!.headers['litefs-features'], undefined);
+    (await client.stream(new Map())).close();
+    assert.equal(rec.seen.at(-1)!.headers['litefs-features'], undefined);
+  });
+
   test('halt, unhalt, tx, handoff, import, export, info, promote: paths, query order and Litefs-Id as Go LiteFS sends them', async () => {
     await client.acquireHaltLock('a.db', 7n);
     await client.releaseHaltLock('a.db', 7n);
