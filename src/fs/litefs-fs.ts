@@ -3,7 +3,7 @@
  * the store. Thin on purpose: names, modes, handles and errno live here;
  * what a write or an unlock means for a database lives in src/store/.
  *
- * Inodes: root 1, `.lag` 2, and for the i-th database seen 16 + 8i + k,
+ * Inodes: root 1, `.lag` 2, `.primary` 3, and for the i-th database seen 16 + 8i + k,
  * k the index of the file kind (names.ts). Stable for the daemon's lifetime
  * (LiteFS hashes names instead; nothing depends on the numbers).
  */
@@ -36,18 +36,23 @@ import { dropDB } from '../store/drop.js';
 import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
-import type { StoreEvent } from '../store/messages.js';
+import type { ApplyResult } from '../store/apply.js';
+import type { StatusCommand, StoreEvent } from '../store/messages.js';
 import type { Store } from '../store/store.js';
-import { handleCommand } from './commands.js';
-import { FILE_KINDS, type FileKind, LAG_NAME, fileName, parseName } from './names.js';
+import { handleCommand, isStoreCommand } from './commands.js';
+import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
+import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
 
 const LAG_INO = 2;
+const PRIMARY_INO = 3;
 const DB_INO_BASE = 16;
 const KINDS_PER_DB = 8;
 /** `%016x/%016x\n` */
 const POS_SIZE = 34;
-/** `%+010d\n`: a primary is never behind itself. */
-const LAG_TEXT = Buffer.from('+000000000\n');
+/** `.lag` is always 11 bytes in LiteFS (`%+010d\n` of a lag that fits). */
+const LAG_SIZE = 11;
+/** What `.lag` shows before a replica's first sync (LiteFS: math.MaxInt32). */
+const LAG_NOT_SYNCED = 2147483647;
 /** Seconds the kernel may keep a name; attributes are never cached (LiteFS: attr.Valid = 0). */
 const ENTRY_TIMEOUT = 1;
 
@@ -56,7 +61,14 @@ const F_WRLCK = 1;
 const F_UNLCK = 2;
 
 /** What an inode is. */
-type Node = { readonly kind: 'root' } | { readonly kind: 'lag' } | { readonly kind: FileKind; readonly db: DB };
+type Node = { readonly kind: 'root' } | { readonly kind: 'lag' } | { readonly kind: 'primary' } | { readonly kind: FileKind; readonly db: DB };
+
+/** A database file with a backing file in the data directory (not a generated one). */
+type BackedNode = { readonly kind: Exclude<FileKind, 'pos'>; readonly db: DB };
+
+function hasBackingFile(node: Node): node is BackedNode {
+  return node.kind === 'database' || node.kind === 'journal' || node.kind === 'wal' || node.kind === 'shm';
+}
 
 interface Handle {
   readonly node: Node;
@@ -71,17 +83,49 @@ export class LiteFS implements FuseHandler {
   private nextFh = 1;
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
+  /** Set by the `status` command; a replica refuses every write (ARCHITECTURE §2). */
+  private role: 'primary' | 'replica' = 'primary';
+  private primaryHostname = '';
+  /** ms since the epoch of the primary's last heartbeat or LTX; 0 = this node is primary; -1 = never synced. */
+  private primaryTimestamp = 0;
+  /** `<file>\0<operation>` refusals already logged: one line each, not one per request. */
+  private readonly refusalsLogged = new Set<string>();
+  private readonly applier: ReplicaApplier;
 
   constructor(
     private readonly store: Store,
     private readonly post: (event: StoreEvent) => void,
     private readonly log: (line: string) => void,
     private readonly notices?: NoticeQueue,
-  ) {}
+  ) {
+    this.applier = new ReplicaApplier({
+      store,
+      post,
+      log,
+      invalidate: (db, result) => this.invalidateApplied(db, result),
+      written: () => notices?.written() ?? Number.MAX_SAFE_INTEGER,
+    });
+  }
 
-  /** Commands from the main thread (import), run between two requests: src/fs/commands.ts. */
+  /**
+   * Commands from the main thread, run between two requests: `import`
+   * (src/fs/commands.ts), `apply` (replica-apply.ts), `status` (here).
+   */
   onMessage(msg: unknown): void {
-    handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+    if (!isStoreCommand(msg)) return;
+    if (msg.type === 'apply') this.applier.enqueue(msg);
+    else if (msg.type === 'status') this.setStatus(msg);
+    else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+  }
+
+  /** A waiting apply may go ahead now that a request released locks. */
+  afterRequest(): void {
+    this.applier.poll();
+  }
+
+  /** An applied transaction's invalidations are written: its locks can go. */
+  onNoticesWritten(): void {
+    this.applier.poll();
   }
 
   /**
@@ -120,9 +164,10 @@ export class LiteFS implements FuseHandler {
     const node = this.node(ino);
     // Only the size means anything here (LiteFS ignores modes, owners and times).
     if ((req.valid & SetattrValid.SIZE) !== 0) {
-      if (node.kind === 'root' || node.kind === 'lag' || node.kind === 'pos') throw new FuseError(Errno.EPERM);
+      if (!hasBackingFile(node)) throw new FuseError(Errno.EPERM);
       const size = req.size;
       const db = node.db;
+      if (node.kind === 'database' || node.kind === 'journal') this.refuseOnReplica(db.name, node.kind, 'truncate');
       if (node.kind === 'journal') {
         // TRUNCATE journal mode: truncating to 0 is the commit signal.
         if (size !== 0) throw new FuseError(Errno.EINVAL);
@@ -152,6 +197,7 @@ export class LiteFS implements FuseHandler {
       ['..', FUSE_ROOT_ID, DirentType.DIR],
       [LAG_NAME, LAG_INO, DirentType.REG],
     ];
+    if (this.primaryVisible()) names.push([PRIMARY_NAME, PRIMARY_INO, DirentType.REG]);
     // Databases that never committed (page count 0) are not listed (ref §4.2).
     for (const db of this.store.list()) {
       if (db.pageN === 0) continue;
@@ -176,14 +222,19 @@ export class LiteFS implements FuseHandler {
   create(req: CreateRequest, entry: EntryOut, open: OpenOut): void {
     if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
     const parsed = parseName(req.name);
-    if (parsed === null || req.name === LAG_NAME) throw new FuseError(Errno.EPERM);
+    if (parsed === null || req.name === LAG_NAME || req.name === PRIMARY_NAME) throw new FuseError(Errno.EPERM);
     let db: DB;
     if (parsed.kind === 'database') {
+      const known = this.store.db(parsed.db);
+      // A new database is a write; opening one that exists is not.
+      if (known === undefined || known.pageN === 0) this.refuseOnReplica(parsed.db, 'database', 'create');
       db = this.storeCall(() => this.store.createDB(parsed.db));
     } else {
       const known = this.store.db(parsed.db);
       if (known === undefined) throw new FuseError(Errno.ENOENT);
       if (parsed.kind === 'pos') throw new FuseError(Errno.EPERM);
+      // -wal and -shm may be created: readers need them (ref §4.7).
+      if (parsed.kind === 'journal') this.refuseOnReplica(parsed.db, 'journal', 'create');
       db = known;
     }
     const path = this.backingPath(db, parsed.kind);
@@ -207,7 +258,7 @@ export class LiteFS implements FuseHandler {
   open(req: OpenRequest, out: OpenOut): void {
     const node = this.node(req.header.nodeid);
     if (node.kind === 'root') throw new FuseError(Errno.EISDIR);
-    if (node.kind === 'lag' || node.kind === 'pos') {
+    if (node.kind === 'lag' || node.kind === 'pos' || node.kind === 'primary') {
       out.fh = this.addHandle({ node, fd: -1 });
       out.openFlags = 0;
       return;
@@ -223,7 +274,7 @@ export class LiteFS implements FuseHandler {
     const h = this.handles.get(req.fh);
     if (h === undefined) return;
     this.handles.delete(req.fh);
-    if (h.fd >= 0 && h.node.kind !== 'root' && h.node.kind !== 'lag') h.node.db.io.close(h.fd);
+    if (h.fd >= 0 && hasBackingFile(h.node)) h.node.db.io.close(h.fd);
   }
 
   unlink(req: UnlinkRequest): void {
@@ -235,6 +286,7 @@ export class LiteFS implements FuseHandler {
       case 'journal':
         // DELETE journal mode: the unlink is the commit signal.
         if (!db.io.exists(db.journalPath)) throw new FuseError(Errno.ENOENT);
+        this.refuseOnReplica(db.name, 'journal', 'unlink');
         this.storeCall(() => commitJournal(db, 'delete'));
         return;
       case 'wal':
@@ -245,6 +297,7 @@ export class LiteFS implements FuseHandler {
         return;
       case 'database':
         if (db.pageN === 0 && !db.io.exists(db.databasePath)) throw new FuseError(Errno.ENOENT);
+        this.refuseOnReplica(db.name, 'database', 'unlink');
         this.storeCall(() => dropDB(db));
         return;
       default:
@@ -257,7 +310,8 @@ export class LiteFS implements FuseHandler {
   read(req: ReadRequest, buf: Buffer, bufOffset: number): number {
     const h = this.handle(req.fh);
     const node = h.node;
-    if (node.kind === 'lag') return copyOut(LAG_TEXT, req.offset, req.size, buf, bufOffset);
+    if (node.kind === 'lag') return copyOut(this.lagText(), req.offset, req.size, buf, bufOffset);
+    if (node.kind === 'primary') return copyOut(Buffer.from(`${this.primaryHostname}\n`), req.offset, req.size, buf, bufOffset);
     if (node.kind === 'pos') return copyOut(Buffer.from(node.db.posText()), req.offset, req.size, buf, bufOffset);
     if (node.kind === 'root') throw new FuseError(Errno.EISDIR);
     return node.db.io.read(h.fd, buf, req.offset, bufOffset, req.size);
@@ -266,9 +320,11 @@ export class LiteFS implements FuseHandler {
   write(req: WriteRequest): number {
     const h = this.handle(req.fh);
     const node = h.node;
-    if (node.kind === 'root' || node.kind === 'lag' || node.kind === 'pos') throw new FuseError(Errno.EACCES);
+    if (!hasBackingFile(node)) throw new FuseError(Errno.EACCES);
     const db = node.db;
     const data = req.data;
+    // -shm stays writable on a replica: readers maintain the wal-index.
+    if (node.kind !== 'shm') this.refuseOnReplica(db.name, node.kind, 'write');
     this.storeCall(() => {
       switch (node.kind) {
         case 'database':
@@ -292,7 +348,7 @@ export class LiteFS implements FuseHandler {
 
   fsync(req: FsyncRequest): void {
     const h = this.handle(req.fh);
-    if (h.fd < 0 || h.node.kind === 'root' || h.node.kind === 'lag') return;
+    if (h.fd < 0 || !hasBackingFile(h.node)) return;
     if ((req.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0) h.node.db.io.fdatasync(h.fd);
     else h.node.db.io.fsync(h.fd);
   }
@@ -344,9 +400,11 @@ export class LiteFS implements FuseHandler {
         db.locks.unlock(req.owner, mask);
         return;
       case F_RDLCK:
+        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, false)) throw new FuseError(Errno.EAGAIN);
         if (!db.locks.tryRLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
         return;
       case F_WRLCK:
+        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, true)) throw new FuseError(Errno.EAGAIN);
         if (!db.locks.tryLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
         return;
       default:
@@ -427,6 +485,10 @@ export class LiteFS implements FuseHandler {
 
   private inoOfName(name: string): number {
     if (name === LAG_NAME) return LAG_INO;
+    if (name === PRIMARY_NAME) {
+      if (!this.primaryVisible()) throw new FuseError(Errno.ENOENT);
+      return PRIMARY_INO;
+    }
     const parsed = parseName(name);
     const db = parsed === null ? undefined : this.store.db(parsed.db);
     if (parsed === null || db === undefined) throw new FuseError(Errno.ENOENT);
@@ -446,11 +508,88 @@ export class LiteFS implements FuseHandler {
   private node(ino: number): Node {
     if (ino === FUSE_ROOT_ID) return { kind: 'root' };
     if (ino === LAG_INO) return { kind: 'lag' };
+    if (ino === PRIMARY_INO) return { kind: 'primary' };
     const i = Math.floor((ino - DB_INO_BASE) / KINDS_PER_DB);
     const db = this.dbAt[i];
     const kind = FILE_KINDS[(ino - DB_INO_BASE) % KINDS_PER_DB];
     if (ino < DB_INO_BASE || db === undefined || kind === undefined) throw new FuseError(Errno.ENOENT);
     return { kind, db };
+  }
+
+  // ---- replica ----
+
+  /** `status`: role, primary and lag; `.lag` and `.primary` change with them. */
+  private setStatus(s: StatusCommand): void {
+    const wasVisible = this.primaryVisible();
+    const oldHostname = this.primaryHostname;
+    const roleChanged = s.role !== this.role;
+    const lagChanged = roleChanged || s.primaryTimestamp !== this.primaryTimestamp;
+    this.role = s.role;
+    this.primaryHostname = s.primaryHostname;
+    this.primaryTimestamp = s.primaryTimestamp;
+    if (roleChanged) this.refusalsLogged.clear();
+    const n = this.notices;
+    if (n === undefined) return;
+    if (lagChanged) n.invalInode(LAG_INO, 0, 0);
+    if (wasVisible !== this.primaryVisible() || oldHostname !== this.primaryHostname) {
+      n.invalEntry(FUSE_ROOT_ID, PRIMARY_NAME);
+      n.invalInode(PRIMARY_INO, 0, 0);
+    }
+  }
+
+  /** `.primary` exists only on a replica that knows its primary (ref §4.2). */
+  private primaryVisible(): boolean {
+    return this.role === 'replica' && this.primaryHostname !== '';
+  }
+
+  /** `%+010d\n` of the milliseconds this node is behind its primary. */
+  private lagText(): Buffer {
+    let ms = 0;
+    if (this.role === 'replica') ms = this.primaryTimestamp > 0 ? Date.now() - this.primaryTimestamp : LAG_NOT_SYNCED;
+    ms = Math.max(-LAG_NOT_SYNCED, Math.min(LAG_NOT_SYNCED, ms));
+    return Buffer.from(`${ms < 0 ? '-' : '+'}${String(Math.abs(ms)).padStart(9, '0')}\n`);
+  }
+
+  /**
+   * On a replica every write is refused with EACCES (ARCHITECTURE §2), and
+   * logged once per file and operation: SQLite retries and rolls back.
+   */
+  private refuseOnReplica(db: string, kind: FileKind, op: string): void {
+    if (this.role !== 'replica') return;
+    const file = fileName(db, kind);
+    const key = `${file}\0${op}`;
+    if (!this.refusalsLogged.has(key)) {
+      this.refusalsLogged.add(key);
+      const primary = this.primaryHostname === '' ? 'unknown' : this.primaryHostname;
+      this.log(`refused (EACCES): ${file} ${op}: read-only replica, writes go to the primary ${primary}`);
+    }
+    throw new FuseError(Errno.EACCES);
+  }
+
+  /**
+   * Queues what an applied LTX file changed (ref §4.6): exactly the written
+   * ranges of the database (all of it after a snapshot), the -shm, the
+   * -pos and `.lag`; the names after a deletion. The last notice wakes this
+   * thread once written, so the apply's locks can go.
+   */
+  private invalidateApplied(db: DB, r: ApplyResult): number | null {
+    const n = this.notices;
+    if (n === undefined) return null;
+    const base = this.inoOf.get(db.name);
+    if (r.deleted) {
+      for (const kind of ['database', 'journal', 'wal', 'shm'] as const) n.invalEntry(FUSE_ROOT_ID, fileName(db.name, kind));
+    }
+    // Never looked up: the kernel holds nothing of this database's files.
+    if (base !== undefined) {
+      const dbIno = base + FILE_KINDS.indexOf('database');
+      if (r.deleted || r.wholeFile) n.invalInode(dbIno, 0, 0);
+      else for (const range of r.ranges) n.invalInode(dbIno, range.off, range.len);
+      if (r.shmRewritten || r.deleted) n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0);
+      n.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
+    }
+    const seq = n.invalInode(LAG_INO, 0, 0, true);
+    n.flush();
+    return seq;
   }
 
   private backingPath(db: DB, kind: FileKind): string {
@@ -480,7 +619,7 @@ export class LiteFS implements FuseHandler {
     a.flags = 0;
     switch (node.kind) {
       case 'root':
-        a.mode = S_IFDIR | 0o777;
+        a.mode = S_IFDIR | (this.role === 'replica' ? 0o555 : 0o777);
         a.nlink = 2;
         a.size = 4096;
         a.blocks = 8;
@@ -488,7 +627,15 @@ export class LiteFS implements FuseHandler {
         return;
       case 'lag':
         a.mode = S_IFREG | 0o444;
-        a.size = LAG_TEXT.length;
+        a.size = LAG_SIZE;
+        a.blocks = 0;
+        // The primary's timestamp (now on the primary, the epoch before the first sync).
+        setTimes(a, this.role === 'primary' ? now : Math.max(0, this.primaryTimestamp));
+        return;
+      case 'primary':
+        if (!this.primaryVisible()) throw new FuseError(Errno.ENOENT);
+        a.mode = S_IFREG | 0o444;
+        a.size = Buffer.byteLength(this.primaryHostname) + 1;
         a.blocks = 0;
         setTimes(a, now);
         return;
@@ -502,7 +649,7 @@ export class LiteFS implements FuseHandler {
         const st = statSync(this.backingPath(node.db, node.kind), { throwIfNoEntry: false });
         if (st === undefined) throw new FuseError(Errno.ENOENT);
         fillFromStats(a, st);
-        a.mode = S_IFREG | 0o666;
+        a.mode = S_IFREG | (node.kind === 'database' && this.role === 'replica' ? 0o444 : 0o666);
       }
     }
   }

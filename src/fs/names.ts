@@ -18,6 +18,8 @@ const SUFFIXES: readonly (readonly [string, FileKind])[] = [
 
 /** Shown on every node: milliseconds behind the primary. */
 export const LAG_NAME = '.lag';
+/** Shown on a replica that knows its primary: the primary's hostname. */
+export const PRIMARY_NAME = '.primary';
 
 export interface ParsedName {
   readonly db: string;

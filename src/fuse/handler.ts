@@ -78,6 +78,12 @@ export interface FuseHandler {
   onMessage?(msg: unknown): void;
   /** The notifier wrote every notice queued up to and including `seq` (see NoticeQueue). */
   onNoticesWritten?(seq: number): void;
+  /**
+   * After every request (and every wake-up) once the messages are drained,
+   * before queued notices are sent: retry work that waits for a state other
+   * requests change (e.g. locks being released). Keep it cheap.
+   */
+  afterRequest?(): void;
 
   /** Fill `out`; nodeid 0 with entryValid > 0 is a cached negative entry. */
   lookup?(req: LookupRequest, out: EntryOut): void;

@@ -232,6 +232,13 @@ export class FuseSession {
         }
       }
     }
+    if (this.handler.afterRequest !== undefined) {
+      try {
+        this.handler.afterRequest();
+      } catch (err) {
+        writeSync(2, `fuse: afterRequest failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+      }
+    }
     const q = this.notices;
     // Nothing queued since the last acknowledgement: skip the shared counter
     // (an Atomics load plus a BigInt per request).

@@ -108,6 +108,17 @@ export class DB {
     this.checksums = new ChecksumCache(pageSize, this.name);
   }
 
+  /**
+   * A snapshot LTX file replaces the whole database, so it may bring another
+   * page size (ref §15.5 only forbids that for incremental files): every
+   * cached checksum is dropped.
+   */
+  resetPageSize(pageSize: number): void {
+    if (this.pageSize === pageSize && this.checksums !== null) return;
+    this.pageSize = pageSize;
+    this.checksums = new ChecksumCache(pageSize, this.name);
+  }
+
   /** The checksum cache; only valid once the page size is known. */
   cache(): ChecksumCache {
     if (this.checksums === null) throw new InvalidWriteError(this.name, 'page size not known yet');

@@ -41,3 +41,42 @@ export class ChecksumMismatchError extends Error {
     );
   }
 }
+
+/**
+ * An incremental LTX file does not continue the local position (ref §9.6
+ * step 6): nothing was changed. `local` is where this database is,
+ * `expected` the position the file starts from.
+ */
+export class ApplyPosMismatchError extends Error {
+  override readonly name = 'ApplyPosMismatchError';
+  constructor(
+    readonly database: string,
+    readonly local: { readonly txid: bigint; readonly postApplyChecksum: bigint },
+    readonly expected: { readonly txid: bigint; readonly postApplyChecksum: bigint },
+    readonly file: string,
+  ) {
+    super(
+      `${database}: position mismatch: ${file} starts after TXID ${hex16(expected.txid)} checksum ${hex16(expected.postApplyChecksum)}, ` +
+        `local position is TXID ${hex16(local.txid)} checksum ${hex16(local.postApplyChecksum)}; nothing applied`,
+    );
+  }
+}
+
+/**
+ * Applying an LTX file failed after the database could have changed (the
+ * file is already in `ltx/`). Not reportable to SQLite clients: the daemon
+ * must stop; start-up re-applies the LTX file (ref §6.6 step 3, exit 99).
+ */
+export class ApplyFatalError extends Error {
+  override readonly name = 'ApplyFatalError';
+  constructor(
+    readonly database: string,
+    message: string,
+  ) {
+    super(`${database}: ${message}`);
+  }
+}
+
+function hex16(v: bigint): string {
+  return v.toString(16).padStart(16, '0');
+}

@@ -3,11 +3,17 @@
  * is moved or copied to `<data>/forensic/<db>/<UTC time>/` with a
  * `report.json`, never deleted. The folder is outside `dbs/` (Go LiteFS
  * opens every `dbs/*` as a database) and outside `ltx/`.
+ *
+ * Quarantine folders (ARCHITECTURE §3.1) are the same thing under
+ * `<data>/quarantine/`: local data a replica's snapshot is about to replace.
  */
 import { basename, dirname, join } from 'node:path';
 import type { DB } from './db.js';
 
-/** One start-up anomaly's evidence, collected into one folder. */
+/** Which root a case's folder lives under; also which event its close() posts. */
+export type EvidenceKind = 'forensic' | 'quarantine';
+
+/** One start-up anomaly's (or one quarantine's) evidence, collected into one folder. */
 export class ForensicCase {
   readonly dir: string;
   private readonly files: { file: string; from: string; how: 'moved' | 'copied'; size: number | null }[] = [];
@@ -15,9 +21,10 @@ export class ForensicCase {
   constructor(
     private readonly db: DB,
     readonly reason: string,
+    private readonly kind: EvidenceKind = 'forensic',
   ) {
     const io = db.io;
-    const root = join(db.ctx.options.dataDir, 'forensic', db.name);
+    const root = join(db.ctx.options.dataDir, kind, db.name);
     // Colons are awkward in file names on some systems; the time stays sortable.
     const stamp = new Date(db.ctx.now()).toISOString().replace(/:/g, '-');
     let dir = join(root, stamp);
@@ -59,12 +66,17 @@ export class ForensicCase {
       reason: this.reason,
       time: new Date(this.db.ctx.now()).toISOString(),
       ...details,
-      rebasedTXID,
+      ...(this.kind === 'forensic' ? { rebasedTXID } : {}),
       files: this.files,
     };
     io.writeFileAtomic(join(this.dir, 'report.json'), Buffer.from(`${JSON.stringify(report, null, 2)}\n`));
     const dirs = new Set(this.files.filter((f) => f.how === 'moved').flatMap((f) => [dirname(f.from), dirname(join(this.dir, f.file))]));
     for (const d of dirs) io.fsyncDir(d);
+    if (this.kind === 'quarantine') {
+      this.db.ctx.log(`WARN ${this.db.name}: ${this.reason}; local data quarantined in ${this.dir}`);
+      this.db.ctx.post({ type: 'quarantine', db: this.db.name, reason: this.reason, dir: this.dir });
+      return;
+    }
     this.db.ctx.log(`WARN ${this.db.name}: ${this.reason}; evidence in ${this.dir}${rebasedTXID === null ? '' : `; re-based onto snapshot TXID ${rebasedTXID}`}`);
     this.db.ctx.post({ type: 'forensic', db: this.db.name, reason: this.reason, dir: this.dir, rebasedTXID });
   }

@@ -29,6 +29,7 @@ import {
   type SyncReader,
   checksumPage,
   forEachChunk,
+  isSnapshot,
   formatHex16,
   HEADER_SIZE as LTX_HEADER_SIZE,
   lockPgno,
@@ -434,7 +435,10 @@ function applyLTX(db: DB, path: string): void {
       onHeader(h) {
         pageSize = h.pageSize;
         commit = h.commit;
-        db.setPageSize(pageSize);
+        // A snapshot rewrites every page, so it may bring another page size
+        // (a replica's apply of one was cut short by a crash).
+        if (isSnapshot(h)) db.resetPageSize(pageSize);
+        else db.setPageSize(pageSize);
       },
       onPage(pgno, data) {
         io.write(dfd, data, (pgno - 1) * pageSize);

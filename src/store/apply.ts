@@ -1,0 +1,316 @@
+/**
+ * Applying a received LTX file on a replica (ref §6.6, §9.6): the file
+ * becomes the database's next state. The caller holds the database's write
+ * lock set and invalidates the kernel's caches from the result.
+ *
+ * Order, for crash safety:
+ *   1. checks that change nothing (position, page size);
+ *   2. a snapshot over diverged local data: quarantine copy (ARCHITECTURE §3.1);
+ *   3. committed WAL frames (left from a time as primary) go into the file;
+ *   4. the file is renamed into `ltx/` and the folder fsynced; a snapshot
+ *      then removes every other LTX file. From here start-up re-applies
+ *      the file (open.ts), so a crash mid-apply is repaired;
+ *   5. pages, truncate, fsync (or, for commit 0, the database is deleted);
+ *   6. the checksum must equal the file's post-apply checksum;
+ *   7. position, mode, `tx` event, wal-index header, retention.
+ * Any failure after step 4 is an ApplyFatalError: the daemon must stop.
+ */
+import { join } from 'node:path';
+import {
+  ChecksumFlag,
+  type Header,
+  HEADER_SIZE as LTX_HEADER_SIZE,
+  LTXDecoder,
+  TRAILER_SIZE,
+  formatFilename,
+  formatHex16,
+  forEachChunk,
+  isSnapshot,
+  lockPgno,
+  parseFilename,
+  unmarshalHeader,
+  unmarshalTrailer,
+} from '../ltx/index.js';
+import { SHM_REGION_SIZE, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WAL_INDEX_HEADER_SIZE, buildEmptyWalShmHeader, parseWalIndexHeader } from '../sqlite/index.js';
+import type { DB } from './db.js';
+import { removeDatabaseFiles } from './drop.js';
+import { ApplyFatalError, ApplyPosMismatchError, InvalidWriteError } from './errors.js';
+import { ForensicCase } from './forensic.js';
+import type { QuarantineRequest } from './messages.js';
+import { maybeEnforceRetention } from './retention.js';
+
+/** A byte range of the database file that changed. */
+export interface ByteRange {
+  readonly off: number;
+  readonly len: number;
+}
+
+export interface ApplyResult {
+  /** Byte ranges of the database file written, ascending, adjacent ones merged. */
+  readonly ranges: readonly ByteRange[];
+  /** A snapshot replaced the file: invalidate all of it. */
+  readonly wholeFile: boolean;
+  /** The file had commit 0: the database and its side files are gone. */
+  readonly deleted: boolean;
+  /** The wal-index header was rewritten (the `-shm` file's cached pages are stale). */
+  readonly shmRewritten: boolean;
+  /** The quarantine folder, when local data was set aside first. */
+  readonly quarantineDir: string | null;
+}
+
+export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | null): ApplyResult {
+  const io = db.io;
+  const { header, postApply } = readEnds(db, path);
+  const snapshot = isSnapshot(header);
+  const name = formatFilename(header.minTXID, header.maxTXID);
+
+  // 1. Refusals: nothing has changed yet.
+  if (!snapshot && (db.pos.txid !== header.minTXID - 1n || db.pos.postApplyChecksum !== header.preApplyChecksum)) {
+    throw new ApplyPosMismatchError(db.name, db.pos, { txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum }, name);
+  }
+  if (!snapshot && header.commit > 0 && db.pageSize !== 0 && db.pageSize !== header.pageSize) {
+    throw new InvalidWriteError(db.name, `${name} has page size ${header.pageSize}, the database ${db.pageSize} (only a snapshot may change it)`);
+  }
+  // An empty database's checksum is the bare flag.
+  if (header.commit === 0 && postApply !== ChecksumFlag) {
+    throw new InvalidWriteError(db.name, `deletion ${name} has post-apply checksum ${formatHex16(postApply)}`);
+  }
+
+  // 2. Diverged local data is copied aside before anything replaces it.
+  let quarantineDir: string | null = null;
+  if (snapshot && quarantine !== null && hasLocalData(db)) quarantineDir = quarantineLocalData(db, quarantine, header, postApply);
+
+  // 3. WAL frames from a time as primary: the wal-index is about to say
+  // "WAL empty", so their pages must be in the database file first.
+  const ranges = new RangeSet();
+  foldWAL(db, ranges);
+
+  // 4. Durable in ltx/ before the database is touched.
+  io.mkdirp(db.ltxDir);
+  const ltxPath = join(db.ltxDir, name);
+  io.rename(path, ltxPath);
+  io.fsyncDir(db.ltxDir);
+  try {
+    if (snapshot) removeOtherLTXFiles(db, name);
+    const deleted = header.commit === 0;
+    let pageCount: number;
+    if (deleted) {
+      pageCount = 0;
+      removeDatabaseFiles(db);
+    } else {
+      pageCount = writePages(db, ltxPath, header, ranges);
+      const actual = db.cache().databaseChecksum(header.commit);
+      if (actual !== postApply) {
+        throw new Error(`database checksum ${formatHex16(actual)} does not match LTX post-apply checksum ${formatHex16(postApply)} of ${name}`);
+      }
+    }
+    db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
+    db.pageN = header.commit;
+    db.timestamp = Number(header.timestamp);
+    db.dirty.clear();
+    db.journalActive = false;
+    db.lastRefusal = null;
+    db.ctx.post({ type: 'tx', db: db.name, txid: formatHex16(header.maxTXID), checksum: formatHex16(postApply), pages: pageCount });
+    const shmRewritten = !deleted && rewriteWalIndexHeader(db);
+    maybeEnforceRetention(db);
+    return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmRewritten, quarantineDir };
+  } catch (err) {
+    throw new ApplyFatalError(db.name, `applying ${name} failed after it was moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+/** True when the database has anything a snapshot would replace. */
+function hasLocalData(db: DB): boolean {
+  if (db.pos.txid > 0n || (db.io.sizeOf(db.databasePath) ?? 0) > 0) return true;
+  return db.io.exists(db.ltxDir) && db.io.readdir(db.ltxDir).some((n) => n.endsWith('.ltx'));
+}
+
+/** Copies the database, its side files and its LTX files to `<data>/quarantine/<db>/<time>/`. */
+function quarantineLocalData(db: DB, q: QuarantineRequest, header: Header, postApply: bigint): string {
+  const folder = new ForensicCase(db, `snapshot replaces local data (${q.reason})`, 'quarantine');
+  for (const p of [db.databasePath, db.walPath, db.journalPath]) folder.copy(p);
+  if (db.io.exists(db.ltxDir)) {
+    for (const n of db.io.readdir(db.ltxDir)) if (n.endsWith('.ltx')) folder.copy(join(db.ltxDir, n), 'ltx');
+  }
+  folder.close({
+    primary: q.primary,
+    quarantineReason: q.reason,
+    localPosition: { txid: formatHex16(db.pos.txid), postApplyChecksum: formatHex16(db.pos.postApplyChecksum) },
+    snapshotPosition: { txid: formatHex16(header.maxTXID), postApplyChecksum: formatHex16(postApply) },
+  });
+  return folder.dir;
+}
+
+/** Header and trailer's post-apply checksum of a file the main thread verified. */
+function readEnds(db: DB, path: string): { header: Header; postApply: bigint } {
+  const io = db.io;
+  const fd = io.open(path, 'read');
+  try {
+    const head = new Uint8Array(LTX_HEADER_SIZE);
+    if (io.read(fd, head, 0) < head.length) throw new Error(`${path}: shorter than an LTX header`);
+    const size = io.fileSize(fd);
+    const tail = new Uint8Array(TRAILER_SIZE);
+    if (size < LTX_HEADER_SIZE + TRAILER_SIZE || io.read(fd, tail, size - TRAILER_SIZE) < tail.length) {
+      throw new Error(`${path}: shorter than an LTX header and trailer`);
+    }
+    return { header: unmarshalHeader(head), postApply: unmarshalTrailer(tail).postApplyChecksum };
+  } finally {
+    io.close(fd);
+  }
+}
+
+/** Moves committed WAL pages into the database file and empties the WAL (we hold every WAL lock). */
+function foldWAL(db: DB, ranges: RangeSet): void {
+  if (db.wal.frameOffsets.size === 0) return;
+  const io = db.io;
+  const page = new Uint8Array(db.pageSize);
+  const wfd = io.open(db.walPath, 'readWrite');
+  try {
+    const dfd = io.open(db.databasePath, 'readWrite');
+    try {
+      const pgnos = [...db.wal.frameOffsets.keys()].sort((a, b) => a - b);
+      for (const pgno of pgnos) {
+        if (pgno > db.pageN) continue;
+        io.read(wfd, page, db.wal.frameOffsets.get(pgno)! + WAL_FRAME_HEADER_SIZE);
+        io.write(dfd, page, (pgno - 1) * db.pageSize);
+        db.cache().computePage(pgno, page);
+        ranges.add((pgno - 1) * db.pageSize, db.pageSize);
+      }
+      io.truncate(dfd, db.pageN * db.pageSize);
+      io.fsync(dfd);
+    } finally {
+      io.close(dfd);
+    }
+    io.truncate(wfd, 0);
+    io.fsync(wfd);
+  } finally {
+    io.close(wfd);
+  }
+  db.resetWalPages();
+  db.wal.header = null;
+  db.wal.offset = WAL_HEADER_SIZE;
+  db.wal.checksum = [0, 0];
+}
+
+/** A snapshot is the whole history now: every other LTX file goes (ref §6.8). */
+function removeOtherLTXFiles(db: DB, keep: string): void {
+  let removed = false;
+  for (const n of db.io.readdir(db.ltxDir)) {
+    if (n === keep) continue;
+    try {
+      parseFilename(n);
+    } catch {
+      continue;
+    }
+    db.io.unlink(join(db.ltxDir, n));
+    removed = true;
+  }
+  if (removed) db.io.fsyncDir(db.ltxDir);
+}
+
+/** Writes the file's pages into the database file, truncates and fsyncs it; returns the page count. */
+function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet): number {
+  const io = db.io;
+  const pageSize = header.pageSize;
+  if (isSnapshot(header)) db.resetPageSize(pageSize);
+  else db.setPageSize(pageSize);
+  const cache = db.cache();
+  const lockPage = lockPgno(pageSize);
+  const dfd = io.open(db.databasePath, 'create');
+  let pages = 0;
+  try {
+    const oldSize = io.fileSize(dfd);
+    const dec = new LTXDecoder({
+      onPage(pgno, data) {
+        if (pgno === lockPage) return;
+        if (pgno === 1) db.mode = data[18] === 2 && data[19] === 2 ? 'wal' : 'rollback';
+        io.write(dfd, data, (pgno - 1) * pageSize);
+        cache.computePage(pgno, data);
+        ranges.add((pgno - 1) * pageSize, pageSize);
+        pages++;
+      },
+    });
+    const fd = io.open(ltxPath, 'read');
+    try {
+      let pos = 0;
+      forEachChunk(
+        {
+          read(buf) {
+            const n = io.read(fd, buf, pos);
+            pos += n;
+            return n;
+          },
+        },
+        (chunk) => dec.push(chunk),
+      );
+    } finally {
+      io.close(fd);
+    }
+    dec.end();
+    const newSize = header.commit * pageSize;
+    io.truncate(dfd, newSize);
+    cache.truncate(header.commit);
+    // Pages cut off may sit in the kernel's cache.
+    if (oldSize > newSize) ranges.add(newSize, oldSize - newSize);
+    io.fsync(dfd);
+  } finally {
+    io.close(dfd);
+  }
+  return pages;
+}
+
+/**
+ * ref §6.7 / §3.4: the wal-index header says "WAL empty, nPage pages,
+ * changed" (mxFrame 0, iChange + 1) so every WAL-mode reader drops its
+ * page cache and reads the database file. The rest of the first 32 KiB
+ * block is kept. Only when a `-shm` exists: without one no reader has a
+ * wal-index (LiteFS creates it anyway, quirk §15.8.9). The file is not
+ * truncated (LiteFS truncates to 32 KiB): readers may have more of it
+ * mapped, and with mxFrame 0 they never look past the header.
+ */
+function rewriteWalIndexHeader(db: DB): boolean {
+  const io = db.io;
+  if (!io.exists(db.shmPath)) return false;
+  const block = Buffer.alloc(SHM_REGION_SIZE);
+  const fd = io.open(db.shmPath, 'readWrite');
+  try {
+    const n = io.read(fd, block, 0);
+    const previous = n >= WAL_INDEX_HEADER_SIZE ? parseWalIndexHeader(block) : null;
+    const header = buildEmptyWalShmHeader({
+      previous,
+      pageSize: db.pageSize,
+      nPage: db.pageN,
+      frameChecksum: db.wal.checksum,
+      salt1: db.wal.header?.salt1 ?? 0,
+      salt2: db.wal.header?.salt2 ?? 0,
+    });
+    header.copy(block, 0);
+    io.write(fd, block, 0);
+  } finally {
+    io.close(fd);
+  }
+  return true;
+}
+
+/** Ascending byte ranges, merging a range that starts where the last one ends. */
+class RangeSet {
+  private readonly ranges: { off: number; len: number }[] = [];
+
+  add(off: number, len: number): void {
+    const last = this.ranges.at(-1);
+    if (last !== undefined && last.off + last.len === off) last.len += len;
+    else this.ranges.push({ off, len });
+  }
+
+  list(): ByteRange[] {
+    // The WAL fold and the LTX pages each ascend; together they may not.
+    const sorted = [...this.ranges].sort((a, b) => a.off - b.off);
+    const out: { off: number; len: number }[] = [];
+    for (const r of sorted) {
+      const last = out.at(-1);
+      if (last !== undefined && r.off <= last.off + last.len) last.len = Math.max(last.len, r.off + r.len - last.off);
+      else out.push({ ...r });
+    }
+    return out;
+  }
+}

@@ -1,0 +1,272 @@
+import { afterEach, beforeEach, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LTXEncoder, formatFilename, formatHex16, makeHeader } from '../../../src/ltx/index.js';
+import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sqlite/index.js';
+import { applyLTX } from '../../../src/store/apply.js';
+import type { DB } from '../../../src/store/db.js';
+import { ApplyPosMismatchError } from '../../../src/store/errors.js';
+import type { StoreEvent } from '../../../src/store/messages.js';
+import { type Harness, PAGE, harness, imageChecksum, ltxNames, page, report, tx } from './store-fixture.js';
+
+/**
+ * A replica applying received LTX files (ref §6.6, ARCHITECTURE §3.1): real
+ * files in a temporary data dir, LTX files made by a model primary.
+ */
+
+/** The primary's side: a database image and its LTX chain, files written into `<data>/tmp/`. */
+class ModelPrimary {
+  image = Buffer.alloc(0);
+  txid = 0n;
+  checksum = 0n;
+  private n = 0;
+
+  constructor(
+    private readonly tmpDir: string,
+    readonly pageSize = PAGE,
+  ) {
+    mkdirSync(tmpDir, { recursive: true });
+  }
+
+  /** The next transaction: `writes` pages (pgno → fill), database of `pages` pages; TXID 1 is a snapshot. */
+  commit(pages: number, writes: number[], fill: number, wal = false): string {
+    this.resize(pages);
+    for (const pgno of writes) this.image.set(this.pageOf(fill, pgno, pages, wal), (pgno - 1) * this.pageSize);
+    const min = this.txid + 1n;
+    return this.write(min, min, this.checksum, writes, pages);
+  }
+
+  /** Deletes the database: commit 0, no pages. */
+  drop(): string {
+    this.image = Buffer.alloc(0);
+    const min = this.txid + 1n;
+    return this.write(min, min, this.checksum, [], 0);
+  }
+
+  /** A snapshot `1-<txid>` of the current image. */
+  snapshot(): string {
+    const pages = this.image.length / this.pageSize;
+    return this.write(1n, this.txid, 0n, Array.from({ length: pages }, (_, i) => i + 1), pages, false);
+  }
+
+  private write(min: bigint, max: bigint, pre: bigint, writes: number[], commit: number, advance = true): string {
+    const post = commit === 0 ? 1n << 63n : imageChecksum(this.image, this.pageSize);
+    const chunks: Buffer[] = [];
+    const enc = new LTXEncoder({ write: (c) => chunks.push(Buffer.from(c)) });
+    enc.encodeHeader(makeHeader({ pageSize: this.pageSize, commit, minTXID: min, maxTXID: max, timestamp: 1_700_000_000_000n + max, preApplyChecksum: min === 1n ? 0n : pre, nodeID: 7n }));
+    for (const pgno of [...writes].sort((a, b) => a - b)) enc.encodePage(pgno, this.image.subarray((pgno - 1) * this.pageSize, pgno * this.pageSize));
+    enc.setPostApplyChecksum(post);
+    enc.close();
+    if (advance) {
+      this.txid = max;
+      this.checksum = post;
+    }
+    const path = join(this.tmpDir, `recv-${++this.n}.ltx`);
+    writeFileSync(path, Buffer.concat(chunks));
+    return path;
+  }
+
+  private resize(pages: number): void {
+    const want = pages * this.pageSize;
+    if (this.image.length < want) this.image = Buffer.concat([this.image, Buffer.alloc(want - this.image.length)]);
+    else this.image = this.image.subarray(0, want);
+  }
+
+  private pageOf(fill: number, pgno: number, pages: number, wal: boolean): Buffer {
+    if (this.pageSize === PAGE) return page(fill, pgno, pages, wal);
+    const p = Buffer.alloc(this.pageSize, fill);
+    if (pgno === 1) {
+      p.write('SQLite format 3\0', 0, 'latin1');
+      p.writeUInt16BE(this.pageSize === 65536 ? 1 : this.pageSize, 16);
+      p[18] = p[19] = wal ? 2 : 1;
+      p.writeUInt32BE(pages, 28);
+    }
+    return p;
+  }
+}
+
+function txEvents(events: StoreEvent[]): Extract<StoreEvent, { type: 'tx' }>[] {
+  return events.filter((e): e is Extract<StoreEvent, { type: 'tx' }> => e.type === 'tx');
+}
+
+describe('store: applying received LTX files (replica)', () => {
+  let h: Harness;
+  let primary: ModelPrimary;
+  beforeEach(() => {
+    h = harness();
+    primary = new ModelPrimary(join(h.dataDir, 'tmp'));
+  });
+  afterEach(() => {
+    rmSync(h.base, { recursive: true, force: true });
+  });
+
+  function replicaDB(name = 'r.db'): DB {
+    return h.open().createDB(name);
+  }
+
+  test('incremental files apply in sequence: file, position, LTX files, tx events, merged ranges', () => {
+    const db = replicaDB();
+    let r = applyLTX(db, primary.commit(3, [1, 2, 3], 1), null);
+    assert.deepEqual(r.ranges, [{ off: 0, len: 3 * PAGE }]);
+    assert.equal(r.wholeFile, true, 'TXID 1 is a snapshot');
+    r = applyLTX(db, primary.commit(4, [2, 4], 2), null);
+    assert.deepEqual(r.ranges, [{ off: PAGE, len: PAGE }, { off: 3 * PAGE, len: PAGE }]);
+    assert.equal(r.wholeFile, false);
+    r = applyLTX(db, primary.commit(4, [3, 4], 3), null);
+    assert.deepEqual(r.ranges, [{ off: 2 * PAGE, len: 2 * PAGE }]);
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database file equals the primary image');
+    assert.equal(db.pos.txid, 3n);
+    assert.equal(db.pos.postApplyChecksum, primary.checksum);
+    assert.equal(db.pageN, 4);
+    assert.equal(db.timestamp, 1_700_000_000_003);
+    assert.deepEqual(ltxNames(db), [1n, 2n, 3n].map((t) => formatFilename(t, t)));
+    assert.deepEqual(readdirSync(join(h.dataDir, 'tmp')), [], 'received files moved out of tmp/');
+    assert.deepEqual(
+      txEvents(h.events).map((e) => [e.txid, e.pages]),
+      [
+        ['0000000000000001', 3],
+        ['0000000000000002', 2],
+        ['0000000000000003', 2],
+      ],
+    );
+    assert.equal(txEvents(h.events)[2]!.checksum, formatHex16(primary.checksum));
+  });
+
+  test('a file that does not continue the position changes nothing', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    primary.commit(2, [2], 2); // TXID 2 never reaches the replica
+    const before = readFileSync(db.databasePath);
+    const gap = primary.commit(2, [2], 3);
+    assert.throws(() => applyLTX(db, gap, null), (err: unknown) => {
+      assert.ok(err instanceof ApplyPosMismatchError);
+      assert.equal(err.local.txid, 1n);
+      assert.equal(err.expected.txid, 2n);
+      assert.match(err.message, /position mismatch.*0000000000000003-0000000000000003\.ltx/);
+      return true;
+    });
+    assert.ok(readFileSync(db.databasePath).equals(before));
+    assert.equal(db.pos.txid, 1n);
+    assert.deepEqual(ltxNames(db), [formatFilename(1n, 1n)]);
+    assert.ok(existsSync(gap), 'the refused file stays where it was');
+    assert.equal(txEvents(h.events).length, 1);
+  });
+
+  test('a snapshot over diverged local data quarantines it first (folder, report.json, copies, event)', () => {
+    const db = replicaDB();
+    // Local history the primary never had: two local transactions.
+    tx(db, 0x11, 2);
+    tx(db, 0x22, 3);
+    const local = readFileSync(db.databasePath);
+    const localPos = db.pos;
+    primary.commit(4, [1, 2, 3, 4], 5);
+    primary.commit(4, [4], 6);
+    const r = applyLTX(db, primary.snapshot(), { reason: 'diverged', primary: 'primary-host' });
+    assert.ok(r.quarantineDir !== null);
+    assert.ok(r.quarantineDir.startsWith(join(h.dataDir, 'quarantine', 'r.db')));
+    const rep = report(r.quarantineDir);
+    assert.equal(rep.db, 'r.db');
+    assert.equal(rep.primary, 'primary-host');
+    assert.match(String(rep.reason), /diverged/);
+    assert.deepEqual(rep.localPosition, { txid: formatHex16(localPos.txid), postApplyChecksum: formatHex16(localPos.postApplyChecksum) });
+    assert.deepEqual(rep.snapshotPosition, { txid: '0000000000000002', postApplyChecksum: formatHex16(primary.checksum) });
+    assert.ok(readFileSync(join(r.quarantineDir, 'database')).equals(local), 'local database copied as it was');
+    assert.deepEqual(readdirSync(join(r.quarantineDir, 'ltx')), [formatFilename(1n, 1n), formatFilename(2n, 2n)]);
+    const q = h.events.filter((e) => e.type === 'quarantine');
+    assert.deepEqual(q, [{ type: 'quarantine', db: 'r.db', reason: rep.reason, dir: r.quarantineDir }]);
+    // The snapshot is the database now, and its only LTX file.
+    assert.ok(readFileSync(db.databasePath).equals(primary.image));
+    assert.deepEqual(ltxNames(db), [formatFilename(1n, 2n)]);
+    assert.equal(db.pos.txid, 2n);
+    assert.equal(r.wholeFile, true);
+    // Nothing under dbs/ but the database.
+    assert.deepEqual(readdirSync(join(h.dataDir, 'dbs')), ['r.db']);
+  });
+
+  test('a snapshot without quarantine replaces local data and makes no folder', () => {
+    const db = replicaDB();
+    tx(db, 0x11, 5);
+    primary.commit(2, [1, 2], 9);
+    const r = applyLTX(db, primary.snapshot(), null);
+    assert.equal(r.quarantineDir, null);
+    assert.equal(existsSync(join(h.dataDir, 'quarantine')), false);
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'shrunk to the snapshot');
+    assert.deepEqual(r.ranges, [{ off: 0, len: 5 * PAGE }], 'written pages plus the cut-off tail');
+    assert.deepEqual(ltxNames(db), [formatFilename(1n, 1n)]);
+  });
+
+  test('a snapshot may change the page size; an incremental file may not', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    const big = new ModelPrimary(join(h.dataDir, 'tmp'), 4096);
+    big.commit(3, [1, 2, 3], 4);
+    big.commit(3, [2], 5);
+    applyLTX(db, big.snapshot(), null);
+    assert.equal(db.pageSize, 4096);
+    assert.ok(readFileSync(db.databasePath).equals(big.image));
+    applyLTX(db, big.commit(3, [3], 6), null);
+    assert.equal(db.pos.postApplyChecksum, big.checksum);
+    // Back on the 1024-byte primary's chain: its incremental file is refused.
+    const other = new ModelPrimary(join(h.dataDir, 'tmp2'));
+    other.txid = 3n;
+    other.checksum = big.checksum;
+    other.image = Buffer.from(big.image.subarray(0, 3 * 1024));
+    assert.throws(() => applyLTX(db, other.commit(3, [2], 7), null), /page size 1024/);
+    assert.equal(db.pos.txid, 3n);
+  });
+
+  test('commit 0 deletes the database and its side files; a later file re-creates it', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    writeFileSync(db.shmPath, Buffer.alloc(100));
+    const r = applyLTX(db, primary.drop(), null);
+    assert.equal(r.deleted, true);
+    for (const p of [db.databasePath, db.shmPath, db.walPath, db.journalPath]) assert.equal(existsSync(p), false, p);
+    assert.equal(db.pageN, 0);
+    assert.equal(db.pos.txid, 2n);
+    assert.equal(db.pos.postApplyChecksum, 1n << 63n);
+    applyLTX(db, primary.commit(1, [1], 3), null);
+    assert.ok(readFileSync(db.databasePath).equals(primary.image));
+    assert.equal(db.pos.txid, 3n);
+  });
+
+  test('a crash after the rename into ltx/ but before the pages: start-up applies the file, no re-base', () => {
+    let db = replicaDB();
+    applyLTX(db, primary.commit(3, [1, 2, 3], 1), null);
+    const next = primary.commit(3, [2, 3], 2);
+    // What applyLTX does first, then "crash".
+    renameSync(next, join(db.ltxDir, formatFilename(2n, 2n)));
+    const store = h.open();
+    db = store.db('r.db')!;
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database matches the LTX chain');
+    assert.equal(db.pos.txid, 2n);
+    assert.equal(db.pos.postApplyChecksum, primary.checksum);
+    assert.equal(existsSync(join(h.dataDir, 'forensic')), false, 'no re-base, no forensic folder');
+    assert.deepEqual(ltxNames(db), [formatFilename(1n, 1n), formatFilename(2n, 2n)]);
+  });
+
+  test('the wal-index header is rewritten: iChange + 1, mxFrame 0, nPage; the rest of the block kept', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1, true), null);
+    assert.equal(db.mode, 'wal');
+    const shm = Buffer.alloc(SHM_REGION_SIZE);
+    buildShmHeader(
+      { version: 3007000, change: 41, isInit: 1, bigEndianChecksum: false, pageSize: PAGE, mxFrame: 9, nPage: 2, frameChecksum: [1, 2], salt1: 3, salt2: 4 },
+      { nBackfill: 3, readMarks: [0, 9, 0xffffffff, 0xffffffff, 0xffffffff], nBackfillAttempted: 9 },
+    ).copy(shm, 0);
+    shm.fill(0xab, 200, 300);
+    writeFileSync(db.shmPath, shm);
+    const r = applyLTX(db, primary.commit(3, [3], 2, true), null);
+    assert.equal(r.shmRewritten, true);
+    const after = readFileSync(db.shmPath);
+    assert.equal(after.length, SHM_REGION_SIZE);
+    const parsed = parseShmHeader(after);
+    assert.equal(parsed.valid, true);
+    assert.equal(parsed.copy1.change, 42);
+    assert.equal(parsed.copy1.mxFrame, 0);
+    assert.equal(parsed.copy1.nPage, 3);
+    assert.equal(parsed.checkpoint.nBackfill, 0);
+    assert.ok(after.subarray(200, 300).equals(Buffer.alloc(100, 0xab)), 'bytes past the header kept');
+  });
+});
