@@ -584,7 +584,10 @@ export class LiteFS implements FuseHandler {
       const dbIno = base + FILE_KINDS.indexOf('database');
       if (r.deleted || r.wholeFile) n.invalInode(dbIno, 0, 0);
       else for (const range of r.ranges) n.invalInode(dbIno, range.off, range.len);
-      if (r.shmRewritten || r.deleted) n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0);
+      // The -shm is mapped by SQLite: replace the header page in the kernel's
+      // cache rather than invalidate it (see ApplyResult.shmPage).
+      if (r.shmPage !== null) n.store(base + FILE_KINDS.indexOf('shm'), 0, r.shmPage);
+      if (r.deleted) n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0);
       n.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
     }
     const seq = n.invalInode(LAG_INO, 0, 0, true);

@@ -10,7 +10,7 @@
  * overlapping readers cannot starve it; SQLite's busy handler retries them.
  * A waiting apply is retried after every FUSE request (`poll`).
  */
-import { applyLTX, type ApplyResult } from '../store/apply.js';
+import { applyLTX, restoreWalIndexPage, type ApplyResult } from '../store/apply.js';
 import type { DB } from '../store/db.js';
 import { ApplyFatalError } from '../store/errors.js';
 import { DATABASE_LOCKS, Lock, type LockMask, type LockingMode, READ_LOCKS, newInternalOwner } from '../store/locks.js';
@@ -36,7 +36,7 @@ interface Pending {
   readonly cmd: ApplyCommand;
   readonly owner: bigint;
   /** Set once applied: the write set is held until the notifier wrote `seq`. */
-  applied: { db: DB; seq: number } | null;
+  applied: { db: DB; seq: number; result: ApplyResult } | null;
 }
 
 export interface ApplierDeps {
@@ -89,8 +89,14 @@ export class ReplicaApplier {
       if (head.applied === null && !this.start(head)) return;
       if (head.applied !== null) {
         if (this.deps.written() < head.applied.seq) return;
+        const { db, result } = head.applied;
+        try {
+          if (result.shmPage !== null) restoreWalIndexPage(db, result.shmPage);
+        } catch (err) {
+          this.deps.log(`ERROR ${db.name}: rewriting the wal-index header: ${err instanceof Error ? err.message : String(err)}`);
+        }
         // The kernel's caches are clean: readers may come back.
-        head.applied.db.locks.releaseAll(head.owner);
+        db.locks.releaseAll(head.owner);
         this.deps.post({ type: 'commandResult', id: head.cmd.id, status: 'ok', inodes: [] });
       }
       q.shift();
@@ -131,7 +137,7 @@ export class ReplicaApplier {
       return fail(message);
     }
     const seq = this.deps.invalidate(db, result);
-    p.applied = { db, seq: seq ?? 0 };
+    p.applied = { db, seq: seq ?? 0, result };
     return true;
   }
 }

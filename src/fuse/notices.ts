@@ -11,7 +11,9 @@ import type { MessagePort } from 'node:worker_threads';
 export type Notice =
   | { readonly kind: 'inval-inode'; readonly ino: number; readonly off: number; readonly len: number }
   | { readonly kind: 'inval-entry'; readonly parent: number; readonly name: string }
-  | { readonly kind: 'delete'; readonly parent: number; readonly child: number; readonly name: string };
+  | { readonly kind: 'delete'; readonly parent: number; readonly child: number; readonly name: string }
+  /** Put `data` into the kernel's page cache of `ino` at `off` (pages mapped by processes change in place). */
+  | { readonly kind: 'store'; readonly ino: number; readonly off: number; readonly data: Uint8Array };
 
 /** One message to the notifier: notices written in order, then acknowledged. */
 export interface NoticeBatch {
@@ -60,6 +62,15 @@ export class NoticeQueue {
   /** Tell the kernel `name` (inode `child`) in `parent` was deleted. */
   delete(parent: number, child: number, name: string, wake = false): number {
     return this.push({ kind: 'delete', parent, child, name }, wake);
+  }
+
+  /**
+   * Replace cached bytes of `ino` with `data` (NOTIFY_STORE). Unlike an
+   * invalidation this cannot make the kernel write a dirty mmapped page
+   * back over the new data first.
+   */
+  store(ino: number, off: number, data: Uint8Array, wake = false): number {
+    return this.push({ kind: 'store', ino, off, data }, wake);
   }
 
   /** Highest sequence number the notifier has written. */

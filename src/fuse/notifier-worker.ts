@@ -10,7 +10,7 @@ import { stat, writeSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorCode } from './errors.js';
 import { WRITTEN_SEQ_SLOT, type Notice, type NoticeAck, type NoticeBatch } from './notices.js';
-import { encodeDelete, encodeInvalEntry, encodeInvalInode } from './notify.js';
+import { encodeDelete, encodeInvalEntry, encodeInvalInode, encodeStore } from './notify.js';
 
 export interface NotifierWorkerData {
   readonly fd: number;
@@ -33,7 +33,12 @@ function log(line: string): void {
 
 function writeNotice(n: Notice): boolean {
   let len: number;
+  let out = buf;
   switch (n.kind) {
+    case 'store':
+      if (40 + n.data.length > out.length) out = Buffer.alloc(40 + n.data.length);
+      len = encodeStore(out, n.ino, n.off, n.data);
+      break;
     case 'inval-inode':
       len = encodeInvalInode(buf, n.ino, n.off, n.len);
       break;
@@ -45,7 +50,7 @@ function writeNotice(n: Notice): boolean {
       break;
   }
   try {
-    writeSync(data.fd, buf, 0, len);
+    writeSync(data.fd, out, 0, len);
     return true;
   } catch (err) {
     const code = errorCode(err);

@@ -52,8 +52,14 @@ export interface ApplyResult {
   readonly wholeFile: boolean;
   /** The file had commit 0: the database and its side files are gone. */
   readonly deleted: boolean;
-  /** The wal-index header was rewritten (the `-shm` file's cached pages are stale). */
-  readonly shmRewritten: boolean;
+  /**
+   * The first page of the rewritten `-shm` (the wal-index header), or null
+   * when there is no `-shm`. The kernel's cached copy must be replaced with
+   * it (not merely invalidated: a dirty mmapped page would be written back
+   * over it first), and `restoreWalIndexPage` repeats the write once that is
+   * done, in case such a write-back landed in between.
+   */
+  readonly shmPage: Uint8Array | null;
   /** The quarantine folder, when local data was set aside first. */
   readonly quarantineDir: string | null;
 }
@@ -111,9 +117,9 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
     db.journalActive = false;
     db.lastRefusal = null;
     db.ctx.post({ type: 'tx', db: db.name, txid: formatHex16(header.maxTXID), checksum: formatHex16(postApply), pages: pageCount });
-    const shmRewritten = !deleted && rewriteWalIndexHeader(db);
+    const shmPage = deleted ? null : rewriteWalIndexHeader(db);
     maybeEnforceRetention(db);
-    return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmRewritten, quarantineDir };
+    return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmPage, quarantineDir };
   } catch (err) {
     throw new ApplyFatalError(db.name, `applying ${name} failed after it was moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -268,9 +274,9 @@ function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet): 
  * truncated (LiteFS truncates to 32 KiB): readers may have more of it
  * mapped, and with mxFrame 0 they never look past the header.
  */
-function rewriteWalIndexHeader(db: DB): boolean {
+function rewriteWalIndexHeader(db: DB): Uint8Array | null {
   const io = db.io;
-  if (!io.exists(db.shmPath)) return false;
+  if (!io.exists(db.shmPath)) return null;
   const block = Buffer.alloc(SHM_REGION_SIZE);
   const fd = io.open(db.shmPath, 'readWrite');
   try {
@@ -289,8 +295,28 @@ function rewriteWalIndexHeader(db: DB): boolean {
   } finally {
     io.close(fd);
   }
-  return true;
+  return block.subarray(0, SHM_HEADER_PAGE);
 }
+
+/**
+ * Writes the wal-index header page of an apply again (the caller still holds
+ * the write lock set, so no SQLite connection changed it legitimately). A
+ * reader's dirty mmapped page written back by the kernel after the apply
+ * may have put the old header into the file.
+ */
+export function restoreWalIndexPage(db: DB, page: Uint8Array): void {
+  const io = db.io;
+  if (!io.exists(db.shmPath)) return;
+  const fd = io.open(db.shmPath, 'readWrite');
+  try {
+    io.write(fd, page, 0);
+  } finally {
+    io.close(fd);
+  }
+}
+
+/** The page of `-shm` holding the header, as the kernel caches it. */
+const SHM_HEADER_PAGE = 4096;
 
 /** Ascending byte ranges, merging a range that starts where the last one ends. */
 class RangeSet {

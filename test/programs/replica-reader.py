@@ -49,7 +49,9 @@ while not os.path.exists(stop):
             con.close()
             con = None
     except Exception as e:  # noqa: BLE001 - every other failure is a finding
-        errors.append(repr(e))
+        errors.append("read %d: %r" % (reads, e))
+        if con is not None:
+            con.close()
         con = None
     if len(errors) > 20:
         break
