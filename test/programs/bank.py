@@ -66,27 +66,31 @@ def transfer(db, count, seed):
 
 
 def check(db, seconds, expected):
+    """One long-lived connection, as an application holds it: its page cache
+    must notice every change the replica applies (a new connection would
+    start with an empty cache and hide stale-cache bugs)."""
     reads, checks, busy = 0, 0, 0
     violations, errors = [], []
     deadline = time.monotonic() + seconds
+    con = None
     while time.monotonic() < deadline and len(errors) + len(violations) < 20:
         try:
-            con = connect(db)
-            try:
-                con.execute("BEGIN")
-                total = con.execute("SELECT sum(balance) FROM accounts").fetchone()[0]
-                con.execute("COMMIT")
-                reads += 1
-                if total != expected:
-                    violations.append("total %s != %s" % (total, expected))
-                if reads % 10 == 0:
-                    result = con.execute("PRAGMA quick_check").fetchone()[0]
-                    checks += 1
-                    if result != "ok":
-                        violations.append("quick_check: %s" % result)
-            finally:
-                con.close()
+            if con is None:
+                con = connect(db)
+            con.execute("BEGIN")
+            total = con.execute("SELECT sum(balance) FROM accounts").fetchone()[0]
+            con.execute("COMMIT")
+            reads += 1
+            if total != expected:
+                violations.append("total %s != %s" % (total, expected))
+            if reads % 10 == 0:
+                result = con.execute("PRAGMA quick_check").fetchone()[0]
+                checks += 1
+                if result != "ok":
+                    violations.append("quick_check: %s" % result)
         except sqlite3.OperationalError as e:
+            if con is not None and con.in_transaction:
+                con.execute("ROLLBACK")
             if is_busy(e):
                 busy += 1
             elif "no such table" in str(e):
@@ -95,6 +99,11 @@ def check(db, seconds, expected):
                 errors.append("%s: %s" % (type(e).__name__, e))
         except sqlite3.DatabaseError as e:
             errors.append("%s: %s" % (type(e).__name__, e))
+            if con is not None:
+                con.close()
+                con = None
+    if con is not None:
+        con.close()
     print(json.dumps({"reads": reads, "checks": checks, "busy": busy, "violations": violations, "errors": errors}))
 
 
