@@ -5,14 +5,11 @@
  * POST /stream to replicas from its data directory (DataDirReplicationSource).
  */
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
 import type { Registry } from 'prom-client';
 import { ApiError, type ApiNode, type EventSubscription, type NodeInfo } from '../http/api.js';
 import type { Pos } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
-import { EventHub } from './event-hub.js';
-import { databaseNames, latestLTXFacts, ltxDir, ltxFileName, readLTXFacts } from './ltx-facts.js';
-import { nodeMetrics, type NodeMetrics } from './metrics.js';
+import { NodeCore } from './node-core.js';
 import { DataDirReplicationSource } from './replication-source.js';
 
 /** Export and import need the store's locks, which live on the FUSE thread. */
@@ -49,9 +46,7 @@ export class StaticPrimaryNode implements ApiNode {
   private readonly dataDir: string;
   private readonly cluster: string;
   private readonly hostname: string;
-  private readonly metrics: NodeMetrics;
-  private readonly events: EventHub;
-  private readonly positions = new Map<string, Pos>();
+  private readonly core: NodeCore;
   private transfer: DatabaseTransfer | undefined;
 
   constructor(options: StaticPrimaryNodeOptions) {
@@ -59,20 +54,14 @@ export class StaticPrimaryNode implements ApiNode {
     this.cluster = options.clusterID;
     this.hostname = options.hostname;
     this.transfer = options.transfer;
-    this.metrics = nodeMetrics(options.registry, options.defaultMetrics ?? true);
-    this.events = new EventHub(() => ({ type: 'init', data: this.primaryData() }));
+    this.core = new NodeCore({ ...options, primaryData: () => this.primaryData() });
     this.replication = new DataDirReplicationSource({
       dataDir: this.dataDir,
       nodeID: this.nodeID,
       compress: options.compress ?? true,
       log: options.log,
     });
-    for (const db of databaseNames(this.dataDir)) {
-      const facts = latestLTXFacts(this.dataDir, db);
-      if (facts === undefined) continue;
-      this.setPosition(db, { txid: facts.header.maxTXID, postApplyChecksum: facts.postApplyChecksum });
-    }
-    this.metrics.isPrimary.set(1);
+    this.core.metrics.isPrimary.set(1);
   }
 
   setTransfer(transfer: DatabaseTransfer): void {
@@ -89,42 +78,17 @@ export class StaticPrimaryNode implements ApiNode {
 
   /** The database's position as last reported by the store; undefined if unknown. */
   position(name: string): Pos | undefined {
-    return this.positions.get(name);
+    return this.core.position(name);
   }
 
-  /** Follows a message from the FUSE thread. */
+  /** Follows a message from the FUSE thread: a commit moves the position and wakes the /stream sessions. */
   onStoreEvent(event: StoreEvent): void {
     if (event.type !== 'tx') return;
-    const txid = BigInt('0x' + event.txid);
-    const checksum = BigInt('0x' + event.checksum);
-    this.setPosition(event.db, { txid, postApplyChecksum: checksum });
-    this.replication.onTx(event.db, { txid, postApplyChecksum: checksum });
-    this.metrics.dbCommitCount.inc({ db: event.db });
-    // The tx event carries no header fields; the LTX file is durable by now.
-    const facts = readLTXFacts(join(ltxDir(this.dataDir, event.db), ltxFileName(event.txid)));
-    this.events.publish({
-      type: 'tx',
-      db: event.db,
-      data: {
-        txID: txid,
-        postApplyChecksum: checksum,
-        pageSize: facts?.header.pageSize ?? 0,
-        commit: facts?.header.commit ?? 0,
-        timestamp: facts === undefined ? Date.now() : Number(facts.header.timestamp),
-      },
-    });
+    this.replication.onTx(event.db, this.core.onTx(event, false));
   }
 
   subscribeEvents(): EventSubscription {
-    const sub = this.events.subscribe();
-    this.metrics.subscriberCount.set(this.events.size);
-    return {
-      next: (signal) => sub.next(signal),
-      close: () => {
-        sub.close();
-        this.metrics.subscriberCount.set(this.events.size);
-      },
-    };
+    return this.core.subscribeEvents();
   }
 
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined {
@@ -158,14 +122,8 @@ export class StaticPrimaryNode implements ApiNode {
 
   /** Ends every /events and /stream stream (shutdown). */
   close(): void {
-    this.events.closeAll();
+    this.core.close();
     this.replication.close();
-  }
-
-  private setPosition(db: string, pos: Pos): void {
-    this.positions.set(db, pos);
-    this.metrics.dbTXID.set({ db }, Number(pos.txid));
-    this.metrics.dbCount.set(this.positions.size);
   }
 
   private primaryData(): { isPrimary: boolean; hostname: string } {
