@@ -21,7 +21,8 @@ import type { Pos, PosMap } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
 import { saveClusterID } from './cluster-id.js';
 import { NodeCore } from './node-core.js';
-import { NotSupportedError, type DatabaseTransfer } from './static-node.js';
+import { NotSupportedError, StaticLeaseNode } from './static-lease-node.js';
+import type { DatabaseTransfer } from './static-node.js';
 
 export interface ReplicaNodeOptions {
   readonly dataDir: string;
@@ -38,7 +39,7 @@ export interface ReplicaNodeOptions {
 /** Milliseconds since the epoch of the primary's last heartbeat; -1 before the first sync (ref §7.4). */
 const NEVER_SYNCED = -1;
 
-export class ReplicaNode implements ApiNode {
+export class ReplicaNode extends StaticLeaseNode implements ApiNode {
   readonly nodeID: bigint = randomBytes(8).readBigUInt64BE(0);
   readonly replication: ReplicationSource;
   private readonly core: NodeCore;
@@ -51,6 +52,7 @@ export class ReplicaNode implements ApiNode {
   private isReady = false;
 
   constructor(private readonly options: ReplicaNodeOptions) {
+    super();
     this.cluster = options.clusterID;
     this.core = new NodeCore({ ...options, primaryData: () => this.primaryData() });
     this.replication = new NotPrimarySource(this.core);
@@ -138,22 +140,6 @@ export class ReplicaNode implements ApiNode {
 
   async importDatabase(): Promise<void> {
     throw new NotPrimaryError();
-  }
-
-  async acquireHaltLock(): Promise<unknown> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
-  }
-
-  async releaseHaltLock(): Promise<void> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
-  }
-
-  async applyForwardedTx(): Promise<void> {
-    throw new NotSupportedError('write forwarding');
-  }
-
-  async handoff(): Promise<void> {
-    throw new Error('static lease does not support handoff');
   }
 
   /** LiteFS answers 409 on a node that may never be primary. */

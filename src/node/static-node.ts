@@ -6,10 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Registry } from 'prom-client';
-import { ApiError, type ApiNode, type EventSubscription, type NodeInfo } from '../http/api.js';
+import type { ApiNode, EventSubscription, NodeInfo } from '../http/api.js';
 import type { Pos } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
 import { NodeCore } from './node-core.js';
+import { NotSupportedError, StaticLeaseNode } from './static-lease-node.js';
 import { DataDirReplicationSource } from './replication-source.js';
 
 /** Export and import need the store's locks, which live on the FUSE thread. */
@@ -33,14 +34,8 @@ export interface StaticPrimaryNodeOptions {
   readonly log?: (line: string) => void;
 }
 
-/** Thrown for endpoints whose feature (replication, HALT, handoff) is not built. */
-export class NotSupportedError extends ApiError {
-  constructor(feature: string) {
-    super(500, `not supported yet: ${feature}`);
-  }
-}
 
-export class StaticPrimaryNode implements ApiNode {
+export class StaticPrimaryNode extends StaticLeaseNode implements ApiNode {
   readonly nodeID: bigint = randomBytes(8).readBigUInt64BE(0);
   readonly replication: DataDirReplicationSource;
   private readonly dataDir: string;
@@ -50,6 +45,7 @@ export class StaticPrimaryNode implements ApiNode {
   private transfer: DatabaseTransfer | undefined;
 
   constructor(options: StaticPrimaryNodeOptions) {
+    super();
     this.dataDir = options.dataDir;
     this.cluster = options.clusterID;
     this.hostname = options.hostname;
@@ -99,22 +95,6 @@ export class StaticPrimaryNode implements ApiNode {
   async importDatabase(name: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void> {
     if (this.transfer === undefined) throw new NotSupportedError('import');
     await this.transfer.importDatabase(name, body, signal);
-  }
-
-  async acquireHaltLock(): Promise<unknown> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
-  }
-
-  async releaseHaltLock(): Promise<void> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
-  }
-
-  async applyForwardedTx(): Promise<void> {
-    throw new NotSupportedError('write forwarding');
-  }
-
-  async handoff(): Promise<void> {
-    throw new Error('static lease does not support handoff');
   }
 
   /** Already primary: LiteFS answers 200 at once. */
