@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # `npm run demo`: a first run of litefs-ts on one machine. Mounts a
-# single-node LiteFS with the shipped demo config (etc/litefs-demo.yml: data
-# in demo/data, mount at demo/mnt, static lease), writes a demo database
-# through the mount with the sqlite3 CLI, shows the LTX files each commit
-# produced, and unmounts. Needs root (FUSE) and sqlite3. Running it again
-# continues the same database: its position survives restarts.
+# LiteFS primary with the shipped demo config (etc/litefs-demo.yml: data
+# in demo/data, mount at demo/mnt, static lease) and a replica that follows
+# it (etc/litefs-demo-replica.yml: demo/replica-mnt), writes a demo database
+# through the primary's mount with the sqlite3 CLI, reads it on the replica,
+# shows the LTX files each commit produced, and unmounts both. Needs root
+# (FUSE) and sqlite3. Running it again continues the same database: its
+# position survives restarts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 litefs() { node dist/src/cli/main.js "$@"; }
@@ -19,10 +21,15 @@ mkdir -p demo
 echo "== litefs mount -config etc/litefs-demo.yml"
 litefs mount -config etc/litefs-demo.yml > demo/mount.log 2>&1 &
 daemon=$!
+replica=""
 cleanup() {
-  kill -TERM "$daemon" 2>/dev/null || true
-  wait "$daemon" 2>/dev/null || true
-  if grep -q " $(pwd)/demo/mnt " /proc/self/mountinfo; then umount -l demo/mnt || true; fi
+  for pid in $replica $daemon; do
+    kill -TERM "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  for m in mnt replica-mnt; do
+    if grep -q " $(pwd)/demo/$m " /proc/self/mountinfo; then umount -l "demo/$m" || true; fi
+  done
 }
 trap cleanup EXIT
 for _ in $(seq 200); do
@@ -55,10 +62,26 @@ echo
 echo "== litefs ltx verify && litefs ltx dump $last"
 litefs ltx verify "$last" && litefs ltx dump "$last"
 
+echo
+echo "== a replica: litefs mount -config etc/litefs-demo-replica.yml (follows http://localhost:20202)"
+litefs mount -config etc/litefs-demo-replica.yml > demo/replica.log 2>&1 &
+replica=$!
+for _ in $(seq 300); do
+  [ "$(cat demo/replica-mnt/demo.db-pos 2>/dev/null)" = "$(cat demo/mnt/demo.db-pos)" ] && break
+  kill -0 "$replica" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$(cat demo/replica-mnt/demo.db-pos 2>/dev/null)" = "$(cat demo/mnt/demo.db-pos)" ] || { echo "the replica did not catch up:" >&2; cat demo/replica.log >&2; exit 1; }
+echo "replica position: $(cat demo/replica-mnt/demo.db-pos) (same as the primary's); its primary: $(cat demo/replica-mnt/.primary)"
+sqlite3 demo/replica-mnt/demo.db "SELECT 'rows on the replica: ' || count(*) FROM visits;"
+echo "a write on the replica is refused:"
+sqlite3 demo/replica-mnt/demo.db "INSERT INTO visits (at) VALUES ('x');" 2>&1 || true
+
 cleanup
 trap - EXIT
 echo
 echo "unmounted. Try next:"
+echo "  node dist/src/cli/main.js mount -config etc/litefs-demo-replica.yml &  # a replica (with the primary running)"
 echo "  node dist/src/cli/main.js mount -config etc/litefs-demo.yml &    # mount it again"
 echo "  sqlite3 demo/mnt/demo.db 'SELECT * FROM visits'                  # read through the mount"
 echo "  ls demo/data/dbs/demo.db/ltx; node dist/src/cli/main.js ltx dump <file>"
