@@ -42,6 +42,8 @@ const TARGET_RATE = 200;
 const TARGET_P50_MS = 2;
 const TARGET_P99_MS = 10;
 
+/** Point selects: idle and busy rounds alternate this many times each. */
+const SELECT_ROUNDS = 2;
 /** The diagnostic row's pause between the poller's selects. */
 const POLL_GAP_MS = 1;
 
@@ -171,23 +173,29 @@ interface SelectResult {
 async function measureSelects(cluster: Cluster, settings: Settings, cleanup: CleanupStack): Promise<SelectResult> {
   const db = 'select.db';
   const s = settings.selectSeconds;
-  progress(`point selects on the replica: ${settings.selectRows} rows, ${s} s idle, then ${s} s while the primary commits ${TARGET_RATE}/s`);
+  progress(`point selects on the replica: ${settings.selectRows} rows, ${s} s idle and ${s} s while the primary commits ${TARGET_RATE}/s, alternating`);
   const primaryDb = join(cluster.primary.mnt, db);
   const replicaDb = join(cluster.replicas[0]!.mnt, db);
   await pyRun(['init', primaryDb, 'WAL', String(settings.selectRows)], 60_000, cleanup);
   await waitConverged(cluster, db);
-  const limit = 60_000 + s * 1000;
-  const idle = await py(['select', replicaDb, String(s)], limit, cleanup);
-  // The writer starts first and runs half a second longer on each side, so every select overlaps commits.
-  const writer = py(['write', primaryDb, String(s + 1), String(TARGET_RATE)], limit, cleanup);
-  await new Promise((r) => setTimeout(r, 500));
-  const busy = await py(['select', replicaDb, String(s)], limit, cleanup);
-  const w = await writer;
-  return {
-    idle: numberField(idle, 'selects') / numberField(idle, 'seconds'),
-    busy: numberField(busy, 'selects') / numberField(busy, 'seconds'),
-    writes: numberField(w, 'commits') / numberField(w, 'seconds'),
-  };
+  const round = s / SELECT_ROUNDS;
+  const limit = 60_000 + round * 1000;
+  let idle = 0;
+  let busy = 0;
+  let writes = 0;
+  // Idle and busy rounds alternate, best of each kept: a shared machine's load then hits both states alike.
+  for (let i = 0; i < SELECT_ROUNDS; i++) {
+    const r = await py(['select', replicaDb, String(round)], limit, cleanup);
+    idle = Math.max(idle, numberField(r, 'selects') / numberField(r, 'seconds'));
+    // The writer starts half a second early and ends half a second late, so every select overlaps commits.
+    const writer = py(['write', primaryDb, String(round + 1), String(TARGET_RATE)], limit, cleanup);
+    await new Promise((done) => setTimeout(done, 500));
+    const b = await py(['select', replicaDb, String(round)], limit, cleanup);
+    const w = await writer;
+    busy = Math.max(busy, numberField(b, 'selects') / numberField(b, 'seconds'));
+    writes = Math.max(writes, numberField(w, 'commits') / numberField(w, 'seconds'));
+  }
+  return { idle, busy, writes };
 }
 
 function lagTable(results: LagResult[]): string {
@@ -230,7 +238,7 @@ function selectTable(s: SelectResult, settings: Settings): string {
       ['idle', int(s.idle), '1'],
       [`primary committing (${int(s.writes)} commits/s reached)`, int(s.busy), `${(s.busy / s.idle).toFixed(2)}×`],
     ],
-  ) + `\n\nWAL database of ${settings.selectRows.toLocaleString('en-US')} rows, one connection, \`SELECT v FROM t WHERE id = ?\` on random ids for ${settings.selectSeconds} s each.`;
+  ) + `\n\nWAL database of ${settings.selectRows.toLocaleString('en-US')} rows, one connection, \`SELECT v FROM t WHERE id = ?\` on random ids; ${SELECT_ROUNDS} rounds of ${settings.selectSeconds / SELECT_ROUNDS} s per state, alternating, best kept.`;
 }
 
 function describeRun(settings: Settings, loadAtStart: number[]): string {
