@@ -1,7 +1,9 @@
 /**
  * `npm run bench`: every benchmark that needs no mount. BENCH_QUICK=1 shortens
  * each measurement for a smoke run. Results and how to reproduce them are in
- * BENCHMARKS.md. (`npm run bench:fuse` runs the mount benchmarks.)
+ * BENCHMARKS.md. (`npm run bench:fuse` runs the mount benchmarks;
+ * `npm run bench:replication` the primary-to-replica ones: lag, apply
+ * throughput, replica reads under writes.)
  */
 import { cpus } from 'node:os';
 import { runCodecBench } from './codecs.js';
