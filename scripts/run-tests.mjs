@@ -3,7 +3,7 @@
 // test runner. Usage: node scripts/run-tests.mjs [kind...]  (default: all kinds)
 // Unit tests run in parallel; suites that mount file systems or start daemons
 // run one file at a time so they do not compete for the machine's two cores.
-import { readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -22,6 +22,18 @@ function findTests(dir) {
     else if (name.endsWith('.test.js')) out.push(p);
   }
   return out;
+}
+
+// Mounts that exist before the run (say, left by an earlier run whose
+// processes were killed) are not this run's leaks: the teardown tests
+// (test/helpers/mount.ts leakedMounts) leave them out.
+const mountsBefore = readFileSync('/proc/self/mountinfo', 'utf8')
+  .split('\n')
+  .filter((line) => line !== '')
+  .map((line) => line.split(' ')[4].replace(/\\([0-7]{3})/g, (_, oct) => String.fromCharCode(parseInt(oct, 8))));
+process.env.LITEFS_TEST_MOUNTS_BEFORE = JSON.stringify(mountsBefore);
+if (mountsBefore.some((m) => m.includes('/litefs-fuse-'))) {
+  console.log(`note: test mounts from an earlier run are present and are not counted as leaks: ${mountsBefore.filter((m) => m.includes('/litefs-fuse-')).join(' ')}`);
 }
 
 let failed = false;

@@ -251,6 +251,36 @@ export function mountEntries(): MountEntry[] {
   return out;
 }
 
+/** Set by scripts/run-tests.mjs: mount points that existed before this test run (not ours to judge). */
+export const MOUNTS_BEFORE_ENV = 'LITEFS_TEST_MOUNTS_BEFORE';
+
+/**
+ * Mounts a finished suite left behind: any fuse.litefs mount under the
+ * temporary folder, and any mount in a folder this project's helpers created,
+ * unless it was there before the run started (a dead earlier run's leftovers
+ * are not this run's leak) or its test process is still alive (a concurrent
+ * run on the same machine).
+ */
+export function leakedMounts(): MountEntry[] {
+  const root = tmpdir();
+  const before = new Set<string>(JSON.parse(process.env[MOUNTS_BEFORE_ENV] ?? '[]') as string[]);
+  return mountEntries().filter((m) => {
+    if (before.has(m.mountPoint)) return false;
+    const owner = mountDirOwner(m.mountPoint);
+    if (owner !== null) return !processAlive(owner);
+    return m.fsType === 'fuse.litefs' && m.mountPoint.startsWith(root + '/');
+  });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export function isMounted(dir: string): boolean {
   return mountEntries().some((m) => m.mountPoint === dir);
 }
