@@ -1,7 +1,10 @@
 import { parseJSON, snippet, storeRequest } from './http.js';
 import {
+  type ClusterPositions,
   type Lease,
   type Leaser,
+  type PositionRecord,
+  type Presence,
   type PrimaryInfo,
   ClusterIDConflictError,
   HandoffQueue,
@@ -9,8 +12,10 @@ import {
   LeaseStoreError,
   NoPrimaryError,
   PrimaryExistsError,
+  decodePositionRecord,
   decodePrimaryInfo,
   defaultMarginMs,
+  encodePositionRecord,
   encodePrimaryInfo,
   isObject,
   monotonicNow,
@@ -130,6 +135,74 @@ export class ConsulLeaser implements Leaser {
     if (existing !== id) throw new ClusterIDConflictError(existing, id);
   }
 
+  get positionsKey(): string {
+    return `${this.leaseKey}/positions`;
+  }
+
+  get nodesPrefix(): string {
+    return `${this.leaseKey}/nodes/`;
+  }
+
+  /** One Consul transaction: the lease key must still be this session's write at `epoch`, then set. */
+  async publishPrimaryPositions(lease: Lease, record: PositionRecord, signal?: AbortSignal): Promise<void> {
+    const ops = [
+      { KV: { Verb: 'check-session', Key: this.leaseKey, Session: lease.id } },
+      { KV: { Verb: 'check-index', Key: this.leaseKey, Index: Number(lease.epoch) } },
+      { KV: { Verb: 'set', Key: this.positionsKey, Value: Buffer.from(encodePositionRecord(record)).toString('base64') } },
+    ];
+    const res = await this.request('PUT', '/v1/txn', signal, JSON.stringify(ops), [409]);
+    if (res.status === 409) throw new LeaseExpiredError(lease.id, `epoch ${lease.epoch} no longer holds the lease key`);
+  }
+
+  async openPresence(nodeID: string, record: PositionRecord, signal?: AbortSignal): Promise<Presence> {
+    await this.registerNode(signal);
+    // Lock-delay 0: a node whose presence session lapsed may take its key back at once.
+    const session = await this.createSession(signal, 'litefs-presence', 0);
+    const presence = new ConsulPresence(this, session, `${this.nodesPrefix}${nodeID}`);
+    try {
+      await presence.publish(record, signal);
+    } catch (e) {
+      await presence.close().catch(() => undefined);
+      throw e;
+    }
+    return presence;
+  }
+
+  async positions(signal?: AbortSignal): Promise<ClusterPositions> {
+    const primary = await this.getKey(this.positionsKey, signal);
+    const res = await this.request('GET', `/v1/kv/${keyPath(this.nodesPrefix)}?recurse&consistent`, signal, undefined, [404]);
+    const candidates: PositionRecord[] = [];
+    if (res.status !== 404) {
+      const v = parseJSON(STORE, 'kv get', res.text);
+      if (!Array.isArray(v)) throw new LeaseStoreError(STORE, 'malformed', 'kv get', `expected entries, got ${snippet(res.text)}`);
+      for (const e of v) {
+        if (!isObject(e)) throw new LeaseStoreError(STORE, 'malformed', 'kv get', `unexpected entry ${snippet(res.text)}`);
+        // Only records still locked by a live session count (Behavior delete removes the rest).
+        if (typeof e['Session'] !== 'string' || e['Session'] === '') continue;
+        const value = typeof e['Value'] === 'string' ? Buffer.from(e['Value'], 'base64').toString('utf8') : '';
+        candidates.push(positionRecord(value, String(e['Key'])));
+      }
+    }
+    return { primary: primary === null || primary.value === '' ? null : positionRecord(primary.value, this.positionsKey), candidates };
+  }
+
+  /** PUT ?acquire for a presence key (it stays locked by, and dies with, the presence session). */
+  async putLocked(key: string, session: string, value: string, signal?: AbortSignal): Promise<void> {
+    const res = await this.request('PUT', `/v1/kv/${keyPath(key)}?acquire=${encodeURIComponent(session)}`, signal, value);
+    if (!expectBool(res.text, 'kv acquire')) {
+      throw new LeaseStoreError(STORE, 'rejected', 'kv acquire', `presence key ${key} is held by another session`);
+    }
+  }
+
+  /** Throws LeaseExpiredError unless the lease key is still this session's write at `epoch`. */
+  async checkHolder(session: string, epoch: bigint, signal?: AbortSignal): Promise<void> {
+    const entry = await this.getKey(this.leaseKey, signal);
+    if (entry === null || entry.session !== session) throw new LeaseExpiredError(session, 'the lease key is no longer held by this session');
+    if (entry.modifyIndex !== epoch) {
+      throw new LeaseExpiredError(session, `superseded: the lease key was rewritten at index ${entry.modifyIndex} (epoch ${epoch} is over)`);
+    }
+  }
+
   async close(): Promise<void> {}
 
   /** Session renewal; 404 (or an empty answer) means Consul dropped it. */
@@ -164,10 +237,11 @@ export class ConsulLeaser implements Leaser {
     return `${this.prefix}/litefs`;
   }
 
-  private async createSession(signal?: AbortSignal): Promise<string> {
-    const body: Record<string, unknown> = { Checks: [], Name: 'litefs' };
+  private async createSession(signal?: AbortSignal, name = 'litefs', lockDelayMs = this.lockDelayMs): Promise<string> {
+    // Key order and values as LiteFS sends them (reference §10.3).
+    const body: Record<string, unknown> = { Checks: [], Name: name };
     if (this.prefix !== '') body['Node'] = this.nodeName();
-    body['LockDelay'] = `${this.lockDelayMs}ms`;
+    body['LockDelay'] = `${lockDelayMs}ms`;
     body['Behavior'] = 'delete';
     body['TTL'] = `${Math.ceil(this.ttlMs / 1000)}s`;
     const res = await this.request('PUT', '/v1/session/create', signal, JSON.stringify(body));
@@ -179,7 +253,7 @@ export class ConsulLeaser implements Leaser {
     return id;
   }
 
-  private async destroySession(id: string): Promise<void> {
+  async destroySession(id: string): Promise<void> {
     await this.request('PUT', `/v1/session/destroy/${encodeURIComponent(id)}`);
   }
 
@@ -269,7 +343,9 @@ class ConsulLease implements Lease {
     if (this.closed) throw new LeaseExpiredError(this.id, 'lease closed');
     const sentAt = monotonicNow();
     await this.leaser.renewSession(this.id, signal);
-    this.sentAt = sentAt;
+    // A handoff rewrites the key with the same session: the old holder must notice it was superseded.
+    await this.leaser.checkHolder(this.id, this.epoch, signal);
+    this.sentAt = Math.max(this.sentAt, sentAt);
   }
 
   async handoff(nodeID: string): Promise<void> {
@@ -286,6 +362,41 @@ class ConsulLease implements Lease {
     this.handoffs.close();
     await this.leaser.release(this.id);
   }
+}
+
+class ConsulPresence implements Presence {
+  readonly ttlMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly leaser: ConsulLeaser,
+    readonly id: string,
+    private readonly key: string,
+  ) {
+    this.ttlMs = leaser.ttlMs;
+  }
+
+  async publish(record: PositionRecord, signal?: AbortSignal): Promise<void> {
+    await this.leaser.putLocked(this.key, this.id, encodePositionRecord(record), signal);
+  }
+
+  async renew(signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new LeaseExpiredError(this.id, 'presence closed');
+    await this.leaser.renewSession(this.id, signal);
+  }
+
+  /** Destroying the session deletes the record (Behavior delete). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.leaser.destroySession(this.id);
+  }
+}
+
+function positionRecord(text: string, key: string): PositionRecord {
+  const r = decodePositionRecord(text);
+  if (!r) throw new LeaseStoreError(STORE, 'malformed', 'positions', `key ${key} holds ${snippet(text)}`);
+  return r;
 }
 
 function keyPath(key: string): string {

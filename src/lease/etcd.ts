@@ -1,7 +1,10 @@
 import { parseJSON, snippet, storeRequest } from './http.js';
 import {
+  type ClusterPositions,
   type Lease,
   type Leaser,
+  type PositionRecord,
+  type Presence,
   type PrimaryInfo,
   ClusterIDConflictError,
   HandoffQueue,
@@ -9,8 +12,10 @@ import {
   LeaseStoreError,
   NoPrimaryError,
   PrimaryExistsError,
+  decodePositionRecord,
   decodePrimaryInfo,
   defaultMarginMs,
+  encodePositionRecord,
   encodePrimaryInfo,
   isObject,
   monotonicNow,
@@ -152,6 +157,69 @@ export class EtcdLeaser implements Leaser {
     if (existing !== id) throw new ClusterIDConflictError(existing, id);
   }
 
+  get positionsKey(): string {
+    return `${this.key}/positions`;
+  }
+
+  get nodesPrefix(): string {
+    return `${this.key}/nodes/`;
+  }
+
+  async publishPrimaryPositions(lease: Lease, record: PositionRecord, signal?: AbortSignal): Promise<void> {
+    // Written only while the lease key is still the one this term wrote (fencing by epoch).
+    const txn = await this.call(
+      '/v3/kv/txn',
+      {
+        compare: [{ key: b64(this.key), target: 'MOD', result: 'EQUAL', mod_revision: lease.epoch.toString() }],
+        success: [{ request_put: { key: b64(this.positionsKey), value: b64(encodePositionRecord(record)) } }],
+      },
+      signal,
+    );
+    if (txn['succeeded'] !== true) throw new LeaseExpiredError(lease.id, `epoch ${lease.epoch} no longer holds the lease key`);
+  }
+
+  async openPresence(nodeID: string, record: PositionRecord, signal?: AbortSignal): Promise<Presence> {
+    const grant = await this.call('/v3/lease/grant', { TTL: Math.ceil(this.ttlMs / 1000) }, signal);
+    const presence = new EtcdPresence(this, str(grant, 'ID', 'lease/grant'), `${this.nodesPrefix}${nodeID}`);
+    try {
+      await presence.publish(record, signal);
+    } catch (e) {
+      await presence.close().catch(() => undefined);
+      throw e;
+    }
+    return presence;
+  }
+
+  async positions(signal?: AbortSignal): Promise<ClusterPositions> {
+    const primaryText = await this.get(this.positionsKey, signal);
+    const res = await this.call('/v3/kv/range', { key: b64(this.nodesPrefix), range_end: prefixEnd(this.nodesPrefix) }, signal);
+    const kvs = res['kvs'] ?? [];
+    if (!Array.isArray(kvs)) throw new LeaseStoreError(STORE, 'malformed', 'kv/range', `unexpected kvs ${snippet(JSON.stringify(kvs))}`);
+    const candidates: PositionRecord[] = [];
+    for (const kv of kvs) {
+      if (!isObject(kv)) throw new LeaseStoreError(STORE, 'malformed', 'kv/range', 'kv entry is not an object');
+      candidates.push(positionRecord(fromB64(kv['value'], 'kv/range'), fromB64(kv['key'], 'kv/range')));
+    }
+    return { primary: primaryText === null ? null : positionRecord(primaryText, this.positionsKey), candidates };
+  }
+
+  /** Put attached to an etcd lease (presence records). */
+  async putWithLease(key: string, value: string, leaseID: string, signal?: AbortSignal): Promise<void> {
+    await this.call('/v3/kv/put', { key: b64(key), value: b64(value), lease: leaseID }, signal);
+  }
+
+  /** Throws LeaseExpiredError unless the lease key is still the one written at `epoch` under `leaseID`. */
+  async checkHolder(leaseID: string, epoch: bigint, signal?: AbortSignal): Promise<void> {
+    const res = await this.call('/v3/kv/range', { key: b64(this.key) }, signal);
+    const kvs = res['kvs'];
+    const kv = Array.isArray(kvs) && isObject(kvs[0]) ? kvs[0] : null;
+    if (kv === null) throw new LeaseExpiredError(leaseID, 'the lease key is gone');
+    const mod = kv['mod_revision'];
+    if (String(mod) !== epoch.toString() || String(kv['lease']) !== leaseID) {
+      throw new LeaseExpiredError(leaseID, `superseded: the lease key was rewritten at revision ${String(mod)} (epoch ${epoch} is over)`);
+    }
+  }
+
   async close(): Promise<void> {}
 
   /** One-shot keepalive; throws LeaseExpiredError when etcd no longer has the lease. */
@@ -273,7 +341,9 @@ class EtcdLease implements Lease {
     if (this.closed) throw new LeaseExpiredError(this.id, 'lease closed');
     const sentAt = monotonicNow();
     await this.leaser.keepAlive(this.id, signal);
-    this.sentAt = sentAt;
+    // A handoff rewrites the key under the same etcd lease: the old holder must notice it was superseded.
+    await this.leaser.checkHolder(this.id, this.epoch, signal);
+    this.sentAt = Math.max(this.sentAt, sentAt);
   }
 
   async handoff(nodeID: string): Promise<void> {
@@ -292,7 +362,48 @@ class EtcdLease implements Lease {
   }
 }
 
+class EtcdPresence implements Presence {
+  readonly ttlMs: number;
+  private closed = false;
+
+  constructor(
+    private readonly leaser: EtcdLeaser,
+    readonly id: string,
+    private readonly key: string,
+  ) {
+    this.ttlMs = leaser.ttlMs;
+  }
+
+  async publish(record: PositionRecord, signal?: AbortSignal): Promise<void> {
+    await this.leaser.putWithLease(this.key, encodePositionRecord(record), this.id, signal);
+  }
+
+  async renew(signal?: AbortSignal): Promise<void> {
+    if (this.closed) throw new LeaseExpiredError(this.id, 'presence closed');
+    await this.leaser.keepAlive(this.id, signal);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.leaser.revoke(this.id);
+  }
+}
+
 // ---- gateway JSON helpers --------------------------------------------------
+
+/** range_end for "every key with this prefix": the prefix with its last byte incremented. */
+function prefixEnd(prefix: string): string {
+  const b = Buffer.from(prefix, 'utf8');
+  b[b.length - 1] = b[b.length - 1]! + 1;
+  return b.toString('base64');
+}
+
+function positionRecord(text: string, key: string): PositionRecord {
+  const r = decodePositionRecord(text);
+  if (!r) throw new LeaseStoreError(STORE, 'malformed', 'positions', `key ${key} holds ${snippet(text)}`);
+  return r;
+}
 
 function looksLikeJSON(text: string): boolean {
   try {

@@ -30,6 +30,44 @@ export interface Leaser {
   clusterID(signal?: AbortSignal): Promise<string>;
   /** Records the cluster id; throws ClusterIDConflictError when a different one is recorded. */
   setClusterID(id: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * ARCHITECTURE.md §3.1: the primary records its per-database positions
+   * beside the lease key (`<key>/positions`), written only while `lease`
+   * still holds the key at its epoch; otherwise LeaseExpiredError.
+   */
+  publishPrimaryPositions(lease: Lease, record: PositionRecord, signal?: AbortSignal): Promise<void>;
+  /**
+   * A candidate's presence record (`<key>/nodes/<nodeID>`), tied to a session
+   * or lease of its own so that it vanishes when the node stops renewing it.
+   */
+  openPresence(nodeID: string, record: PositionRecord, signal?: AbortSignal): Promise<Presence>;
+  /** The primary's last published record and every live candidate's. */
+  positions(signal?: AbortSignal): Promise<ClusterPositions>;
+  close(): Promise<void>;
+}
+
+/** One node's per-database replication positions, as published in the lease store. */
+export interface PositionRecord {
+  readonly nodeID: string;
+  readonly hostname: string;
+  /** The publishing primary's epoch; 0n in a candidate's presence record. */
+  readonly epoch: bigint;
+  /** Database name -> position (TXID and post-apply checksum as 16 hex digits, like the position map). */
+  readonly databases: Readonly<Record<string, { readonly txid: string; readonly postApplyChecksum: string }>>;
+}
+
+export interface ClusterPositions {
+  readonly primary: PositionRecord | null;
+  readonly candidates: readonly PositionRecord[];
+}
+
+/** A candidate's live presence record; renew it like a lease (every TTL/2). */
+export interface Presence {
+  readonly id: string;
+  readonly ttlMs: number;
+  publish(record: PositionRecord, signal?: AbortSignal): Promise<void>;
+  /** Throws LeaseExpiredError when the store dropped it (open a new one). */
+  renew(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -161,6 +199,40 @@ export function decodePrimaryInfo(text: string): PrimaryInfo | null {
 
 export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+// ---- PositionRecord encoding -------------------------------------------------
+
+export function encodePositionRecord(r: PositionRecord): string {
+  return JSON.stringify({ 'node-id': r.nodeID, hostname: r.hostname, epoch: r.epoch.toString(), databases: r.databases });
+}
+
+const HEX16 = /^[0-9A-Fa-f]{16}$/;
+
+/** Decodes a PositionRecord; returns null when the text is not one. */
+export function decodePositionRecord(text: string): PositionRecord | null {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isObject(v)) return null;
+  const nodeID = v['node-id'];
+  const hostname = v['hostname'];
+  const epoch = v['epoch'];
+  const dbs = v['databases'];
+  if (typeof nodeID !== 'string' || typeof hostname !== 'string' || typeof epoch !== 'string' || !/^\d+$/.test(epoch)) return null;
+  if (!isObject(dbs)) return null;
+  const databases: Record<string, { txid: string; postApplyChecksum: string }> = {};
+  for (const [name, pos] of Object.entries(dbs)) {
+    if (!isObject(pos)) return null;
+    const txid = pos['txid'];
+    const sum = pos['postApplyChecksum'];
+    if (typeof txid !== 'string' || typeof sum !== 'string' || !HEX16.test(txid) || !HEX16.test(sum)) return null;
+    databases[name] = { txid, postApplyChecksum: sum };
+  }
+  return { nodeID, hostname, epoch: BigInt(epoch), databases };
 }
 
 // ---- handoff queue shared by the leases that support handoff --------------

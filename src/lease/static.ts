@@ -1,6 +1,8 @@
 import {
+  type ClusterPositions,
   type Lease,
   type Leaser,
+  type Presence,
   type PrimaryInfo,
   LeaseError,
   LeaseNotSupportedError,
@@ -57,6 +59,17 @@ export class StaticLeaser implements Leaser {
 
   async setClusterID(): Promise<void> {
     // The static store has nowhere to keep it; replicas adopt it from the stream.
+  }
+
+  /** The static store keeps no positions: nothing to publish, nothing to read. */
+  async publishPrimaryPositions(): Promise<void> {}
+
+  async openPresence(nodeID: string): Promise<Presence> {
+    return { id: nodeID, ttlMs: YEAR_3000_MS, publish: async () => {}, renew: async () => {}, close: async () => {} };
+  }
+
+  async positions(): Promise<ClusterPositions> {
+    return { primary: null, candidates: [] };
   }
 
   async close(): Promise<void> {}

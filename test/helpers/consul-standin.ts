@@ -120,22 +120,17 @@ export class ConsulStandin {
       this.invalidate(decodeURIComponent(destroy[1]!));
       return send(200, true);
     }
+    if (req.method === 'PUT' && path === '/v1/txn') return this.txn(body, send);
     if (path.startsWith('/v1/kv/')) {
       const key = path.slice('/v1/kv/'.length).split('/').map(decodeURIComponent).join('/');
       if (req.method === 'GET') {
-        const e = this.kv.get(key);
-        if (!e) return send(404, '');
-        return send(200, [
-          {
-            Key: key,
-            Value: e.value.length > 0 ? e.value.toString('base64') : null,
-            Session: e.session || undefined,
-            LockIndex: e.lockIndex,
-            Flags: e.flags,
-            CreateIndex: e.createIndex,
-            ModifyIndex: e.modifyIndex,
-          },
-        ]);
+        const keys = url.searchParams.has('recurse') ? [...this.kv.keys()].filter((k) => k.startsWith(key)).sort() : [key];
+        const entries = keys.flatMap((k) => {
+          const e = this.kv.get(k);
+          return e ? [this.entryJSON(k, e)] : [];
+        });
+        if (entries.length === 0) return send(404, '');
+        return send(200, entries);
       }
       if (req.method === 'PUT') return send(200, this.putKey(key, url.searchParams, body));
       if (req.method === 'DELETE') {
@@ -145,6 +140,51 @@ export class ConsulStandin {
       }
     }
     send(405, `stand-in does not implement ${req.method} ${path}`);
+  }
+
+  /** /v1/txn with the verbs the leaser uses: check-session, check-index, set. All or nothing; 409 when a check fails. */
+  private txn(body: Buffer, send: (status: number, v: unknown) => void): void {
+    let ops: unknown;
+    try {
+      ops = JSON.parse(body.toString('utf8'));
+    } catch {
+      return send(400, 'Failed to parse body');
+    }
+    if (!Array.isArray(ops)) return send(400, 'Failed to parse body');
+    const sets: [string, Buffer][] = [];
+    const errors: { OpIndex: number; What: string }[] = [];
+    ops.forEach((op: { KV?: { Verb?: string; Key?: string; Session?: string; Index?: number; Value?: string } }, i) => {
+      const kv = op.KV;
+      const e = kv?.Key !== undefined ? this.kv.get(kv.Key) : undefined;
+      switch (kv?.Verb) {
+        case 'check-session':
+          if (!e || e.session !== kv.Session) errors.push({ OpIndex: i, What: `failed session check for key "${kv.Key}"` });
+          break;
+        case 'check-index':
+          if (!e || e.modifyIndex !== kv.Index) errors.push({ OpIndex: i, What: `failed index check for key "${kv.Key}"` });
+          break;
+        case 'set':
+          sets.push([kv.Key ?? '', Buffer.from(kv.Value ?? '', 'base64')]);
+          break;
+        default:
+          errors.push({ OpIndex: i, What: `stand-in does not implement verb ${String(kv?.Verb)}` });
+      }
+    });
+    if (errors.length > 0) return send(409, { Results: null, Errors: errors });
+    for (const [k, v] of sets) this.write(k, v, this.kv.get(k)?.session ?? '', false);
+    send(200, { Results: sets.map(([k]) => ({ KV: { Key: k } })), Errors: null });
+  }
+
+  private entryJSON(key: string, e: KV): Record<string, unknown> {
+    return {
+      Key: key,
+      Value: e.value.length > 0 ? e.value.toString('base64') : null,
+      Session: e.session || undefined,
+      LockIndex: e.lockIndex,
+      Flags: e.flags,
+      CreateIndex: e.createIndex,
+      ModifyIndex: e.modifyIndex,
+    };
   }
 
   private createSession(body: Buffer, send: (status: number, v: unknown) => void): void {

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import {
   type Lease,
   type Leaser,
+  type PositionRecord,
   ClusterIDConflictError,
   LeaseExpiredError,
   LeaseStoreError,
@@ -42,6 +43,10 @@ const WAIT_MS = 60_000;
 
 export function advertiseURL(name: string): string {
   return `http://${name}.test:20202`;
+}
+
+function record(nodeID: string, hostname: string, epoch: bigint, txid: string): PositionRecord {
+  return { nodeID, hostname, epoch, databases: { 'db.sqlite': { txid, postApplyChecksum: '8000000000000001' }, 'other.db': { txid: '0000000000000001', postApplyChecksum: 'ABCDEF0123456789' } } };
 }
 
 function newKey(): string {
@@ -119,6 +124,8 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
       await a.setClusterID('LFSC0123456789ABCDEF');
       assert.equal(await a.clusterID(), '');
       await assert.rejects(lease.handoff('00000000000000AB'), /does not support handoff/);
+      await a.publishPrimaryPositions(lease, record('00000000000000A1', 'a', 1n, '0000000000000001'));
+      assert.deepEqual(await a.positions(), { primary: null, candidates: [] });
     });
     return;
   }
@@ -182,6 +189,7 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
     assert.ok(taken.epoch > lease.epoch, `handoff epoch ${taken.epoch} must exceed ${lease.epoch}`);
     assert.equal((await a.primaryInfo()).hostname, 'b');
     await taken.renew();
+    await assert.rejects(lease.renew(), LeaseExpiredError, 'the handed-off term is over for the old holder');
   });
 
   test('acquireExisting with a lease that is gone throws LeaseExpiredError', async (t) => {
@@ -205,6 +213,47 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
     await assert.rejects(b.setClusterID('LFSCFFFFFFFFFFFFFFFF'), ClusterIDConflictError);
     // The cluster id key does not make a primary.
     await assert.rejects(a.primaryInfo(), NoPrimaryError);
+  });
+
+  test('positions: the primary publishes beside the lease key while it holds it; candidates publish presence records', async (t) => {
+    t.after(cleanup);
+    const key = newKey();
+    const a = node({ key, name: 'a' });
+    const b = node({ key, name: 'b' });
+    assert.deepEqual(await b.positions(), { primary: null, candidates: [] });
+    const lease = await a.acquire();
+    const recA = record('00000000000000A1', 'a', lease.epoch, '0000000000000007');
+    await a.publishPrimaryPositions(lease, recA);
+    const recB = record('00000000000000B2', 'b', 0n, '0000000000000005');
+    const presence = await b.openPresence(recB.nodeID, recB);
+    assert.deepEqual(await b.positions(), { primary: recA, candidates: [recB] });
+    const recB2 = record('00000000000000B2', 'b', 0n, '0000000000000007');
+    await presence.publish(recB2);
+    await presence.renew();
+    assert.deepEqual((await a.positions()).candidates, [recB2]);
+    await presence.close();
+    assert.deepEqual((await a.positions()).candidates, []);
+    // A deposed primary cannot overwrite the record; the last primary's record stays.
+    await lease.close();
+    const next = track(await acquireEventually(b));
+    await assert.rejects(a.publishPrimaryPositions(lease, record('00000000000000A1', 'a', lease.epoch, '0000000000000009')), LeaseExpiredError);
+    assert.deepEqual((await b.positions()).primary, recA);
+    await b.publishPrimaryPositions(next, recB2);
+    assert.deepEqual((await a.positions()).primary, recB2);
+  });
+
+  test('a presence record that is not renewed vanishes', async (t) => {
+    t.after(cleanup);
+    const key = newKey();
+    const c = node({ key, name: 'c' });
+    const rec = record('00000000000000C3', 'c', 0n, '0000000000000001');
+    await c.openPresence(rec.nodeID, rec);
+    assert.deepEqual((await c.positions()).candidates, [rec]);
+    const deadline = Date.now() + WAIT_MS;
+    while ((await c.positions()).candidates.length > 0) {
+      assert.ok(Date.now() < deadline, 'presence record still there long after its TTL');
+      await new Promise((r) => setTimeout(r, 200));
+    }
   });
 
   const cases: [FaultKind, string][] = [
