@@ -4,7 +4,7 @@ import { ETCD_MIN_TTL_MS, EtcdLeaser } from '../../src/lease/etcd.js';
 import { type Etcd, startEtcd } from '../helpers/etcd.js';
 import { FaultProxy } from '../helpers/http-faults.js';
 import { skipUnless } from '../helpers/prereq.js';
-import { advertiseURL, leaseConformance } from '../unit/lease/conformance.js';
+import { LONG_TTL_MS, advertiseURL, leaseConformance } from '../unit/lease/conformance.js';
 
 /**
  * The etcd leaser against a real etcd (Debian etcd-server 3.4) started for
@@ -33,7 +33,7 @@ describe('etcd lease (real etcd)', { skip }, () => {
         key: o.key,
         hostname: o.name,
         advertiseURL: advertiseURL(o.name),
-        ttlMs: o.ttlMs ?? ETCD_MIN_TTL_MS,
+        ttlMs: o.ttlMs ?? LONG_TTL_MS,
         ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
       }),
   }));
@@ -73,7 +73,7 @@ describe('etcd lease (real etcd)', { skip }, () => {
 
   test('a TTL under 2 s is refused at construction', () => {
     assert.throws(
-      () => new EtcdLeaser({ endpoints: [etcd!.clientURL], key: 'k', hostname: 'h', advertiseURL: 'http://h:1', ttlMs: 1000 }),
+      () => new EtcdLeaser({ endpoints: [etcd!.clientURL], key: 'k', hostname: 'h', advertiseURL: 'http://h:1', ttlMs: ETCD_MIN_TTL_MS - 1 }),
       /at least 2s/,
     );
   });

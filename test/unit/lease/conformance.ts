@@ -28,7 +28,10 @@ export interface NodeOptions {
   readonly faulty?: boolean;
   /** Point this node at a loopback port where nothing listens. */
   readonly deadStore?: boolean;
-  /** Overrides the backend's short test TTL (fault tests must not lose the lease while they wait). */
+  /**
+   * Lease TTL; backends default to a long one (30 s) so a loaded machine
+   * cannot expire a lease mid-test. Expiry tests pass SHORT_TTL_MS.
+   */
   readonly ttlMs?: number;
 }
 
@@ -40,6 +43,9 @@ export interface LeaseBackend {
 }
 
 const WAIT_MS = 60_000;
+/** etcd's minimum TTL; the Consul stand-in is started to accept it. */
+export const SHORT_TTL_MS = 2000;
+export const LONG_TTL_MS = 30_000;
 
 export function advertiseURL(name: string): string {
   return `http://${name}.test:20202`;
@@ -152,7 +158,7 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
   test('a lease that is not renewed expires: another node acquires, the old holder gets LeaseExpiredError', async (t) => {
     t.after(cleanup);
     const key = newKey();
-    const a = node({ key, name: 'a' });
+    const a = node({ key, name: 'a', ttlMs: SHORT_TTL_MS });
     const b = node({ key, name: 'b' });
     const stale = await a.acquire();
     const next = track(await acquireEventually(b));
@@ -245,7 +251,7 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
   test('a presence record that is not renewed vanishes', async (t) => {
     t.after(cleanup);
     const key = newKey();
-    const c = node({ key, name: 'c' });
+    const c = node({ key, name: 'c', ttlMs: SHORT_TTL_MS });
     const rec = record('00000000000000C3', 'c', 0n, '0000000000000001');
     await c.openPresence(rec.nodeID, rec);
     assert.deepEqual((await c.positions()).candidates, [rec]);
@@ -266,8 +272,8 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
       t.after(cleanup);
       const faults = get().faults!;
       const key = newKey();
-      const a = node({ key, name: 'a', faulty: true, requestTimeoutMs: 2000, ttlMs: 120_000 });
-      const b = node({ key, name: 'b', faulty: true, requestTimeoutMs: 2000, ttlMs: 120_000 });
+      const a = node({ key, name: 'a', faulty: true, requestTimeoutMs: 3000 });
+      const b = node({ key, name: 'b', faulty: true, requestTimeoutMs: 3000 });
       const lease = track(await a.acquire());
       faults.set({ kind });
       const check = (e: unknown): boolean => {
@@ -288,7 +294,7 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
 
   test('an unreachable store is a LeaseStoreError(unavailable)', async (t) => {
     t.after(cleanup);
-    const l = node({ key: newKey(), name: 'a', faulty: true, requestTimeoutMs: 2000 });
+    const l = node({ key: newKey(), name: 'a', faulty: true, requestTimeoutMs: 3000 });
     get().faults!.set(null);
     const dead = get().leaser({ key: newKey(), name: 'dead', requestTimeoutMs: 2000, deadStore: true });
     opened.push(dead);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { ConsulLeaser } from '../../../src/lease/consul.js';
 import { LeaseExpiredError, LeaseStoreError } from '../../../src/lease/lease.js';
 import { ConsulStandin } from '../../helpers/consul-standin.js';
-import { advertiseURL, leaseConformance } from './conformance.js';
+import { LONG_TTL_MS, advertiseURL, leaseConformance } from './conformance.js';
 
 /**
  * The Consul leaser against the in-test Consul stand-in (Consul is not
@@ -27,7 +27,7 @@ describe('consul lease (stand-in)', () => {
         key: o.key,
         hostname: o.name,
         advertiseURL: advertiseURL(o.name),
-        ttlMs: o.ttlMs ?? 2000,
+        ttlMs: o.ttlMs ?? LONG_TTL_MS,
         lockDelayMs: 200,
         ...(o.requestTimeoutMs !== undefined ? { requestTimeoutMs: o.requestTimeoutMs } : {}),
       }),
