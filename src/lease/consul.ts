@@ -47,6 +47,7 @@ export interface ConsulLeaserOptions {
 }
 
 const STORE = 'consul';
+const INDEX_PLACEHOLDER = '__litefs_epoch_index__';
 
 /** One entry of GET /v1/kv/<key>. */
 interface KVEntry {
@@ -147,10 +148,12 @@ export class ConsulLeaser implements Leaser {
   async publishPrimaryPositions(lease: Lease, record: PositionRecord, signal?: AbortSignal): Promise<void> {
     const ops = [
       { KV: { Verb: 'check-session', Key: this.leaseKey, Session: lease.id } },
-      { KV: { Verb: 'check-index', Key: this.leaseKey, Index: Number(lease.epoch) } },
+      { KV: { Verb: 'check-index', Key: this.leaseKey, Index: INDEX_PLACEHOLDER } },
       { KV: { Verb: 'set', Key: this.positionsKey, Value: Buffer.from(encodePositionRecord(record)).toString('base64') } },
     ];
-    const res = await this.request('PUT', '/v1/txn', signal, JSON.stringify(ops), [409]);
+    // Index is a uint64 JSON number: write the bigint's digits exactly rather than through a double.
+    const body = JSON.stringify(ops).replace(`"${INDEX_PLACEHOLDER}"`, lease.epoch.toString());
+    const res = await this.request('PUT', '/v1/txn', signal, body, [409]);
     if (res.status === 409) throw new LeaseExpiredError(lease.id, `epoch ${lease.epoch} no longer holds the lease key`);
   }
 

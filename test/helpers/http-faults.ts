@@ -7,7 +7,8 @@ import type { AddressInfo } from 'node:net';
  * the Consul stand-in directly and, through FaultProxy, in front of a real
  * etcd.
  */
-export type FaultKind = 'status500' | 'malformed' | 'hang';
+/** status500: HTTP 500; malformed: not JSON; wrongShape: valid JSON of the wrong shape; hang: never answers. */
+export type FaultKind = 'status500' | 'malformed' | 'wrongShape' | 'hang';
 
 export interface Fault {
   readonly kind: FaultKind;
@@ -35,6 +36,9 @@ export class FaultKnob {
         return true;
       case 'malformed':
         res.writeHead(200, { 'content-type': 'application/json' }).end('{"this is": not json');
+        return true;
+      case 'wrongShape':
+        res.writeHead(200, { 'content-type': 'application/json' }).end('[1,2]');
         return true;
       case 'hang':
         // Never answered; ended when the fault is cleared or the server closes.

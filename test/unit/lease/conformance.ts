@@ -108,14 +108,21 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
     assert.deepEqual(await b.primaryInfo(), { hostname: 'a', advertiseURL: advertiseURL('a') });
   });
 
-  test('renew keeps the lease; renewedAt never moves backwards', async (t) => {
+  test('renew keeps the lease; renewedAt is the send time of the last renewal; the deadline follows it', async (t) => {
     t.after(cleanup);
     const a = node({ key: newKey(), name: 'a' });
     const lease = track(await a.acquire());
-    const before = lease.renewedAt;
-    await lease.renew();
-    await lease.renew();
-    assert.ok(lease.renewedAt >= before);
+    const span = lease.deadline - lease.renewedAt;
+    for (let i = 0; i < 2; i++) {
+      const before = performance.now();
+      await lease.renew();
+      const after = performance.now();
+      if (caps.elects) {
+        // The deadline counts from when the renewal was sent, not when its answer came.
+        assert.ok(lease.renewedAt >= before && lease.renewedAt <= after, 'renewedAt is the send time of this renewal');
+      }
+      assert.equal(lease.deadline - lease.renewedAt, span, 'deadline = renewedAt + TTL - margin');
+    }
   });
 
   if (!caps.elects) {
@@ -265,6 +272,7 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
   const cases: [FaultKind, string][] = [
     ['status500', 'http'],
     ['malformed', 'malformed'],
+    ['wrongShape', 'malformed'],
     ['hang', 'timeout'],
   ];
   for (const [kind, failure] of cases) {
@@ -281,7 +289,9 @@ export function leaseConformance(caps: { readonly elects: boolean }, get: () => 
         assert.equal(e.failure, failure, e.message);
         return true;
       };
+      const renewedAt = lease.renewedAt;
       await assert.rejects(lease.renew(), check);
+      assert.equal(lease.renewedAt, renewedAt, 'a failed renewal does not move the deadline');
       await assert.rejects(b.acquire(), check);
       await assert.rejects(b.primaryInfo(), check);
       await assert.rejects(b.clusterID(), check);
