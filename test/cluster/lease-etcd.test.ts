@@ -1,6 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ETCD_MIN_TTL_MS, EtcdLeaser } from '../../src/lease/etcd.js';
+import { LeaseStoreError, NoPrimaryError } from '../../src/lease/lease.js';
 import { type Etcd, startEtcd } from '../helpers/etcd.js';
 import { FaultProxy } from '../helpers/http-faults.js';
 import { skipUnless } from '../helpers/prereq.js';
@@ -76,5 +77,33 @@ describe('etcd lease (real etcd)', { skip }, () => {
       () => new EtcdLeaser({ endpoints: [etcd!.clientURL], key: 'k', hostname: 'h', advertiseURL: 'http://h:1', ttlMs: ETCD_MIN_TTL_MS - 1 }),
       /at least 2s/,
     );
+  });
+});
+
+describe('etcd lease with authentication (real etcd)', { skip }, () => {
+  let etcd: Etcd | undefined;
+  before(async () => {
+    etcd = await startEtcd();
+    const post = async (path: string, body: object, headers: Record<string, string> = {}): Promise<void> => {
+      const res = await fetch(`${etcd!.clientURL}${path}`, { method: 'POST', headers, body: JSON.stringify(body) });
+      assert.equal(res.status, 200, `${path}: ${await res.text()}`);
+    };
+    await post('/v3/auth/user/add', { name: 'root', password: 'rootpw' });
+    await post('/v3/auth/user/grant', { user: 'root', role: 'root' });
+    await post('/v3/auth/enable', {});
+  });
+  after(async () => {
+    await etcd?.stop();
+  });
+
+  test('lease.etcd.username/password: the leaser authenticates and elects; without them the store rejects it', async () => {
+    const opts = { endpoints: [etcd!.clientURL], key: 'auth/key', hostname: 'n1', advertiseURL: 'http://n1:20202' };
+    await assert.rejects(new EtcdLeaser(opts).primaryInfo(), (e: unknown) => e instanceof LeaseStoreError && e.failure === 'rejected');
+    const leaser = new EtcdLeaser({ ...opts, username: 'root', password: 'rootpw' });
+    const lease = await leaser.acquire();
+    await lease.renew();
+    assert.equal((await leaser.primaryInfo()).hostname, 'n1');
+    await lease.close();
+    await assert.rejects(leaser.primaryInfo(), NoPrimaryError);
   });
 });
