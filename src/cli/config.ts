@@ -40,6 +40,14 @@ export interface Config {
     readonly reconnectDelayMs: number;
     readonly demoteDelayMs: number;
     readonly databases: readonly string[];
+    readonly consul: { readonly url: string; readonly key: string; readonly ttlMs: number; readonly lockDelayMs: number };
+    readonly etcd: {
+      readonly endpoints: readonly string[];
+      readonly key: string;
+      readonly ttlMs: number;
+      readonly username: string;
+      readonly password: string;
+    };
   };
   readonly log: { readonly format: 'text' | 'json'; readonly timestamp: boolean; readonly debug: boolean };
 }
@@ -58,7 +66,7 @@ const yes = (kind: LeafKind, oneOf?: readonly string[]): Leaf => ({ kind, suppor
 const later = (kind: LeafKind): Leaf => ({ kind, support: 'later' });
 
 /** Supported lease types in this build; the others are valid but not built yet. */
-const LEASE_TYPES_BUILT = ['static'];
+const LEASE_TYPES_BUILT = ['static', 'consul', 'etcd'];
 const LEASE_TYPES_VALID = ['static', 'consul', 'etcd'];
 
 const SCHEMA: Section = {
@@ -94,17 +102,17 @@ const SCHEMA: Section = {
     hostname: yes('string'),
     'advertise-url': yes('string'),
     candidate: yes('bool'),
-    promote: later('bool'),
+    promote: yes('bool'),
     'reconnect-delay': yes('duration'),
-    'demote-delay': later('duration'),
+    'demote-delay': yes('duration'),
     databases: yes('strings'),
-    consul: { url: later('string'), key: later('string'), ttl: later('duration'), 'lock-delay': later('duration') },
+    consul: { url: yes('string'), key: yes('string'), ttl: yes('duration'), 'lock-delay': yes('duration') },
     etcd: {
-      endpoints: later('strings'),
-      key: later('string'),
-      ttl: later('duration'),
-      username: later('string'),
-      password: later('string'),
+      endpoints: yes('strings'),
+      key: yes('string'),
+      ttl: yes('duration'),
+      username: yes('string'),
+      password: yes('string'),
     },
   },
   backup: {
@@ -231,6 +239,19 @@ function build(v: Map<string, Value>): Config {
       reconnectDelayMs: num('lease.reconnect-delay', 1000),
       demoteDelayMs: num('lease.demote-delay', 10_000),
       databases: (v.get('lease.databases') as readonly string[] | undefined) ?? [],
+      consul: {
+        url: str('lease.consul.url', ''),
+        key: str('lease.consul.key', ''),
+        ttlMs: num('lease.consul.ttl', 10_000),
+        lockDelayMs: num('lease.consul.lock-delay', 1000),
+      },
+      etcd: {
+        endpoints: (v.get('lease.etcd.endpoints') as readonly string[] | undefined) ?? [],
+        key: str('lease.etcd.key', 'litefs/primary'),
+        ttlMs: num('lease.etcd.ttl', 10_000),
+        username: str('lease.etcd.username', ''),
+        password: str('lease.etcd.password', ''),
+      },
     },
     log: {
       format: str('log.format', 'text') === 'json' ? 'json' : 'text',
@@ -250,6 +271,10 @@ function validate(c: Config): void {
   if (c.lease.candidate && c.lease.databases.length > 0) {
     throw new ConfigError('cannot specify lease.databases on a candidate node');
   }
+  if (c.lease.type === 'consul' && c.lease.consul.url === '') throw new ConfigError('lease.consul.url required for lease.type consul');
+  if (c.lease.type === 'consul' && c.lease.consul.key === '') throw new ConfigError('lease.consul.key required for lease.type consul');
+  if (c.lease.type === 'etcd' && c.lease.etcd.endpoints.length === 0) throw new ConfigError('lease.etcd.endpoints required for lease.type etcd');
+  if (c.lease.type === 'etcd' && c.lease.etcd.ttlMs < 2000) throw new ConfigError(`lease.etcd.ttl must be at least 2s (etcd's minimum lease TTL), got ${c.lease.etcd.ttlMs}ms`);
   // A static replica finds its primary only through this URL (ref §10.2).
   if (c.lease.type === 'static' && !c.lease.candidate && c.lease.advertiseURL === '') {
     throw new ConfigError('lease.advertise-url required on a static replica (lease.candidate false): the primary\'s API URL');

@@ -22,14 +22,15 @@ import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
 import { ApiServer } from '../http/server.js';
-import { loadClusterID, loadOrCreateClusterID } from '../node/cluster-id.js';
+import { loadClusterID } from '../node/cluster-id.js';
+import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
-import { ReplicaNode } from '../node/replica-node.js';
-import { StaticPrimaryNode } from '../node/static-node.js';
+import { LeaseLoop } from '../node/lease-loop.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import { StoreChannel } from '../node/store-channel.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
-import { followPrimary } from './replica.js';
+import { createLeaser } from './leaser.js';
+import { promoteSelf } from './promote.js';
 import { ConfigError } from './config.js';
 import { loadConfigFile } from './config-file.js';
 import { execFromArgs, planExec, runExec, waitForExit } from './exec.js';
@@ -59,8 +60,6 @@ export async function runMount(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
   if (flags.positional.length > 0) throw new FlagError(`usage: litefs mount [flags] [-- CMD ARGS]\n${flagUsage(FLAGS)}`);
   const { config } = loadConfigFile({ path: flags.strings.get('config'), noExpandEnv: flags.booleans.get('no-expand-env') === true });
-  if (config.lease.type !== 'static') throw new ConfigError(`not supported yet: lease.type ${config.lease.type}`);
-  const isPrimary = config.lease.candidate;
   const execEntries = flags.afterDoubleDash !== undefined && flags.afterDoubleDash.length > 0 ? execFromArgs(flags.afterDoubleDash) : config.exec;
   const commands = planExec(execEntries, config.lease.candidate);
   const listenAddr = parseListenAddr(config.http.addr);
@@ -88,10 +87,17 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
   const log = (line: string): void => console.error(line);
-  // Static lease (ref §10.2): the candidate is the primary for good; lease.hostname names it on every node.
-  const node = isPrimary
-    ? new StaticPrimaryNode({ dataDir, clusterID: loadOrCreateClusterID(dataDir), hostname: nodeName, registry: register, transfer, compress: config.data.compress, log })
-    : new ReplicaNode({ dataDir, clusterID: loadClusterID(dataDir), primaryHostname: config.lease.hostname, registry: register, transfer, log });
+  // The lease loop decides the role; the cluster id is made by the first primary or adopted (ref §7.1).
+  const node = new ClusterNode({
+    dataDir,
+    clusterID: loadClusterID(dataDir),
+    hostname: nodeName,
+    candidate: config.lease.candidate,
+    registry: register,
+    transfer,
+    compress: config.data.compress,
+    log,
+  });
   const server = new ApiServer({
     node,
     snapshotTimeoutMs: config.http.snapshotTimeoutMs,
@@ -99,6 +105,7 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const addr = await server.listen(listenAddr.port, listenAddr.host);
   console.error(`http server listening on: ${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`);
+  const leaser = createLeaser(config, nodeName, addr.port);
 
   const options: StoreOptions = {
     dataDir,
@@ -108,6 +115,8 @@ export async function runMount(argv: string[]): Promise<number> {
     retentionMs: config.data.retentionMs,
     retentionMonitorIntervalMs: config.data.retentionMonitorIntervalMs,
     retentionMaxBytes: config.data.retentionMaxBytes,
+    // Writable only once the lease loop says this node is the primary.
+    startAsReplica: true,
   };
   let fatal = false;
   try {
@@ -145,17 +154,32 @@ export async function runMount(argv: string[]): Promise<number> {
     channel.close('the FUSE thread stopped');
     stopWith({ kind: 'fuse' });
   });
-  process.stdout.write(`mounted ${fuseDir}\n`);
 
-  const replication = new AbortController();
-  void stopped.then(() => replication.abort());
-  let following: Promise<void> = Promise.resolve();
-  if (node instanceof ReplicaNode) {
-    following = followPrimary({ node, channel, config, dataDir, log, debug, signal: replication.signal });
-    if (!config.skipSync) {
-      console.error(`waiting to connect to the primary at ${config.lease.advertiseURL}`);
-      await Promise.race([node.ready, stopped]);
-    }
+  const leasing = new AbortController();
+  void stopped.then(() => leasing.abort());
+  const loop = new LeaseLoop({
+    leaser,
+    node,
+    channel,
+    dataDir,
+    reconnectDelayMs: config.lease.reconnectDelayMs,
+    demoteDelayMs: config.lease.demoteDelayMs,
+    databases: config.lease.databases,
+    log,
+    debug,
+    onRoleChange: (role, reason) => node.countRoleChange(role, reason),
+  });
+  const looping = loop.run(leasing.signal);
+  // A static primary is primary at once: be writable before saying `mounted`.
+  if (config.lease.type === 'static' && config.lease.candidate) await Promise.race([node.ready, stopped]);
+  process.stdout.write(`mounted ${fuseDir}\n`);
+  if (!config.skipSync) {
+    if (!config.lease.candidate || config.lease.type !== 'static') console.error('waiting to become primary or to catch up with the primary');
+    await Promise.race([node.ready, stopped]);
+  }
+  // lease.promote (ref §12.3 step 9): a candidate asks the primary to hand over, and waits to be primary.
+  if (config.lease.promote && config.lease.candidate && node.role !== 'primary') {
+    await promoteSelf(node, log, stopped).catch((err: unknown) => log(`ERROR: promote: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   let child: ChildProcess | undefined;
@@ -197,8 +221,9 @@ export async function runMount(argv: string[]): Promise<number> {
     console.error(`subprocess exited with ${stop.code}, litefs shutting down`);
     exitCode = stop.code;
   }
-  replication.abort();
-  await following;
+  leasing.abort();
+  await looping;
+  await leaser.close().catch(() => undefined);
   node.close();
   await server.close();
   await fuse.close();

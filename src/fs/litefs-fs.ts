@@ -84,7 +84,7 @@ export class LiteFS implements FuseHandler {
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
   /** Set by the `status` command; a replica refuses every write (ARCHITECTURE §2). */
-  private role: 'primary' | 'replica' = 'primary';
+  private role: 'primary' | 'replica';
   private primaryHostname = '';
   /** ms since the epoch of the primary's last heartbeat or LTX; 0 = this node is primary; -1 = never synced. */
   private primaryTimestamp = 0;
@@ -98,6 +98,7 @@ export class LiteFS implements FuseHandler {
     private readonly log: (line: string) => void,
     private readonly notices?: NoticeQueue,
   ) {
+    this.role = store.options.startAsReplica === true ? 'replica' : 'primary';
     this.applier = new ReplicaApplier({
       store,
       post,

@@ -118,6 +118,8 @@ export interface ApiNode {
   clusterID(): string;
   /** Current primary epoch (ARCHITECTURE §3.2), sent as `Litefs-Epoch` on /stream; undefined if unknown. */
   epoch?(): bigint | undefined;
+  /** A replica's `Litefs-Epoch` was newer than ours: this node was deposed (it steps down). */
+  onNewerEpoch?(epoch: bigint): void;
   info(): NodeInfo;
   /** The raw database file, one piece per page (Go writes each page as its own HTTP/1.1 chunk); undefined if missing. */
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined;

@@ -312,6 +312,13 @@ export class ApiServer {
       const filter = new Set((query.get('filter') ?? '').split(',').filter((n) => n !== ''));
 
       const epoch = this.node.epoch?.();
+      // ARCHITECTURE §3.2: a replica that has seen a newer term than ours
+      // knows this node was deposed; streaming to it would hand it old data.
+      const seen = parseEpoch(headerValue(req, 'litefs-epoch'));
+      if (epoch !== undefined && seen !== undefined && seen > epoch) {
+        this.node.onNewerEpoch?.(seen);
+        return reply.error(409, `stale primary: epoch ${epoch} is older than the replica's ${seen}`);
+      }
       if (epoch !== undefined) reply.set('Litefs-Epoch', epoch.toString());
       reply.start(200);
 
@@ -394,4 +401,9 @@ async function readBody(req: Request, limit: number): Promise<Buffer> {
     parts.push(chunk);
   }
   return Buffer.concat(parts);
+}
+
+/** `Litefs-Epoch` as sent: a decimal u64; undefined if absent or malformed (Go nodes never send it). */
+function parseEpoch(text: string): bigint | undefined {
+  return /^[0-9]{1,20}$/.test(text) ? BigInt(text) : undefined;
 }

@@ -4,8 +4,9 @@
  * first start, loaded afterwards; invalid content stops start-up.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileDurably } from './durable-file.js';
 
 export class ClusterIDError extends Error {
   override readonly name = 'ClusterIDError';
@@ -52,22 +53,4 @@ export function loadClusterID(dataDir: string): string {
 export function saveClusterID(dataDir: string, id: string): void {
   if (!isValidClusterID(id)) throw new ClusterIDError(`invalid cluster id: ${JSON.stringify(id)}`);
   writeFileDurably(join(dataDir, CLUSTER_ID_FILE), id + '\n');
-}
-
-function writeFileDurably(path: string, text: string): void {
-  const tmp = path + '.tmp';
-  const fd = openSync(tmp, 'w', 0o644);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, path);
-  const dir = openSync(join(path, '..'), 'r');
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
 }

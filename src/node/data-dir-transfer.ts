@@ -15,7 +15,7 @@ import { ApiError } from '../http/api.js';
 import { DATABASE_HEADER_SIZE, DATABASE_MAGIC, MAX_PAGE_SIZE, decodePageSize, isValidPageSize } from '../sqlite/index.js';
 import { consistentImage } from './database-image.js';
 import type { StoreChannel } from './store-channel.js';
-import type { DatabaseTransfer } from './static-node.js';
+import type { DatabaseTransfer } from './cluster-node.js';
 
 /** Largest import body held in memory (the database is validated before anything is replaced). */
 export const MAX_IMPORT_BYTES = 1 << 30;

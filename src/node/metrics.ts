@@ -18,6 +18,8 @@ export interface NodeMetrics {
   readonly dbLagSeconds: Gauge<'db'>;
   /** Snapshots that replaced local data not provably a prefix of the primary's history (ARCHITECTURE §3.1). */
   readonly quarantineCount: Counter<'db'>;
+  /** Primary/replica transitions, by the role entered and why. */
+  readonly roleChangeCount: Counter<'role' | 'reason'>;
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
@@ -42,5 +44,6 @@ export function nodeMetrics(registry: Registry, withDefaults = true): NodeMetric
     lagSeconds: gauge(registry, 'litefs_lag_seconds', 'Lag behind the primary node, in seconds'),
     dbLagSeconds: gauge(registry, 'litefs_db_lag_seconds', 'Latency between generating an LTX file on the primary and applying it on the replica.', ['db']),
     quarantineCount: counter(registry, 'litefs_quarantine_count', 'Local data copied aside before a snapshot replaced it.', ['db']),
+    roleChangeCount: counter(registry, 'litefs_role_change_count', 'Changes of this node between primary and replica, by reason.', ['role', 'reason']),
   };
 }

@@ -54,6 +54,8 @@ export interface ReplicaClientOptions {
   adoptClusterID(id: string): void | Promise<void>;
   /** Highest epoch seen, sent as `Litefs-Epoch` (ARCHITECTURE §3.2). */
   epoch?(): bigint | undefined;
+  /** Called with the primary's identity headers before any frame is read; throws to refuse the stream (an older epoch). */
+  checkPeer?(peer: PeerHeaders): void;
   readonly applier: LTXApplier;
   /** Named in quarantine reports; default the primary URL. */
   readonly primaryName?: string;
@@ -140,6 +142,11 @@ export class ReplicaClient {
     }
   }
 
+  /** Closes the HTTP/2 session to the primary (after connect(); run() does it itself). */
+  close(): void {
+    this.client.close();
+  }
+
   /** One connection to the primary, until it ends, fails or `signal` aborts (ref §7.3 monitorLeaseAsReplica). */
   async connect(signal: AbortSignal): Promise<StreamOutcome> {
     if (signal.aborted) return { kind: 'aborted' };
@@ -159,6 +166,7 @@ export class ReplicaClient {
       conn.signal.addEventListener('abort', () => s.close(), { once: true });
       watchdog.touch();
       await this.checkClusterID(stream.peer);
+      this.o.checkPeer?.(stream.peer);
       connected = true;
       this.o.onConnected?.(stream.peer);
       if (this.lastFailure === undefined) {

@@ -100,6 +100,13 @@ export interface StatusCommand {
   readonly primaryHostname: string;
   /** ms since the epoch of the primary's last heartbeat or applied LTX; 0 = this node is primary; -1 = never synced. */
   readonly primaryTimestamp: number;
+  /**
+   * Primary only: an absolute time in ms on the clock
+   * `performance.timeOrigin + performance.now()` (comparable across threads)
+   * after which no commit may be acknowledged (the lease may have expired);
+   * null = no deadline (a static primary).
+   */
+  readonly writeDeadline: number | null;
 }
 
 /** FUSE thread → main thread: how a StoreCommand ended; `busy` = a transaction holds the locks, retry. */
@@ -113,6 +120,8 @@ export type StoreCommandResult =
 export interface StoreOptions {
   /** `data.dir`. */
   readonly dataDir: string;
+  /** Start read-only (a replica) until a `status` command says primary: `litefs mount`, whose lease loop decides. Default false. */
+  readonly startAsReplica?: boolean;
   /** `data.compress`: LZ4-compress LTX page blocks. */
   readonly compress: boolean;
   /** `strict-verify`: recompute the database checksum from disk after every commit. */

@@ -63,7 +63,12 @@ log: {format: json, timestamp: true, debug: true}
   test('valid LiteFS keys that are not built yet stop start-up', () => {
     assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080"}\n'), /not supported yet: proxy\.addr/);
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /not supported yet: backup\.type/);
-    assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: consul')), /not supported yet: lease\.type consul/);
+    assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: consul')), /lease\.consul\.url required/);
+    assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: etcd')), /lease\.etcd\.endpoints required/);
+    assert.throws(
+      () => parseConfig(MINIMAL.replace('lease: {type: static}', 'lease: {type: etcd, etcd: {endpoints: ["http://127.0.0.1:1"], ttl: 1s}}')),
+      /at least 2s/,
+    );
     assert.throws(() => parseConfig(MINIMAL + 'tracing: {path: /tmp/t}\n'), /not supported yet: tracing\.path/);
   });
 

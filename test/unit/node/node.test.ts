@@ -8,7 +8,7 @@ import { ClusterIDError, loadOrCreateClusterID } from '../../../src/node/cluster
 import { EventHub, SUBSCRIBER_BUFFER } from '../../../src/node/event-hub.js';
 import { parseListenAddr } from '../../../src/node/http-addr.js';
 import { validateImport } from '../../../src/node/data-dir-transfer.js';
-import { StaticPrimaryNode } from '../../../src/node/static-node.js';
+import { ClusterNode } from '../../../src/node/cluster-node.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'node-unit-'));
@@ -53,12 +53,13 @@ describe('event hub', () => {
   });
 });
 
-describe('static primary node', () => {
+describe('cluster node', () => {
   test('tx store events move the position, the metrics and /events', async () => {
     const dir = tempDir();
     try {
       const registry = new Registry();
-      const node = new StaticPrimaryNode({ dataDir: dir, clusterID: '', hostname: 'h1', registry, defaultMetrics: false });
+      const node = new ClusterNode({ dataDir: dir, clusterID: '', hostname: 'h1', candidate: true, registry, defaultMetrics: false });
+      node.becomePrimary(1n, null);
       const sub = node.subscribeEvents();
       const signal = new AbortController().signal;
       assert.deepEqual(await sub.next(signal), { type: 'init', data: { isPrimary: true, hostname: 'h1' } });
@@ -80,7 +81,8 @@ describe('static primary node', () => {
   test('serves replication as primary: tx store events reach the replication positions and every /stream subscriber', async () => {
     const dir = tempDir();
     try {
-      const node = new StaticPrimaryNode({ dataDir: dir, clusterID: '', hostname: 'h1', registry: new Registry(), defaultMetrics: false });
+      const node = new ClusterNode({ dataDir: dir, clusterID: '', hostname: 'h1', candidate: true, registry: new Registry(), defaultMetrics: false });
+      node.becomePrimary(1n, null);
       const src = node.replication;
       const primary = src.primarySignal();
       assert.ok(primary && !primary.aborted);
@@ -92,6 +94,35 @@ describe('static primary node', () => {
       stream.close();
       node.close();
       assert.ok(primary.aborted, 'shutdown ends the streams');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('cluster node roles', () => {
+  test('a replica shows its primary, refuses /import with 503 and /stream (no primary signal); a term makes it primary with its epoch', async () => {
+    const dir = tempDir();
+    try {
+      const node = new ClusterNode({ dataDir: dir, clusterID: '', hostname: 'me', candidate: false, registry: new Registry(), defaultMetrics: false });
+      node.becomeReplica(null);
+      assert.equal(node.info().isPrimary, false);
+      assert.equal(node.info().primaryHostname, '');
+      node.setPrimary({ hostname: 'p1', advertiseURL: 'http://p1:20202' });
+      assert.equal(node.info().primaryHostname, 'p1');
+      assert.equal(node.replication.primarySignal(), undefined);
+      await assert.rejects(node.importDatabase('a.db', (async function* () {})(), new AbortController().signal), { status: 503 });
+      await assert.rejects(node.promote(new AbortController().signal), { status: 409 });
+      assert.equal(node.epoch(), undefined);
+      node.becomePrimary(7n, null);
+      assert.equal(node.epoch(), 7n);
+      assert.equal(readFileSync(join(dir, 'epoch'), 'utf8'), '7\n', 'the epoch is persisted');
+      assert.ok(node.replication.primarySignal() !== undefined);
+      node.becomeReplica(null);
+      assert.equal(node.epoch(), 7n, 'a replica reports the highest epoch seen');
+      node.onNewerEpoch(9n);
+      assert.equal(node.epoch(), 9n);
+      node.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
