@@ -328,7 +328,7 @@ export class LeaseLoop {
       if (signal.aborted) return;
       for (;;) {
         try {
-          await lease.renew(AbortSignal.any([signal, AbortSignal.timeout(Math.max(100, lease.deadline - monotonicNow()))]));
+          await lease.renew(AbortSignal.any([signal, AbortSignal.timeout(Math.ceil(Math.max(100, lease.deadline - monotonicNow())))]));
           this.tellStatus(lease);
           this.lastFailure = undefined;
           void this.publishPositions(lease, signal);

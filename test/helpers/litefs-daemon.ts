@@ -37,6 +37,11 @@ export interface LiteFSDaemonOptions {
   skipSync?: boolean;
   /** Extra lines under `data:` (e.g. `  retention: 1s`). */
   dataLines?: string[];
+  /**
+   * Lines under `lease:` replacing the static lease (e.g. an etcd lease); the
+   * node's own API URL is filled in for `$SELF_URL`.
+   */
+  leaseLines?: string[];
 }
 
 export interface LiteFSDaemon {
@@ -98,10 +103,14 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       `strict-verify: ${options.strictVerify ?? true}`,
       `skip-sync: ${options.skipSync ?? false}`,
       'lease:',
-      '  type: static',
-      `  candidate: ${options.candidate ?? true}`,
-      `  hostname: ${JSON.stringify(options.primaryHostname ?? 'primary')}`,
-      ...(options.primaryURL === undefined ? [] : [`  advertise-url: ${JSON.stringify(options.primaryURL)}`]),
+      ...(options.leaseLines !== undefined
+        ? options.leaseLines.map((l) => l.replaceAll('$SELF_URL', `http://127.0.0.1:${httpPort}`))
+        : [
+            '  type: static',
+            `  candidate: ${options.candidate ?? true}`,
+            `  hostname: ${JSON.stringify(options.primaryHostname ?? 'primary')}`,
+            ...(options.primaryURL === undefined ? [] : [`  advertise-url: ${JSON.stringify(options.primaryURL)}`]),
+          ]),
       `  reconnect-delay: ${options.reconnectDelay ?? '100ms'}`,
       ...(options.databases === undefined ? [] : ['  databases:', ...options.databases.map((d) => `    - ${JSON.stringify(d)}`)]),
       'http:',

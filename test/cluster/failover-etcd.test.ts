@@ -1,0 +1,180 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readPos, waitFor } from '../helpers/cluster.js';
+import { type Etcd, startEtcd } from '../helpers/etcd.js';
+import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
+import { skipUnless } from '../helpers/prereq.js';
+import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
+
+/**
+ * Leader election with a real etcd (Debian etcd-server) and 2 s leases:
+ * candidates elect one primary, fail over when it dies, hand off on
+ * request, and an empty candidate never wins over one with data. Tests
+ * assert safety and eventual success within generous deadlines; timings
+ * are in the benchmark.
+ */
+const skip = skipUnless(['root', 'fuse', 'sqlite3', 'etcd']);
+
+interface NodeInfoJSON {
+  isPrimary: boolean;
+  primary?: { hostname: string };
+}
+
+async function info(node: LiteFSDaemon): Promise<NodeInfoJSON | undefined> {
+  if (!node.running) return undefined;
+  try {
+    return (await (await fetch(`${node.httpURL}/info`, { signal: AbortSignal.timeout(2000) })).json()) as NodeInfoJSON;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until exactly one running node says it is primary and returns it. */
+async function waitForPrimary(nodes: LiteFSDaemon[], not?: LiteFSDaemon): Promise<LiteFSDaemon> {
+  let found: LiteFSDaemon | undefined;
+  await waitFor(
+    () => 'one primary among the running nodes',
+    async () => {
+      const primaries: LiteFSDaemon[] = [];
+      for (const n of nodes) if (n !== not && (await info(n))?.isPrimary === true) primaries.push(n);
+      found = primaries.length === 1 ? primaries[0] : undefined;
+      return found !== undefined;
+    },
+    60_000,
+    nodes,
+  );
+  return found!;
+}
+
+/** sqlite3 on `node`'s mount, retried while the node is not (yet) writable. */
+async function write(node: LiteFSDaemon, db: string, sql: string): Promise<void> {
+  let last = '';
+  await waitFor(
+    () => `a write on ${node.httpURL} to succeed (last: ${last})`,
+    async () => {
+      const r = await runSqlite3(join(node.mnt, db), sql, { timeoutMs: 30_000 });
+      last = r.stderr.trim();
+      return r.status === 0;
+    },
+    60_000,
+    [node],
+  );
+}
+
+async function waitSamePos(nodes: LiteFSDaemon[], db: string): Promise<void> {
+  let seen: string[] = [];
+  await waitFor(
+    () => `${db} at one position on every node (seen ${seen.join(', ')})`,
+    async () => {
+      seen = await Promise.all(nodes.map((n) => readPos(n, db)));
+      return seen[0] !== '' && seen.every((p) => p === seen[0]);
+    },
+    60_000,
+    nodes,
+  );
+}
+
+function epochOf(node: LiteFSDaemon): bigint {
+  try {
+    return BigInt(readFileSync(join(node.data, 'epoch'), 'utf8').trim());
+  } catch {
+    return 0n;
+  }
+}
+
+describe('leases on etcd: election, failover, handoff', { skip }, () => {
+  let etcd: Etcd;
+  const nodes: LiteFSDaemon[] = [];
+  before(async () => {
+    etcd = await startEtcd();
+  });
+  after(async () => {
+    for (const n of nodes) await n.close().catch(() => undefined);
+    await etcd?.stop();
+  });
+
+  async function startNode(key: string, name: string, extra: string[] = []): Promise<LiteFSDaemon> {
+    const node = await startLiteFS({
+      leaseLines: [
+        '  type: etcd',
+        `  hostname: ${name}`,
+        '  advertise-url: "$SELF_URL"',
+        '  candidate: true',
+        '  demote-delay: 1s',
+        '  etcd:',
+        `    endpoints: ["${etcd.clientURL}"]`,
+        `    key: "${key}"`,
+        '    ttl: 2s',
+        ...extra,
+      ],
+    });
+    nodes.push(node);
+    return node;
+  }
+
+  test('3 candidates: one primary; kill -9 of the primary → another accepts writes; the old one rejoins as a replica and converges', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const group = [await startNode(key, 'n1'), await startNode(key, 'n2'), await startNode(key, 'n3')];
+    const first = await waitForPrimary(group);
+    await write(first, 'f.db', 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES (\'before\');');
+    await waitSamePos(group, 'f.db');
+
+    await first.kill();
+    const rest = group.filter((n) => n !== first);
+    const second = await waitForPrimary(rest);
+    assert.ok(epochOf(second) > epochOf(first), `the new term has a higher epoch (${epochOf(second)} > ${epochOf(first)})`);
+    await write(second, 'f.db', "INSERT INTO t(v) VALUES ('after');");
+
+    await first.start();
+    await waitSamePos(group, 'f.db');
+    for (const n of group) {
+      const out = expectSuccess('select', await runSqlite3(join(n.mnt, 'f.db'), 'SELECT group_concat(v) FROM t; PRAGMA integrity_check;'));
+      assert.equal(out.trim(), 'before,after\nok');
+    }
+    assert.equal((await info(first))?.isPrimary, false, 'the old primary rejoins as a replica');
+  });
+
+  test('POST /promote on a replica hands the lease over: a new epoch, writes continue there, nothing lost', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const group = [await startNode(key, 'h1'), await startNode(key, 'h2')];
+    const primary = await waitForPrimary(group);
+    const other = group.find((n) => n !== primary)!;
+    await write(primary, 'h.db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1);');
+    await waitSamePos(group, 'h.db');
+    const before = epochOf(primary);
+
+    const res = await fetch(`${other.httpURL}/promote`, { method: 'POST' });
+    assert.equal(res.status, 200, await res.text());
+    await waitFor(() => 'the promoted node to be primary', async () => (await info(other))?.isPrimary === true, 60_000, group);
+    await waitFor(() => 'the old primary to be a replica', async () => (await info(primary))?.isPrimary === false, 60_000, group);
+    assert.ok(epochOf(other) > before, `handoff makes a new epoch (${epochOf(other)} > ${before})`);
+
+    await write(other, 'h.db', 'INSERT INTO t VALUES (2);');
+    await waitSamePos(group, 'h.db');
+    const out = expectSuccess('select', await runSqlite3(join(primary.mnt, 'h.db'), 'SELECT group_concat(v) FROM t;'));
+    assert.equal(out.trim(), '1,2');
+  });
+
+  test('an empty candidate never wins over a candidate that has the data', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const group = [await startNode(key, 'e1'), await startNode(key, 'e2')];
+    const primary = await waitForPrimary(group);
+    const full = group.find((n) => n !== primary)!;
+    await write(primary, 'e.db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1); INSERT INTO t VALUES (2);');
+    await waitSamePos(group, 'e.db');
+
+    // The primary dies; an empty node joins while its lease is still running out:
+    // when the key expires, both candidates campaign, and the empty one must defer.
+    await primary.kill();
+    const fresh = await startNode(key, 'e3-empty');
+    const next = await waitForPrimary([full, fresh]);
+    assert.equal(next, full, 'a node with no data must not win while a node with the data is alive');
+    await write(next, 'e.db', 'INSERT INTO t VALUES (3);');
+    await waitSamePos([full, fresh], 'e.db');
+    const out = expectSuccess('select', await runSqlite3(join(fresh.mnt, 'e.db'), 'SELECT group_concat(v) FROM t;'));
+    assert.equal(out.trim(), '1,2,3');
+  });
+});
