@@ -53,6 +53,8 @@ export interface LeaseLoopOptions {
   readonly onRoleChange?: (role: 'primary' | 'replica', reason: string) => void;
 }
 
+/** How long the old primary waits for the handoff stream to deliver the Handoff frame. */
+const HANDOFF_SEND_TIMEOUT_MS = 5000;
 /** A lease whose deadline is this far out never expires (static). */
 const NO_DEADLINE_MS = 365 * 24 * 3600_000;
 
@@ -365,11 +367,15 @@ export class LeaseLoop {
     await lease.renew(signal);
     // From here on no write lock is granted and no commit acknowledged.
     this.tellStatus(lease, 0);
-    if (!this.o.node.replication.handoff(nodeID, lease.id)) {
+    const sent = this.o.node.replication.handoff(nodeID, lease.id);
+    if (sent === undefined) {
       this.tellStatus(lease);
       throw new Error(`target node is not connected: ${formatNodeID(nodeID)}`);
     }
     this.o.log(`lease: handing the lease to ${formatNodeID(nodeID)}`);
+    // Stepping down ends every stream: first let the target's stream send what is pending and the Handoff frame.
+    const timedOut = await Promise.race([sent.then(() => false), sleep(HANDOFF_SEND_TIMEOUT_MS, signal).then(() => true)]);
+    if (timedOut) this.o.log(`lease: the handoff stream to ${formatNodeID(nodeID)} did not end within ${HANDOFF_SEND_TIMEOUT_MS} ms; stepping down anyway`);
     // The term ends now; the new primary's acquiring write (a new epoch) makes it official.
     this.endTerm?.({ reason: `handed off to ${formatNodeID(nodeID)}`, handedOff: true, demoted: true });
   }

@@ -82,16 +82,18 @@ export class DataDirReplicationSource implements ReplicationSource {
 
   /**
    * Hands the lease to the replica streaming as `nodeID`: its stream sends
-   * what is pending, then a Handoff frame. False if it is not connected.
+   * what is pending, then a Handoff frame, then ends. Undefined if it is not
+   * connected; otherwise a promise that resolves once that stream has ended
+   * (the frame is out, or the replica went away).
    */
-  handoff(nodeID: bigint, leaseID: string): boolean {
+  handoff(nodeID: bigint, leaseID: string): Promise<void> | undefined {
     for (const s of this.subscribers) {
       if (s.nodeID === nodeID) {
         s.handoff(leaseID);
-        return true;
+        return s.ended;
       }
     }
-    return false;
+    return undefined;
   }
 
   /** Becoming replica aborts the signal every /stream holds; becoming primary starts a new one. */
@@ -249,6 +251,9 @@ class Subscriber implements ChangeSubscription {
   private handoffLeaseID: string | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
+  private endedResolve: () => void = () => {};
+  /** Resolves when the stream closes its subscription (it has ended). */
+  readonly ended: Promise<void> = new Promise((res) => (this.endedResolve = res));
 
   constructor(
     readonly nodeID: bigint,
@@ -292,6 +297,7 @@ class Subscriber implements ChangeSubscription {
     this.closed = true;
     this.poke();
     this.onClose();
+    this.endedResolve();
   }
 
   private poke(): void {

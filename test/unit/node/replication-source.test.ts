@@ -422,14 +422,16 @@ describe('change subscriptions', () => {
     gone.close();
     src.markDirty('a.db');
     assert.equal(await gone.next(idle()), undefined);
-    assert.equal(src.handoff(1n, 'lease-1'), false);
+    assert.equal(src.handoff(1n, 'lease-1'), undefined);
     const target = src.subscribeChanges(2n);
     src.markDirty('x.db');
-    assert.equal(src.handoff(2n, 'lease-2'), true);
+    const ended = src.handoff(2n, 'lease-2');
+    assert.ok(ended !== undefined);
     const notice = await target.next(idle());
     assert.deepEqual([...notice!.dirty], ['x.db']);
     assert.equal(notice!.handoffLeaseID, 'lease-2');
     target.close();
+    await ended; // resolves once the handoff stream has ended
   });
 
   test('primarySignal aborts when the node stops being primary and is new after it becomes primary again', () => {
