@@ -31,6 +31,7 @@ export async function followPrimary(o: FollowPrimaryOptions): Promise<void> {
       role: 'replica',
       primaryHostname: node.isConnected ? config.lease.hostname : '',
       primaryTimestamp: node.lastPrimaryTimestamp,
+      writeDeadline: null,
     });
   tellStatus();
   const client = new ReplicaClient({

@@ -30,6 +30,7 @@
  * few integer operations.
  */
 import { DbLock, type DbLockMask, ShmLock, type ShmLockMask } from '../sqlite/index.js';
+import type { WriteFence } from './fence.js';
 
 /** One bit per emulated lock byte. */
 export const Lock = {
@@ -133,6 +134,9 @@ export class DatabaseLocks {
   /** Mutexes held exclusively (by exactly one owner). */
   private exclusiveHeld: LockMask = 0;
   private fence = false;
+
+  /** `deadline`: the node's lease fence (fence.ts); consulted only for a new writer grant. */
+  constructor(private readonly deadline: WriteFence | null = null) {}
 
   // ---- requests from the FUSE layer (F_SETLK / F_GETLK / FLUSH) ----
 
@@ -306,8 +310,9 @@ export class DatabaseLocks {
   /**
    * While fenced, new exclusive grants of RESERVED or WAL WRITE to FUSE
    * requests are refused (EAGAIN); owners already holding them keep them and
-   * can finish, commit and release. Used when a primary approaches its
-   * lease deadline or hands off.
+   * can finish, commit and release. Used when a primary hands off; the
+   * lease deadline (the WriteFence given to the constructor) fences the
+   * same way by time.
    */
   setFenced(fenced: boolean): void {
     this.fence = fenced;
@@ -315,6 +320,12 @@ export class DatabaseLocks {
 
   get fenced(): boolean {
     return this.fence;
+  }
+
+  /** True when `tryLock(owner, mask)` would be refused by a fence (explicit or the lease deadline) alone or among other reasons. */
+  fencedFor(owner: bigint, mask: LockMask): boolean {
+    const newWriter = mask & WRITER_LOCKS & ~(this.guards.get(owner)?.exclusive ?? 0);
+    return newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false));
   }
 
   /** True while any owner holds RESERVED or WRITE exclusively (a write is in progress). */
@@ -381,7 +392,10 @@ export class DatabaseLocks {
     ) {
       blockers |= Lock.WRITE;
     }
-    if (applyFence && this.fence) blockers |= mask & WRITER_LOCKS & ~g.exclusive;
+    if (applyFence) {
+      const newWriter = mask & WRITER_LOCKS & ~g.exclusive;
+      if (newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false))) blockers |= newWriter;
+    }
     return blockers;
   }
 

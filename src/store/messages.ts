@@ -100,6 +100,16 @@ export interface StatusCommand {
   readonly primaryHostname: string;
   /** ms since the epoch of the primary's last heartbeat or applied LTX; 0 = this node is primary; -1 = never synced. */
   readonly primaryTimestamp: number;
+  /**
+   * Until when this node may write as primary (its lease deadline, less the
+   * lease loop's margin): absolute ms on `performance.timeOrigin +
+   * performance.now()` (src/store/fence.ts fenceClock; comparable across
+   * threads). New write transactions are refused FENCE_LEAD_MS before it,
+   * commits from it on. null = no deadline (a static primary; replicas).
+   * A role change from primary to replica rolls back whatever a cut-off
+   * transaction left, so every database equals its last LTX file again.
+   */
+  readonly writeDeadline: number | null;
 }
 
 /** FUSE thread → main thread: how a StoreCommand ended; `busy` = a transaction holds the locks, retry. */

@@ -103,7 +103,7 @@ describe('litefs replica: applying LTX files under concurrent readers', { skip }
   }
 
   function replica(primaryTimestamp: number): void {
-    send({ type: 'status', role: 'replica', primaryHostname: PRIMARY, primaryTimestamp });
+    send({ type: 'status', role: 'replica', primaryHostname: PRIMARY, primaryTimestamp, writeDeadline: null });
   }
 
   async function apply(db: string, path: string, quarantine: QuarantineRequest | null = null): Promise<StoreCommandResult> {
@@ -229,7 +229,7 @@ describe('litefs replica: applying LTX files under concurrent readers', { skip }
     replica(-1);
     await eventually('.lag before sync', async () => (await fsp.readFile(join(mnt, '.lag'), 'utf8')) === '+2147483647');
 
-    send({ type: 'status', role: 'primary', primaryHostname: '', primaryTimestamp: 0 });
+    send({ type: 'status', role: 'primary', primaryHostname: '', primaryTimestamp: 0, writeDeadline: null });
     await eventually('.lag on a primary', async () => (await fsp.readFile(join(mnt, '.lag'), 'utf8')) === '+000000000\n');
     await assert.rejects(fsp.readFile(join(mnt, '.primary'), 'utf8'), { code: 'ENOENT' });
     const out = expectSuccess('write as primary', await runSqlite3(join(mnt, 'delete.db'), 'INSERT INTO t(y) VALUES (1);\nSELECT count(*) FROM t;\nPRAGMA integrity_check;\n'));
