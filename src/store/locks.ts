@@ -119,6 +119,20 @@ export function newInternalOwner(): bigint {
 }
 
 /**
+ * The writer locks of `mask` a fence refuses to `g`: RESERVED, and WAL
+ * WRITE when `g` holds a read mark, that it does not hold yet. SQLite
+ * begins every WAL write transaction inside a read transaction (a READ
+ * lock held shared), while a connection that finds the wal-index header
+ * invalid takes WRITE before any read mark to rebuild it (walIndexRecover):
+ * refusing that would leave every new reader failing with SQLITE_PROTOCOL.
+ */
+function fenceable(g: Readonly<GuardSet>, mask: LockMask): LockMask {
+  let writer = mask & WRITER_LOCKS & ~g.exclusive;
+  if ((g.shared & READ_LOCKS) === 0) writer &= ~Lock.WRITE;
+  return writer;
+}
+
+/**
  * The lock state of one database: twelve RW mutexes and the guard sets of
  * every owner holding any of them.
  */
@@ -308,8 +322,9 @@ export class DatabaseLocks {
   // ---- fencing (ARCHITECTURE §3.2) ----
 
   /**
-   * While fenced, new exclusive grants of RESERVED or WAL WRITE to FUSE
-   * requests are refused (EAGAIN); owners already holding them keep them and
+   * While fenced, new exclusive grants of RESERVED or WAL WRITE (to an
+   * owner inside a read transaction, see `fenceable`) to FUSE requests are
+   * refused (EAGAIN); owners already holding them keep them and
    * can finish, commit and release. Used when a primary hands off; the
    * lease deadline (the WriteFence given to the constructor) fences the
    * same way by time.
@@ -324,7 +339,7 @@ export class DatabaseLocks {
 
   /** True when `tryLock(owner, mask)` would be refused by a fence (explicit or the lease deadline) alone or among other reasons. */
   fencedFor(owner: bigint, mask: LockMask): boolean {
-    const newWriter = mask & WRITER_LOCKS & ~(this.guards.get(owner)?.exclusive ?? 0);
+    const newWriter = fenceable(this.guards.get(owner) ?? EMPTY_GUARD, mask);
     return newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false));
   }
 
@@ -393,7 +408,7 @@ export class DatabaseLocks {
       blockers |= Lock.WRITE;
     }
     if (applyFence) {
-      const newWriter = mask & WRITER_LOCKS & ~g.exclusive;
+      const newWriter = fenceable(g, mask);
       if (newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false))) blockers |= newWriter;
     }
     return blockers;

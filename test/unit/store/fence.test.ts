@@ -61,6 +61,8 @@ describe('lock refusal by the lease deadline', () => {
     // Another writer may not start.
     l.unlock(1n, Lock.RESERVED);
     assert.equal(l.tryLock(2n, Lock.RESERVED), false);
+    // A WAL writer asks for WRITE inside its read transaction.
+    assert.ok(l.tryRLock(2n, Lock.READ1));
     assert.equal(l.tryLock(2n, Lock.WRITE), false);
     assert.ok(l.fencedFor(2n, Lock.WRITE));
     // Readers and non-writer locks still work.
@@ -72,6 +74,7 @@ describe('lock refusal by the lease deadline', () => {
     l.releaseAll(3n);
     assert.ok(l.tryAcquireWriteSet(-99n, 'wal'));
     l.releaseAll(-99n);
+    assert.ok(l.tryRLock(2n, Lock.READ1));
     fence.setDeadline(null);
     assert.ok(l.tryLock(2n, Lock.WRITE));
   });
