@@ -28,6 +28,7 @@ import type {
   UnlinkRequest,
   WriteRequest,
 } from '../fuse/requests.js';
+import { formatHex16 } from '../ltx/index.js';
 import { databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
 import { commitJournal } from '../store/commit-journal.js';
 import { commitWAL } from '../store/commit-wal.js';
@@ -452,7 +453,15 @@ export class LiteFS implements FuseHandler {
    */
   private commitWAL(db: DB): void {
     try {
-      commitWAL(db);
+      const pos = db.pos;
+      // On a replica a WAL frame cannot be written, but a writer that wrote
+      // its commit frame as primary may release WRITE after the step-down:
+      // SQLite already reported it committed, so it is kept (never lost
+      // silently); the main thread sees its `tx` and settles the
+      // divergence with the new primary (ARCHITECTURE §3.1).
+      if (commitWAL(db) && this.role === 'replica') {
+        this.log(`${db.name}: a WAL transaction committed before the step-down was released after it: kept as TXID ${formatHex16(db.pos.txid)} (was ${formatHex16(pos.txid)})`);
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log(`FATAL ${db.name}: WAL commit failed: ${message}`);

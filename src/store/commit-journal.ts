@@ -60,6 +60,8 @@ export function commitJournal(db: DB, how: JournalFinalize): void {
 function isNetNoop(db: DB, dbFd: number): boolean {
   const commit = db.readCommit(dbFd);
   if (commit !== db.pageN) return false;
+  // The first transaction of a new database rolled back: empty again.
+  if (commit === 0) return true;
   return db.cache().databaseChecksum(commit) === db.pos.postApplyChecksum;
 }
 

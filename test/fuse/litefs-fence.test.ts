@@ -1,15 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InitFlag } from '../../src/fuse/abi.js';
 import { FuseMount } from '../../src/fuse/mount.js';
 import { DEFAULT_INIT_FLAGS } from '../../src/fuse/session.js';
-import { checksumDatabase, formatFilename, formatHex16 } from '../../src/ltx/index.js';
+import { LTXEncoder, checksumDatabase, formatFilename, formatHex16, makeHeader } from '../../src/ltx/index.js';
 import { fenceClock } from '../../src/store/fence.js';
-import type { StoreEvent, StoreOptions } from '../../src/store/messages.js';
+import type { StoreCommandResult, StoreEvent, StoreOptions } from '../../src/store/messages.js';
 import { MOUNT_DIR_PREFIX } from '../helpers/mount.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { type ChildResult, expectSuccess, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
@@ -25,6 +25,7 @@ import { type ChildResult, expectSuccess, runPython, runSqlite3 } from '../helpe
  *   - primary → replica with a transaction in progress (spilled: database
  *     pages under a hot journal, or WAL frames without a commit frame):
  *     COMMIT fails, the database is recovered to its last LTX file exactly;
+ *   - the recovered replica applies the primary's next LTX file;
  *   - replica → primary: writes work and the LTX chain continues.
  */
 const skip = skipUnless(['root', 'fuse', 'sqlite3', 'python3-sqlite']);
@@ -46,6 +47,8 @@ describe('litefs fence and role changes', { skip }, () => {
   let data = '';
   let mount: FuseMount | undefined;
   const events: StoreEvent[] = [];
+  const waiters = new Map<number, (r: StoreCommandResult) => void>();
+  let nextId = 1;
 
   function status(role: 'primary' | 'replica', writeDeadline: number | null): void {
     if (mount === undefined) throw new Error('not mounted');
@@ -97,12 +100,57 @@ describe('litefs fence and role changes', { skip }, () => {
     return { go: () => void fsp.writeFile(go, ''), done };
   }
 
+  /**
+   * The LTX file a primary would send next: a copy of this node's database
+   * file (it equals the position) gets one more row through the sqlite3
+   * CLI; the changed pages become TXID `txid`.
+   */
+  async function nextLTX(name: string, txid: bigint, preApply: bigint, wal: boolean): Promise<{ path: string; checksum: bigint }> {
+    const plain = join(base, `plain-${name}`);
+    const before = readFileSync(join(data, 'dbs', name, 'database'));
+    writeFileSync(plain, before);
+    const checkpoint = wal ? 'PRAGMA wal_checkpoint(TRUNCATE);\n' : '';
+    expectSuccess('primary sqlite3', await runSqlite3(plain, `INSERT INTO t(v) VALUES (randomblob(700));\n${checkpoint}`));
+    const image = readFileSync(plain);
+    const pageSize = image.readUInt16BE(16) === 1 ? 65536 : image.readUInt16BE(16);
+    const commit = image.length / pageSize;
+    const page = (pgno: number): Buffer => image.subarray((pgno - 1) * pageSize, pgno * pageSize);
+    const chunks: Buffer[] = [];
+    const enc = new LTXEncoder({ write: (c) => chunks.push(Buffer.from(c)) });
+    enc.encodeHeader(makeHeader({ pageSize, commit, minTXID: txid, maxTXID: txid, timestamp: BigInt(Date.now()), preApplyChecksum: preApply, nodeID: 99n }));
+    for (let pgno = 1; pgno <= commit; pgno++) {
+      if (!before.subarray((pgno - 1) * pageSize, pgno * pageSize).equals(page(pgno))) enc.encodePage(pgno, page(pgno));
+    }
+    const checksum = checksumDatabase(pageSize, commit, page);
+    enc.setPostApplyChecksum(checksum);
+    enc.close();
+    const path = join(data, 'tmp', `recv-${name}-${txid}.ltx`);
+    writeFileSync(path, Buffer.concat(chunks));
+    return { path, checksum };
+  }
+
+  async function apply(db: string, path: string): Promise<StoreCommandResult> {
+    if (mount === undefined) throw new Error('not mounted');
+    const id = nextId++;
+    const result = new Promise<StoreCommandResult>((resolve) => waiters.set(id, resolve));
+    mount.send({ type: 'apply', id, db, path, quarantine: null });
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`apply ${id} of ${db} got no result within ${DEADLINE_MS} ms`)), DEADLINE_MS);
+    });
+    try {
+      return await Promise.race([result, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   before(async () => {
     base = mkdtempSync(join(tmpdir(), `${MOUNT_DIR_PREFIX}${process.pid}-`));
     mnt = join(base, 'mnt');
     data = join(base, 'data');
     mkdirSync(mnt);
-    mkdirSync(data);
+    mkdirSync(join(data, 'tmp'), { recursive: true });
     const options: StoreOptions = { dataDir: data, compress: false, strictVerify: true, nodeId: 'fence1' };
     mount = await FuseMount.mount({
       mountpoint: mnt,
@@ -113,7 +161,11 @@ describe('litefs fence and role changes', { skip }, () => {
       initFlags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO),
       handleSignals: false,
     });
-    mount.on('message', (msg: unknown) => events.push(msg as StoreEvent));
+    mount.on('message', (msg: unknown) => {
+      const event = msg as StoreEvent;
+      events.push(event);
+      if (event.type === 'commandResult') waiters.get(event.id)?.(event);
+    });
   });
 
   after(async () => {
@@ -189,13 +241,21 @@ describe('litefs fence and role changes', { skip }, () => {
       const refused = await runSqlite3(join(mnt, name), 'INSERT INTO t(v) VALUES (1);\n');
       assert.notEqual(refused.status, 0, 'a replica refuses writes');
 
+      // 3b. As a replica it takes the primary's next transaction.
+      const txid0 = BigInt(`0x${pos0.split('/')[0]}`);
+      const checksum0 = BigInt(`0x${pos0.trim().split('/')[1]}`);
+      const next = await nextLTX(name, txid0 + 1n, checksum0, mode === 'wal');
+      const r = await apply(name, next.path);
+      assert.equal(r.status, 'ok', JSON.stringify(r));
+      assert.equal(await count(name), '4\nok\n');
+      assert.equal(await pos(name), `${formatHex16(txid0 + 1n)}/${formatHex16(next.checksum)}\n`);
+
       // 4. Primary again: writes work and the chain continues.
       await statusApplied('primary', null);
       expectSuccess('write as primary again', await runSqlite3(join(mnt, name), '.timeout 10000\nINSERT INTO t(v) VALUES (randomblob(10));\n'));
-      assert.equal(await count(name), '4\nok\n');
-      const txid0 = BigInt(`0x${pos0.split('/')[0]}`);
-      assert.deepEqual(ltxChain(name), [...chain0, formatFilename(txid0 + 1n, txid0 + 1n)].sort());
-      assert.equal(txEvents(), tx0 + 1);
+      assert.equal(await count(name), '5\nok\n');
+      assert.deepEqual(ltxChain(name), [...chain0, formatFilename(txid0 + 1n, txid0 + 1n), formatFilename(txid0 + 2n, txid0 + 2n)].sort());
+      assert.equal(txEvents(), tx0 + 2);
       assert.ok(!events.some((e) => e.type === 'fatal'), JSON.stringify(events.filter((e) => e.type === 'fatal')));
     });
   }
