@@ -28,20 +28,24 @@ import type {
   UnlinkRequest,
   WriteRequest,
 } from '../fuse/requests.js';
+import { formatHex16 } from '../ltx/index.js';
 import { databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
 import { commitJournal } from '../store/commit-journal.js';
 import { commitWAL } from '../store/commit-wal.js';
 import { type DB, isPersistCommit } from '../store/db.js';
 import { dropDB } from '../store/drop.js';
 import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
+import { CommitFencedError } from '../store/fence.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
 import type { ApplyResult } from '../store/apply.js';
 import type { StatusCommand, StoreEvent } from '../store/messages.js';
+import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
 import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
+import { StepDownRecovery } from './step-down.js';
 
 const LAG_INO = 2;
 const PRIMARY_INO = 3;
@@ -91,6 +95,11 @@ export class LiteFS implements FuseHandler {
   /** `<file>\0<operation>` refusals already logged: one line each, not one per request. */
   private readonly refusalsLogged = new Set<string>();
   private readonly applier: ReplicaApplier;
+  private readonly stepDown: StepDownRecovery;
+  /** The last `writeDeadline` (null = none); a new one starts a new term of fence logging. */
+  private writeDeadline: number | null = null;
+  /** `<db>\0<kind>` fence refusals already logged in this term. */
+  private readonly fenceLogged = new Set<string>();
 
   constructor(
     private readonly store: Store,
@@ -99,12 +108,19 @@ export class LiteFS implements FuseHandler {
     private readonly notices?: NoticeQueue,
   ) {
     this.role = store.options.startAsReplica === true ? 'replica' : 'primary';
+    this.stepDown = new StepDownRecovery({
+      post,
+      log,
+      invalidate: (db, result) => this.invalidateRecovered(db, result),
+      written: () => notices?.written() ?? Number.MAX_SAFE_INTEGER,
+    });
     this.applier = new ReplicaApplier({
       store,
       post,
       log,
       invalidate: (db, result) => this.invalidateApplied(db, result),
       written: () => notices?.written() ?? Number.MAX_SAFE_INTEGER,
+      blocked: (db) => this.stepDown.waiting(db),
     });
   }
 
@@ -119,13 +135,15 @@ export class LiteFS implements FuseHandler {
     else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
   }
 
-  /** A waiting apply may go ahead now that a request released locks. */
+  /** A waiting step-down recovery or apply may go ahead now that a request released locks. */
   afterRequest(): void {
+    this.stepDown.poll();
     this.applier.poll();
   }
 
-  /** An applied transaction's invalidations are written: its locks can go. */
+  /** A recovery's or applied transaction's invalidations are written: its locks can go. */
   onNoticesWritten(): void {
+    this.stepDown.poll();
     this.applier.poll();
   }
 
@@ -402,11 +420,16 @@ export class LiteFS implements FuseHandler {
         return;
       case F_RDLCK:
         if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, false)) throw new FuseError(Errno.EAGAIN);
+        if (this.stepDown.blocks(db, mask, false)) throw new FuseError(Errno.EAGAIN);
         if (!db.locks.tryRLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
         return;
       case F_WRLCK:
         if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, true)) throw new FuseError(Errno.EAGAIN);
-        if (!db.locks.tryLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
+        if (this.stepDown.blocks(db, mask, true)) throw new FuseError(Errno.EAGAIN);
+        if (!db.locks.tryLock(req.owner, mask)) {
+          if (db.locks.fencedFor(req.owner, mask)) this.logFence(db.name, 'lock', `refused (EAGAIN): ${db.name}: new write transaction: lease deadline near`);
+          throw new FuseError(Errno.EAGAIN);
+        }
         return;
       default:
         throw new FuseError(Errno.EINVAL);
@@ -431,7 +454,15 @@ export class LiteFS implements FuseHandler {
    */
   private commitWAL(db: DB): void {
     try {
-      commitWAL(db);
+      const pos = db.pos;
+      // On a replica a WAL frame cannot be written, but a writer that wrote
+      // its commit frame as primary may release WRITE after the step-down:
+      // SQLite already reported it committed, so it is kept (never lost
+      // silently); the main thread sees its `tx` and settles the
+      // divergence with the new primary (ARCHITECTURE §3.1).
+      if (commitWAL(db) && this.role === 'replica') {
+        this.log(`${db.name}: a WAL transaction committed before the step-down was released after it: kept as TXID ${formatHex16(db.pos.txid)} (was ${formatHex16(pos.txid)})`);
+      }
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.log(`FATAL ${db.name}: WAL commit failed: ${message}`);
@@ -447,6 +478,10 @@ export class LiteFS implements FuseHandler {
     } catch (err) {
       if (err instanceof FuseError) throw err;
       if (err instanceof DatabaseExistsError) throw new FuseError(Errno.EEXIST);
+      if (err instanceof CommitFencedError) {
+        this.logFence(err.db, err.kind, `refused (EIO): ${err.message}`);
+        throw new FuseError(Errno.EIO);
+      }
       if (err instanceof InvalidWriteError) {
         // One line per refusal: SQLite repeats a refused write while it rolls back.
         if (!err.repeated) this.log(`refused (EIO): ${err.message}`);
@@ -519,16 +554,29 @@ export class LiteFS implements FuseHandler {
 
   // ---- replica ----
 
-  /** `status`: role, primary and lag; `.lag` and `.primary` change with them. */
+  /**
+   * `status`: role, write deadline, primary and lag; `.lag` and `.primary`
+   * change with them. Primary → replica recovers every database to its last
+   * LTX file (step-down.ts) before it serves as a replica.
+   */
   private setStatus(s: StatusCommand): void {
     const wasVisible = this.primaryVisible();
     const oldHostname = this.primaryHostname;
     const roleChanged = s.role !== this.role;
     const lagChanged = roleChanged || s.primaryTimestamp !== this.primaryTimestamp;
+    const steppedDown = this.role === 'primary' && s.role === 'replica';
     this.role = s.role;
     this.primaryHostname = s.primaryHostname;
     this.primaryTimestamp = s.primaryTimestamp;
+    // A replica refuses writes by its role; a stale deadline must not outlive a term.
+    const deadline = s.role === 'primary' ? (s.writeDeadline ?? null) : null;
+    if (deadline !== this.writeDeadline) {
+      this.writeDeadline = deadline;
+      this.store.fence.setDeadline(deadline);
+      this.fenceLogged.clear();
+    }
     if (roleChanged) this.refusalsLogged.clear();
+    if (steppedDown) this.stepDown.begin(this.store.list());
     const n = this.notices;
     if (n === undefined) return;
     if (lagChanged) n.invalInode(LAG_INO, 0, 0);
@@ -536,6 +584,34 @@ export class LiteFS implements FuseHandler {
       n.invalEntry(FUSE_ROOT_ID, PRIMARY_NAME);
       n.invalInode(PRIMARY_INO, 0, 0);
     }
+  }
+
+  /** One log line per database and fence refusal kind per term, not one per request. */
+  private logFence(db: string, kind: string, line: string): void {
+    const key = `${db}\0${kind}`;
+    if (this.fenceLogged.has(key)) return;
+    this.fenceLogged.add(key);
+    this.log(line);
+  }
+
+  /**
+   * Queues what a step-down recovery changed: the rewritten ranges of the
+   * database file, the WAL past its cut, the journal's name. The last
+   * notice wakes this thread once written, so the recovery's locks can go.
+   */
+  private invalidateRecovered(db: DB, r: StepDownResult): number | null {
+    const n = this.notices;
+    if (n === undefined) return null;
+    if (r.journalRemoved) n.invalEntry(FUSE_ROOT_ID, fileName(db.name, 'journal'));
+    const base = this.inoOf.get(db.name);
+    if (base !== undefined) {
+      const dbIno = base + FILE_KINDS.indexOf('database');
+      for (const range of r.ranges) n.invalInode(dbIno, range.off, range.len);
+      if (r.walTruncatedAt !== null) n.invalInode(base + FILE_KINDS.indexOf('wal'), r.walTruncatedAt, 0);
+    }
+    const seq = n.invalInode(LAG_INO, 0, 0, true);
+    n.flush();
+    return seq;
   }
 
   /** `.primary` exists only on a replica that knows its primary (ref §4.2). */

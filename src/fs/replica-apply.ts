@@ -51,6 +51,8 @@ export interface ApplierDeps {
   invalidate(db: DB, result: ApplyResult): number | null;
   /** The notifier's progress (NoticeQueue.written). */
   written(): number;
+  /** True while `db` may not be applied to yet (step-down recovery still pending). */
+  blocked?(db: string): boolean;
 }
 
 export class ReplicaApplier {
@@ -86,7 +88,7 @@ export class ReplicaApplier {
     if (q === undefined) return;
     while (q.length > 0) {
       const head = q[0]!;
-      if (head.applied === null && !this.start(head)) return;
+      if (head.applied === null && (this.deps.blocked?.(name) === true || !this.start(head))) return;
       if (head.applied !== null) {
         if (this.deps.written() < head.applied.seq) return;
         const { db, result } = head.applied;

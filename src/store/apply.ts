@@ -319,7 +319,7 @@ export function restoreWalIndexPage(db: DB, page: Uint8Array): void {
 const SHM_HEADER_PAGE = 4096;
 
 /** Ascending byte ranges, merging a range that starts where the last one ends. */
-class RangeSet {
+export class RangeSet {
   private readonly ranges: { off: number; len: number }[] = [];
 
   add(off: number, len: number): void {

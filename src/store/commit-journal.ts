@@ -12,6 +12,7 @@ import { checksumPage } from '../ltx/index.js';
 import { JOURNAL_MAGIC } from '../sqlite/index.js';
 import type { DB } from './db.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
+import { CommitFencedError } from './fence.js';
 
 /** How SQLite finalizes the journal in the current journal mode. */
 export type JournalFinalize = 'delete' | 'truncate' | 'persist';
@@ -19,8 +20,20 @@ export type JournalFinalize = 'delete' | 'truncate' | 'persist';
 export function commitJournal(db: DB, how: JournalFinalize): void {
   const io = db.io;
   const dbFd = io.open(db.databasePath, 'readWrite');
+  let refused = false;
   try {
-    const committed = db.pageSize !== 0 && journalHasMagic(db);
+    let committed = db.pageSize !== 0 && journalHasMagic(db);
+    if (committed && db.ctx.fence?.commitsFenced() === true) {
+      // Past the lease deadline nothing may be acknowledged. SQLite's own
+      // rollback after the refusal finalizes the journal again; that one
+      // restored every page (the checksum is the position's again) and
+      // goes through, with no LTX file.
+      if (!isNetNoop(db, dbFd)) {
+        refused = true;
+        throw new CommitFencedError(db.name, 'journal');
+      }
+      committed = false;
+    }
     if (committed) {
       writeJournalLTX(db, dbFd);
       // The pages are in a durable LTX file; now the database file must be
@@ -34,9 +47,22 @@ export function commitJournal(db: DB, how: JournalFinalize): void {
     if (committed && db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
   } finally {
     io.close(dbFd);
-    db.dirty.clear();
-    db.journalActive = false;
+    // A refused commit stays a journal transaction: SQLite rolls it back
+    // next, writing the journal's pages into the database file.
+    if (!refused) {
+      db.dirty.clear();
+      db.journalActive = false;
+    }
   }
+}
+
+/** True when the database file equals the last LTX position again (a rolled-back transaction). */
+function isNetNoop(db: DB, dbFd: number): boolean {
+  const commit = db.readCommit(dbFd);
+  if (commit !== db.pageN) return false;
+  // The first transaction of a new database rolled back: empty again.
+  if (commit === 0) return true;
+  return db.cache().databaseChecksum(commit) === db.pos.postApplyChecksum;
 }
 
 function journalHasMagic(db: DB): boolean {

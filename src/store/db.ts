@@ -23,6 +23,7 @@ import {
 } from '../sqlite/index.js';
 import { ChecksumCache } from './checksum-cache.js';
 import { InvalidWriteError } from './errors.js';
+import { CommitFencedError, type WriteFence, writesCommitFrame } from './fence.js';
 import type { StoreIO } from './io.js';
 import { DatabaseLocks, Lock } from './locks.js';
 import type { StoreEvent, StoreOptions } from './messages.js';
@@ -37,6 +38,8 @@ export interface StoreContext {
   log(line: string): void;
   /** Milliseconds since the epoch; injectable so retention can be tested with a fake clock. */
   now(): number;
+  /** The lease deadline fence (fence.ts); absent: never fenced. */
+  readonly fence?: WriteFence;
 }
 
 /** What LiteFS tracks of the current WAL (ref §6.1 "WAL tracking"). */
@@ -76,7 +79,7 @@ export class DB {
   lastRetentionAt: number | null = null;
   /** Why the last write was refused; a repeat of the same refusal is not logged again. */
   lastRefusal: string | null = null;
-  readonly locks = new DatabaseLocks();
+  readonly locks: DatabaseLocks;
   readonly wal: WalState = { header: null, offset: WAL_HEADER_SIZE, checksum: [0, 0], frameOffsets: new Map() };
 
   constructor(
@@ -89,6 +92,7 @@ export class DB {
     this.walPath = join(this.dir, 'wal');
     this.shmPath = join(this.dir, 'shm');
     this.ltxDir = join(this.dir, 'ltx');
+    this.locks = new DatabaseLocks(ctx.fence ?? null);
   }
 
   get io(): StoreIO {
@@ -215,6 +219,10 @@ export class DB {
       this.resetWalPages();
     } else if (offset < this.wal.offset) {
       throw new InvalidWriteError(this.name, `WAL write at ${offset} inside committed transactions (end ${this.wal.offset})`);
+    } else if (this.ctx.fence?.hasDeadline === true && writesCommitFrame(data, offset, this.pageSize) && this.ctx.fence.commitsFenced()) {
+      // SQLite counts a WAL transaction committed once this frame is
+      // written: past the lease deadline it must never be.
+      throw new CommitFencedError(this.name, 'wal');
     }
     this.io.write(fd, data, offset);
   }

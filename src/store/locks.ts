@@ -30,6 +30,7 @@
  * few integer operations.
  */
 import { DbLock, type DbLockMask, ShmLock, type ShmLockMask } from '../sqlite/index.js';
+import type { WriteFence } from './fence.js';
 
 /** One bit per emulated lock byte. */
 export const Lock = {
@@ -118,6 +119,20 @@ export function newInternalOwner(): bigint {
 }
 
 /**
+ * The writer locks of `mask` a fence refuses to `g`: RESERVED, and WAL
+ * WRITE when `g` holds a read mark, that it does not hold yet. SQLite
+ * begins every WAL write transaction inside a read transaction (a READ
+ * lock held shared), while a connection that finds the wal-index header
+ * invalid takes WRITE before any read mark to rebuild it (walIndexRecover):
+ * refusing that would leave every new reader failing with SQLITE_PROTOCOL.
+ */
+function fenceable(g: Readonly<GuardSet>, mask: LockMask): LockMask {
+  let writer = mask & WRITER_LOCKS & ~g.exclusive;
+  if ((g.shared & READ_LOCKS) === 0) writer &= ~Lock.WRITE;
+  return writer;
+}
+
+/**
  * The lock state of one database: twelve RW mutexes and the guard sets of
  * every owner holding any of them.
  */
@@ -133,6 +148,9 @@ export class DatabaseLocks {
   /** Mutexes held exclusively (by exactly one owner). */
   private exclusiveHeld: LockMask = 0;
   private fence = false;
+
+  /** `deadline`: the node's lease fence (fence.ts); consulted only for a new writer grant. */
+  constructor(private readonly deadline: WriteFence | null = null) {}
 
   // ---- requests from the FUSE layer (F_SETLK / F_GETLK / FLUSH) ----
 
@@ -304,10 +322,12 @@ export class DatabaseLocks {
   // ---- fencing (ARCHITECTURE §3.2) ----
 
   /**
-   * While fenced, new exclusive grants of RESERVED or WAL WRITE to FUSE
-   * requests are refused (EAGAIN); owners already holding them keep them and
-   * can finish, commit and release. Used when a primary approaches its
-   * lease deadline or hands off.
+   * While fenced, new exclusive grants of RESERVED or WAL WRITE (to an
+   * owner inside a read transaction, see `fenceable`) to FUSE requests are
+   * refused (EAGAIN); owners already holding them keep them and
+   * can finish, commit and release. Used when a primary hands off; the
+   * lease deadline (the WriteFence given to the constructor) fences the
+   * same way by time.
    */
   setFenced(fenced: boolean): void {
     this.fence = fenced;
@@ -315,6 +335,12 @@ export class DatabaseLocks {
 
   get fenced(): boolean {
     return this.fence;
+  }
+
+  /** True when `tryLock(owner, mask)` would be refused by a fence (explicit or the lease deadline) alone or among other reasons. */
+  fencedFor(owner: bigint, mask: LockMask): boolean {
+    const newWriter = fenceable(this.guards.get(owner) ?? EMPTY_GUARD, mask);
+    return newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false));
   }
 
   /** True while any owner holds RESERVED or WRITE exclusively (a write is in progress). */
@@ -381,7 +407,10 @@ export class DatabaseLocks {
     ) {
       blockers |= Lock.WRITE;
     }
-    if (applyFence && this.fence) blockers |= mask & WRITER_LOCKS & ~g.exclusive;
+    if (applyFence) {
+      const newWriter = fenceable(g, mask);
+      if (newWriter !== 0 && (this.fence || (this.deadline?.locksFenced() ?? false))) blockers |= newWriter;
+    }
     return blockers;
   }
 

@@ -101,10 +101,13 @@ export interface StatusCommand {
   /** ms since the epoch of the primary's last heartbeat or applied LTX; 0 = this node is primary; -1 = never synced. */
   readonly primaryTimestamp: number;
   /**
-   * Primary only: an absolute time in ms on the clock
-   * `performance.timeOrigin + performance.now()` (comparable across threads)
-   * after which no commit may be acknowledged (the lease may have expired);
-   * null = no deadline (a static primary).
+   * Until when this node may write as primary (its lease deadline, less the
+   * lease loop's margin): absolute ms on `performance.timeOrigin +
+   * performance.now()` (src/store/fence.ts fenceClock; comparable across
+   * threads). New write transactions are refused FENCE_LEAD_MS before it,
+   * commits from it on. null = no deadline (a static primary; replicas).
+   * A role change from primary to replica rolls back whatever a cut-off
+   * transaction left, so every database equals its last LTX file again.
    */
   readonly writeDeadline: number | null;
 }

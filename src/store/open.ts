@@ -336,10 +336,21 @@ function trackWAL(db: DB, fd: number, last: Header | null): WalOutcome {
   return { kind: 'tracked' };
 }
 
-/** ref §6.2 step 6a: a journal left by a crash undoes its transaction's database writes. */
-function rollbackJournal(db: DB): void {
+/** What a journal rollback wrote into the database file, for callers that track it. */
+export interface RollbackObserver {
+  page(data: Uint8Array, offset: number): void;
+  truncated(size: number): void;
+}
+
+/**
+ * ref §6.2 step 6a: a journal left by a crash (or by a transaction cut off
+ * when the node stepped down) undoes its transaction's database writes,
+ * then is removed. Returns true when pages were written back.
+ */
+export function rollbackJournal(db: DB, observe?: RollbackObserver): boolean {
+  let rolledBack = false;
   const io = db.io;
-  if (!io.exists(db.journalPath)) return;
+  if (!io.exists(db.journalPath)) return false;
   const jfd = io.open(db.journalPath, 'read');
   try {
     const plan = planRollback(new JournalReader(db.reader(jfd), { databasePageSize: db.pageSize }));
@@ -347,19 +358,27 @@ function rollbackJournal(db: DB): void {
       const dfd = io.open(db.databasePath, 'readWrite');
       try {
         applyRollbackPlan(plan, db.reader(jfd), {
-          writeAt: (data, offset) => io.write(dfd, data, offset),
-          truncate: (size) => io.truncate(dfd, size),
+          writeAt: (data, offset) => {
+            io.write(dfd, data, offset);
+            observe?.page(data, offset);
+          },
+          truncate: (size) => {
+            io.truncate(dfd, size);
+            observe?.truncated(size);
+          },
         });
         io.fsync(dfd);
       } finally {
         io.close(dfd);
       }
+      rolledBack = true;
       db.ctx.log(`${db.name}: rolled back a hot journal (${plan.pages.size} pages)`);
     }
   } finally {
     io.close(jfd);
   }
   io.unlink(db.journalPath);
+  return rolledBack;
 }
 
 /** ref §6.2 step 6b: committed WAL frames go into the database file; the WAL is emptied. */

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { DB, type StoreContext } from './db.js';
 import { DatabaseExistsError } from './errors.js';
+import { WriteFence } from './fence.js';
 import { type StoreIO, RealIO } from './io.js';
 import type { StoreEvent, StoreOptions } from './messages.js';
 import { openDB } from './open.js';
@@ -16,6 +17,8 @@ export class Store {
   private readonly dbs = new Map<string, DB>();
   readonly dbsDir: string;
   private readonly ctx: StoreContext;
+  /** The lease deadline fence of every database (set by the `status` command). */
+  readonly fence: WriteFence;
 
   constructor(
     readonly options: StoreOptions,
@@ -23,9 +26,11 @@ export class Store {
     log: (line: string) => void = () => {},
     io: StoreIO = new RealIO(),
     now: () => number = Date.now,
+    fence: WriteFence = new WriteFence(),
   ) {
     this.dbsDir = join(options.dataDir, 'dbs');
-    this.ctx = { io, options, nodeId: nodeIdNumber(options.nodeId), post, log, now };
+    this.fence = fence;
+    this.ctx = { io, options, nodeId: nodeIdNumber(options.nodeId), post, log, now, fence };
   }
 
   get io(): StoreIO {

@@ -317,7 +317,7 @@ describe('fencing', () => {
   test('refuses new RESERVED and WRITE grants, lets holders finish, leaves readers alone', () => {
     const l = new DatabaseLocks();
     assert.ok(l.tryLock(A, Lock.RESERVED));
-    assert.ok(l.tryRLock(B, Lock.WRITE));
+    assert.ok(l.tryRLock(B, Lock.WRITE | Lock.READ1));
     l.setFenced(true);
     assert.ok(l.fenced);
     assert.ok(l.writerActive);
@@ -332,6 +332,18 @@ describe('fencing', () => {
     assert.ok(!l.tryLock(C, Lock.RESERVED));
     l.setFenced(false);
     assert.ok(l.tryLock(C, Lock.RESERVED));
+  });
+
+  test('WAL WRITE without a read mark (wal-index recovery) is not fenced', () => {
+    const l = new DatabaseLocks();
+    l.setFenced(true);
+    assert.ok(l.tryRLock(A, Lock.SHARED | Lock.DMS));
+    assert.ok(l.tryLock(A, Lock.WRITE), 'a reader rebuilding the wal-index');
+    assert.ok(l.tryLock(A, Lock.CKPT | Lock.RECOVER));
+    l.unlock(A, Lock.WRITE | Lock.CKPT | Lock.RECOVER);
+    assert.ok(l.tryRLock(A, Lock.READ0));
+    assert.ok(!l.tryLock(A, Lock.WRITE), 'a write transaction (inside a read transaction) is fenced');
+    assert.ok(l.fencedFor(A, Lock.WRITE));
   });
 });
 
@@ -455,7 +467,9 @@ describe('randomized against a reference model', () => {
       for (let i = 0; i < LOCK_COUNT; i++) {
         if (!(mask & (1 << i))) continue;
         if (this.others(o, i).length > 0) return false;
-        if (fence && this.fenced && (1 << i) & (Lock.RESERVED | Lock.WRITE) && mine?.[i] !== 2) return false;
+        const inReadTx = [6, 7, 8, 9, 10].some((r) => mine?.[r] === 1);
+        const writer = ((1 << i) & Lock.RESERVED) !== 0 || (((1 << i) & Lock.WRITE) !== 0 && inReadTx);
+        if (fence && this.fenced && writer && mine?.[i] !== 2) return false;
       }
       if (mask & Lock.CKPT && !(mask & Lock.WRITE)) {
         const writeIdx = 3;
