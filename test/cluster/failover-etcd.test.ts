@@ -1,13 +1,15 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPos, waitFor } from '../helpers/cluster.js';
 import { type Etcd, startEtcd } from '../helpers/etcd.js';
 import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
-import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
+import { expectSuccess, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
 
 /**
  * Leader election with a real etcd (Debian etcd-server) and 2 s leases:
@@ -177,4 +179,65 @@ describe('leases on etcd: election, failover, handoff', { skip }, () => {
     const out = expectSuccess('select', await runSqlite3(join(fresh.mnt, 'e.db'), 'SELECT group_concat(v) FROM t;'));
     assert.equal(out.trim(), '1,2,3');
   });
+
+  test('SIGSTOP of the primary past its lease, then SIGCONT: every acknowledged write is in the final state or in a quarantine copy', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const group = [await startNode(key, 's1'), await startNode(key, 's2'), await startNode(key, 's3')];
+    const old = await waitForPrimary(group);
+    const db = 's.db';
+    await write(old, db, 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY);');
+    await waitSamePos(group, db);
+
+    const writer = runPython('ack-writer.py', [join(old.mnt, db), '12'], { timeoutMs: 120_000 });
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(old.pid!, 'SIGSTOP');
+    let next: LiteFSDaemon;
+    try {
+      next = await waitForPrimary(group.filter((n) => n !== old));
+      await write(next, db, 'INSERT INTO t(id) VALUES (1000000);');
+    } finally {
+      process.kill(old.pid!, 'SIGCONT');
+    }
+    const out = await writer;
+    const acked = out.stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4)));
+    assert.ok(acked.length > 0, `the writer got some commits acknowledged before the stop:\n${out.stdout.slice(0, 2000)}\n${out.stderr}`);
+
+    await waitFor(() => 'the old primary to be a replica of the new one', async () => (await info(old))?.isPrimary === false, 60_000, group);
+    await waitSamePos(group, db);
+    const final = new Set(
+      expectSuccess('final rows', await runSqlite3(join(next.mnt, db), 'SELECT id FROM t;'))
+        .split('\n')
+        .filter((l) => l !== '')
+        .map(Number),
+    );
+    const quarantined = quarantinedIDs(old, db);
+    const lost = acked.filter((id) => !final.has(id) && !quarantined.has(id));
+    assert.deepEqual(lost, [], `acknowledged commits neither in the final state nor in quarantine (final ${final.size} rows, quarantine ${quarantined.size})`);
+  });
 });
+
+/** Row ids in every quarantine copy of `db` on `node` (database and WAL copied next to each other and read with sqlite3). */
+function quarantinedIDs(node: LiteFSDaemon, db: string): Set<number> {
+  const ids = new Set<number>();
+  const root = join(node.data, 'quarantine', db);
+  if (!existsSync(root)) return ids;
+  for (const stamp of readdirSync(root)) {
+    const dir = join(root, stamp);
+    const work = mkdtempSync(join(tmpdir(), 'litefs-quarantine-'));
+    try {
+      copyFileSync(join(dir, 'database'), join(work, 'q.db'));
+      if (existsSync(join(dir, 'wal'))) copyFileSync(join(dir, 'wal'), join(work, 'q.db-wal'));
+      const r = spawnSqlite(join(work, 'q.db'));
+      for (const line of r.split('\n')) if (line !== '') ids.add(Number(line));
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }
+  return ids;
+}
+
+function spawnSqlite(path: string): string {
+  const r = spawnSync('sqlite3', ['-batch', path, 'SELECT id FROM t;'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, `sqlite3 on a quarantine copy: ${r.stderr}`);
+  return r.stdout;
+}
