@@ -200,9 +200,19 @@ export class NodeClient {
       const all: OutgoingHttpHeaders = { ':method': method, ':path': path, ...headers };
       if (body instanceof Uint8Array) all['content-length'] = String(body.length);
       const stream = this.connection().request(all, { endStream: body === undefined, signal });
+      // A session whose socket dies before it connects may close the stream without an error event.
+      const closed = (): void => reject(new Error(`${method} ${path}: connection to ${this.origin} closed before a response`));
+      const aborted = (): void => {
+        stream.destroy();
+        reject(signal?.reason instanceof Error ? signal.reason : new Error(`${method} ${path}: aborted`));
+      };
+      signal?.addEventListener('abort', aborted, { once: true });
       stream.once('error', reject);
+      stream.once('close', closed);
       stream.once('response', (h) => {
         stream.removeListener('error', reject);
+        stream.removeListener('close', closed);
+        signal?.removeEventListener('abort', aborted);
         // Later errors reach whoever reads the body.
         resolve({ status: Number(h[':status']), headers: h, stream });
       });

@@ -177,7 +177,6 @@ export class LeaseLoop {
     }
     if (lease !== undefined) {
       const end = await this.servePrimary(lease, signal);
-      this.o.log(`lease: stepped down: ${end.reason}`);
       // Following the new primary starts at once; campaigning again waits (ref §7.3 DemoteDelay).
       if (end.demoted || end.handedOff) this.campaignAfter = monotonicNow() + this.o.demoteDelayMs;
       return;
@@ -316,6 +315,7 @@ export class LeaseLoop {
       const why = ended ?? { reason: 'shutting down', handedOff: false, demoted: false };
       node.becomeReplica(this.replicaActions());
       this.tellStatus(null);
+      this.o.log(`lease: stepped down: ${why.reason}`);
       this.o.onRoleChange?.('replica', why.reason);
       // A handed-off lease belongs to the new primary now: closing it would end its term.
       if (!why.handedOff) await lease.close().catch((err: unknown) => this.o.log(`lease: release failed: ${err instanceof Error ? err.message : String(err)}`));

@@ -7,6 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPos, waitFor } from '../helpers/cluster.js';
 import { type Etcd, startEtcd } from '../helpers/etcd.js';
+import { FaultProxy } from '../helpers/http-faults.js';
+import { TcpRelay } from '../helpers/tcp-relay.js';
 import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { expectSuccess, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
@@ -202,19 +204,73 @@ describe('leases on etcd: election, failover, handoff', { skip }, () => {
     const acked = out.stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4)));
     assert.ok(acked.length > 0, `the writer got some commits acknowledged before the stop:\n${out.stdout.slice(0, 2000)}\n${out.stderr}`);
 
-    await waitFor(() => 'the old primary to be a replica of the new one', async () => (await info(old))?.isPrimary === false, 60_000, group);
-    await waitSamePos(group, db);
-    const final = new Set(
-      expectSuccess('final rows', await runSqlite3(join(next.mnt, db), 'SELECT id FROM t;'))
-        .split('\n')
-        .filter((l) => l !== '')
-        .map(Number),
-    );
-    const quarantined = quarantinedIDs(old, db);
-    const lost = acked.filter((id) => !final.has(id) && !quarantined.has(id));
-    assert.deepEqual(lost, [], `acknowledged commits neither in the final state nor in quarantine (final ${final.size} rows, quarantine ${quarantined.size})`);
+    await assertAckedSurvive(group, old, next, db, acked);
   });
+
+  for (const fault of ['hang', 'status500', 'malformed'] as const) {
+    test(`the primary cut off from etcd (${fault === 'hang' ? 'partition: etcd and replicas unreachable' : `etcd answers ${fault}`}) steps down at its deadline; after healing every acknowledged write is in the final state or in quarantine`, async () => {
+      const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+      const proxy = await FaultProxy.start(etcd.clientURL);
+      const relay = await TcpRelay.start();
+      try {
+        // The first node reaches etcd through the fault proxy and is reached by replicas through the relay.
+        const old = await startLiteFS({
+          leaseLines: [
+            '  type: etcd',
+            '  hostname: p1',
+            `  advertise-url: "${relay.url}"`,
+            '  candidate: true',
+            '  demote-delay: 1s',
+            '  etcd:',
+            `    endpoints: ["${proxy.url}"]`,
+            `    key: "${key}"`,
+            '    ttl: 2s',
+          ],
+        });
+        nodes.push(old);
+        relay.target = Number(new URL(old.httpURL).port);
+        await waitFor(() => 'p1 to be primary', async () => (await info(old))?.isPrimary === true, 60_000, [old]);
+        const group = [old, await startNode(key, 'p2'), await startNode(key, 'p3')];
+        const db = 'p.db';
+        await write(old, db, 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY);');
+        await waitSamePos(group, db);
+
+        const writer = runPython('ack-writer.py', [join(old.mnt, db), '10'], { timeoutMs: 120_000 });
+        await new Promise((r) => setTimeout(r, 1000));
+        proxy.faults.set({ kind: fault });
+        if (fault === 'hang') relay.cut();
+        const next = await waitForPrimary(group.filter((n) => n !== old));
+        await write(next, db, 'INSERT INTO t(id) VALUES (1000000);');
+        await waitFor(() => 'the cut-off primary to step down', async () => (await info(old))?.isPrimary === false, 60_000, group);
+        await waitFor(() => 'the step-down to be logged with its reason', () => /stepped down: (renewal failed|lease lost)/.test(old.output()), 30_000, [old]);
+        proxy.faults.set(null);
+        relay.heal();
+        const out = await writer;
+        const acked = out.stdout.split('\n').filter((l) => l.startsWith('ack ')).map((l) => Number(l.slice(4)));
+        await assertAckedSurvive(group, old, next, db, acked);
+      } finally {
+        proxy.faults.set(null);
+        await relay.close();
+        await proxy.close();
+      }
+    });
+  }
 });
+
+/** The old primary rejoins as a replica; each acknowledged id is in the final state or in one of its quarantine copies. */
+async function assertAckedSurvive(group: LiteFSDaemon[], old: LiteFSDaemon, next: LiteFSDaemon, db: string, acked: number[]): Promise<void> {
+  await waitFor(() => 'the old primary to be a replica of the new one', async () => (await info(old))?.isPrimary === false, 60_000, group);
+  await waitSamePos(group, db);
+  const final = new Set(
+    expectSuccess('final rows', await runSqlite3(join(next.mnt, db), 'SELECT id FROM t;'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map(Number),
+  );
+  const quarantined = quarantinedIDs(old, db);
+  const lost = acked.filter((id) => !final.has(id) && !quarantined.has(id));
+  assert.deepEqual(lost, [], `acknowledged commits neither in the final state nor in quarantine (final ${final.size} rows, quarantine ${quarantined.size}, acknowledged ${acked.length})`);
+}
 
 /** Row ids in every quarantine copy of `db` on `node` (database and WAL copied next to each other and read with sqlite3). */
 function quarantinedIDs(node: LiteFSDaemon, db: string): Set<number> {
