@@ -26,6 +26,10 @@ const COMMANDS: Record<string, Command> = {
   },
   import: { summary: 'imports a SQLite database into a node', run: async (argv) => (await import('./import.js')).runImport(argv) },
   export: { summary: 'exports a database from a node', run: async (argv) => (await import('./export.js')).runExport(argv) },
+  run: {
+    summary: 'runs a command on a candidate or promoted node',
+    run: async (argv) => (await import('./run.js')).runRun(argv),
+  },
   mount: { summary: 'mounts the LiteFS file system (single node)', run: async (argv) => (await import('./mount.js')).runMount(argv) },
   passthrough: {
     summary: 'mounts a FUSE passthrough of a folder (test vehicle for the FUSE layer)',

@@ -13,6 +13,7 @@ import {
 } from 'node:http2';
 import { FrameReader } from './frame-reader.js';
 import { FEATURES_HEADER } from './frames.js';
+import { CLUSTER_ID_HEADER } from './cluster-id.js';
 import { formatNodeID, parseNodeID } from './node-id.js';
 import { encodePosMap, type PosMap } from './posmap.js';
 import type { NodeInfo } from './api.js';
@@ -41,6 +42,12 @@ export interface NodeClientOptions {
    * header; ours send the matching extra frames only when asked.
    */
   readonly features?: readonly string[];
+  /**
+   * This node's cluster id ('' while it has none), sent on every request as
+   * `Litefs-Cluster-Id` when set; litefs-ts servers refuse a request from
+   * another cluster (412). Go LiteFS never sends it, and ignores it.
+   */
+  readonly clusterID?: () => string;
 }
 
 /** Identity headers of a response, for the caller's cluster-id and epoch checks. */
@@ -198,6 +205,8 @@ export class NodeClient {
     return new Promise((resolve, reject) => {
       signal?.throwIfAborted();
       const all: OutgoingHttpHeaders = { ':method': method, ':path': path, ...headers };
+      const clusterID = this.options.clusterID?.() ?? '';
+      if (clusterID !== '') all[CLUSTER_ID_HEADER] = clusterID;
       if (body instanceof Uint8Array) all['content-length'] = String(body.length);
       const stream = this.connection().request(all, { endStream: body === undefined, signal });
       // A session whose socket dies before it connects may close the stream without an error event.
@@ -265,7 +274,7 @@ function peerHeaders(h: IncomingHttpHeaders): PeerHeaders {
   const epochText = one('litefs-epoch');
   return {
     nodeID: parseNodeID(one('litefs-id')),
-    clusterID: one('litefs-cluster-id'),
+    clusterID: one(CLUSTER_ID_HEADER),
     epoch: /^[0-9]+$/.test(epochText) ? BigInt(epochText) : undefined,
   };
 }

@@ -3,12 +3,15 @@
  * endpoints and status codes of LiteFS v0.5.11 with its plain-text error
  * bodies, and `Litefs-Id` / `Litefs-Cluster-Id` on every answer except
  * /metrics and /debug/*. What the answers contain comes from an `ApiNode`.
+ * Addition: a request whose `Litefs-Cluster-Id` names another cluster gets
+ * 412 Precondition Failed.
  */
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { register as defaultRegistry, type Registry } from 'prom-client';
 import { ApiError, DatabaseNotFoundError, type ApiNode } from './api.js';
+import { CLUSTER_ID_HEADER, isValidClusterID } from './cluster-id.js';
 import { WireFormatError } from './errors.js';
 import { encodeEvent } from './events.js';
 import { FEATURES_HEADER, SNAPSHOT_REASON_FEATURE } from './frames.js';
@@ -123,6 +126,8 @@ export class ApiServer {
     const methods = ROUTES[path];
     if (methods === undefined) return reply.error(404, '404 page not found');
     if (!methods.includes(method)) return reply.error(405, 'method not allowed');
+    const mismatch = clusterMismatch(clusterID, headerValue(req, CLUSTER_ID_HEADER));
+    if (mismatch !== undefined) return reply.error(412, mismatch);
 
     const signal = this.requestSignal(reply);
     try {
@@ -359,6 +364,17 @@ function errorMessage(err: unknown): string {
 function headerValue(req: Request, name: string): string {
   const v = req.headers[name];
   return Array.isArray(v) ? (v[0] ?? '') : (v ?? '');
+}
+
+/**
+ * ARCHITECTURE §2: a litefs-ts client names its cluster; a request from
+ * another cluster is refused (412) before it can read or change anything, so
+ * two clusters never merge. A missing header (Go LiteFS never sends one),
+ * a malformed one, or a node that has no id yet accepts the request.
+ */
+function clusterMismatch(local: string, requested: string): string | undefined {
+  if (local === '' || !isValidClusterID(requested) || requested === local) return undefined;
+  return `cluster id mismatch: this node is ${local}, the request is from ${requested}`;
 }
 
 /** Feature names in `Litefs-Features` (comma-separated, any case, possibly repeated). */

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { isValidClusterID } from '../http/cluster-id.js';
 import { writeFileDurably } from './durable-file.js';
 
 export class ClusterIDError extends Error {
@@ -14,9 +15,7 @@ export class ClusterIDError extends Error {
 
 export const CLUSTER_ID_FILE = 'clusterid';
 
-export function isValidClusterID(id: string): boolean {
-  return /^LFSC[0-9A-F]{16}$/.test(id);
-}
+export { isValidClusterID };
 
 export function generateClusterID(): string {
   return 'LFSC' + randomBytes(8).toString('hex').toUpperCase();

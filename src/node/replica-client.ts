@@ -111,6 +111,8 @@ export class ReplicaClient {
       nodeID: options.nodeID,
       epoch: options.epoch && (() => options.epoch!()),
       features: [SNAPSHOT_REASON_FEATURE],
+      // Our primaries refuse another cluster's replica up front (412); Go ones ignore it, so checkClusterID stays.
+      clusterID: () => options.clusterID(),
     });
     this.tmpDir = join(options.dataDir, 'tmp');
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;

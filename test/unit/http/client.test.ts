@@ -116,6 +116,42 @@ describe('client requests match the recorded requests', () => {
     // The recorded failing /tx request carried the replica's id the same way.
     assert.equal(recordedProtocolHeaders('tx-db-not-found')['Litefs-Id'], '0123456789ABCDEF');
   });
+
+  test('addition: Litefs-Cluster-Id on every request once the node has an id (read at each request), never while it has none', async () => {
+    let id = '';
+    const c = new NodeClient(rec.url, { nodeID: REPLICA_ID, clusterID: () => id });
+    try {
+      const from = rec.seen.length;
+      (await c.stream(new Map())).close();
+      await c.info().catch(() => {});
+      id = 'LFSC0000000000000001';
+      (await c.stream(new Map())).close();
+      await c.info().catch(() => {});
+      await c.acquireHaltLock('a.db', 7n);
+      await c.releaseHaltLock('a.db', 7n);
+      await c.commit('a.db', 7n, Buffer.from('LTX1'));
+      await c.handoff(REPLICA_ID);
+      await c.promote();
+      await c.import('a.db', Buffer.from('x'));
+      for await (const _ of await c.export('a.db')) void _;
+      const sent = rec.seen.slice(from).map((r) => `${r.headers[':method']} ${r.headers[':path']} ${r.headers['litefs-cluster-id'] ?? '-'}`);
+      assert.deepEqual(sent, [
+        'POST /stream -',
+        'GET /info -',
+        'POST /stream LFSC0000000000000001',
+        'GET /info LFSC0000000000000001',
+        'POST /halt?id=7&name=a.db LFSC0000000000000001',
+        'DELETE /halt?id=7&name=a.db LFSC0000000000000001',
+        'POST /tx?lockID=7&name=a.db LFSC0000000000000001',
+        'POST /handoff?nodeID=0123456789ABCDEF LFSC0000000000000001',
+        'POST /promote LFSC0000000000000001',
+        'POST /import?name=a.db LFSC0000000000000001',
+        'GET /export?name=a.db LFSC0000000000000001',
+      ]);
+    } finally {
+      c.close();
+    }
+  });
 });
 
 describe('client against our server', () => {
@@ -182,6 +218,20 @@ describe('client against our server', () => {
       pos: { TXID: '0000000000000003', PostApplyChecksum: 'd37a7dd1148a75bc' },
       expires: '2026-11-23T21:17:01.123456789Z',
     });
+  });
+
+  test('addition: our server refuses a client of another cluster with 412; the same cluster is served', async () => {
+    const other = new NodeClient(client.origin, { nodeID: REPLICA_ID, clusterID: () => 'LFSC0000000000000001' });
+    const same = new NodeClient(client.origin, { nodeID: REPLICA_ID, clusterID: () => 'LFSC00112233445566AA' });
+    try {
+      const message = 'cluster id mismatch: this node is LFSC00112233445566AA, the request is from LFSC0000000000000001';
+      await assert.rejects(other.stream(new Map()), { status: 412, message });
+      await assert.rejects(other.info(), { status: 412, message });
+      assert.equal((await same.info()).clusterID, 'LFSC00112233445566AA');
+    } finally {
+      other.close();
+      same.close();
+    }
   });
 
   test('an aborted signal cancels a request', async () => {

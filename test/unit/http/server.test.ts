@@ -246,6 +246,48 @@ describe('stream endings and additions', () => {
       await server.close();
     }
   });
+
+  test('addition: a request naming another cluster in Litefs-Cluster-Id gets 412 with a plain-text reason, on every endpoint and both protocols', async () => {
+    const s = await start();
+    const other = 'LFSC0000000000000001';
+    const want = 'cluster id mismatch: this node is LFSC00112233445566AA, the request is from LFSC0000000000000001\n';
+    try {
+      const stream = await h2(s.session, { ':method': 'POST', ':path': '/stream', 'litefs-id': REPLICA, 'litefs-cluster-id': other }, caughtUp);
+      assert.equal(stream.status, 412);
+      assert.equal(stream.body.toString(), want);
+      assert.deepEqual(stream.headers.filter(([k]) => k.startsWith('litefs-')), [['litefs-cluster-id', 'LFSC00112233445566AA'], ['litefs-id', SELF]]);
+      assert.equal(s.node.subscriptions.length, 0, 'no stream was started');
+      for (const [method, target] of [['GET', '/info'], ['GET', '/export?name=a.db'], ['POST', '/import?name=a.db'], ['POST', '/promote'], ['POST', '/halt?id=7&name=a.db'], ['POST', '/tx?lockID=7&name=a.db']] as const) {
+        const r = await h1(s.port, method, target, { 'Litefs-Cluster-Id': other });
+        assert.equal(r.status, 412, `${method} ${target}`);
+        assert.equal(r.body, want);
+      }
+      assert.deepEqual(s.node.calls, [], 'nothing reached the node');
+    } finally {
+      await s.stop();
+    }
+  });
+
+  test('addition: Litefs-Cluster-Id is accepted when absent (Go nodes), equal, malformed, or when this node has no id yet', async () => {
+    const s = await start();
+    try {
+      for (const headers of [{}, { 'Litefs-Cluster-Id': 'LFSC00112233445566AA' }, { 'Litefs-Cluster-Id': 'lfsc0000000000000001' }, { 'Litefs-Cluster-Id': 'x' }] as Record<string, string>[]) {
+        assert.equal((await h1(s.port, 'GET', '/info', headers)).status, 200, JSON.stringify(headers));
+      }
+      const ok = await h2(s.session, { ':method': 'POST', ':path': '/stream', 'litefs-id': REPLICA, 'litefs-cluster-id': 'LFSC00112233445566AA' }, caughtUp, (b) => b.length >= 16);
+      assert.equal(ok.status, 200);
+    } finally {
+      await s.stop();
+    }
+    const node = new FakeNode(NODE_ID, '');
+    const server = new ApiServer({ node, registry: new Registry() });
+    const { port } = await server.listen(0, '127.0.0.1');
+    try {
+      assert.equal((await h1(port, 'GET', '/info', { 'Litefs-Cluster-Id': 'LFSC0000000000000001' })).status, 200);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('failures while streaming', () => {

@@ -141,7 +141,7 @@ describe('replica client against the real ApiServer', () => {
     await r.stop();
   });
 
-  test('cluster id: an empty local id adopts the primary\'s; a different one is refused (logged once), nothing applied', async () => {
+  test('cluster id: an empty local id adopts the primary\'s; our primary refuses another cluster\'s replica with 412 (logged once), nothing applied', async () => {
     const node = new HistoryPrimary();
     node.commit('a.db', { 1: 'a1' });
     const p = await startPrimary(node);
@@ -152,9 +152,25 @@ describe('replica client against the real ApiServer', () => {
     assert.deepEqual(adopter.adopted, [CLUSTER]);
     await adopter.stop();
 
-    const other = track(startReplica(p.url, { localClusterID: 'LFSC0000000000000001' }));
-    await waitFor('three refusals', () => node.subs.length >= 5);
+    const subscribed = node.subs.length;
+    let attempts = 0;
+    const other = track(startReplica(p.url, { localClusterID: 'LFSC0000000000000001', positions: () => (attempts++, new Map()) }));
+    await waitFor('three refusals', () => attempts >= 3 && other.logs.length > 0);
     assert.equal(other.applier.calls.length, 0);
+    assert.equal(node.subs.length, subscribed, 'refused before any stream subscription');
+    const refusals = other.logs.filter((l) => l.includes('cluster id'));
+    assert.equal(refusals.length, 1, other.logs.join('\n'));
+    assert.match(refusals[0]!, /HTTP 412: cluster id mismatch: this node is LFSC00112233445566AA, the request is from LFSC0000000000000001/);
+    assert.deepEqual(other.adopted, []);
+    await other.stop();
+  });
+
+  test('cluster id: a primary that ignores Litefs-Cluster-Id (Go LiteFS) and answers with another id is refused by the replica', async () => {
+    const sp = await scriptedPrimary(() => ({ bytes: [], hold: true }));
+    cleanups.push(sp.close);
+    const other = track(startReplica(sp.url, { localClusterID: 'LFSC0000000000000001' }));
+    await waitFor('two attempts', () => sp.requests.length >= 2);
+    assert.equal(sp.requests[0]!.headers['litefs-cluster-id'], 'LFSC0000000000000001');
     const refusals = other.logs.filter((l) => l.includes('cluster id'));
     assert.equal(refusals.length, 1, other.logs.join('\n'));
     assert.match(refusals[0]!, /LFSC00112233445566AA differs from this node's LFSC0000000000000001/);
@@ -270,7 +286,7 @@ describe('replica client against a scripted primary', () => {
   });
 
   for (const name of ['stream-empty-posmap', 'stream-a-txid2', 'stream-caught-up', 'stream-drop-db', 'stream-filter-b']) {
-    test(`the /stream request matches the recorded Go request ${name}, plus only Litefs-Features`, async () => {
+    test(`the /stream request matches the recorded Go request ${name}, plus only Litefs-Features and Litefs-Cluster-Id`, async () => {
       const c = capture(name);
       const body = wireFile(c.files.request_body!);
       const sp = await scriptedPrimary(() => ({ bytes: [ready], hold: true }));
@@ -281,7 +297,9 @@ describe('replica client against a scripted primary', () => {
       const got = sp.requests[0]!;
       // curl's own headers aside; :authority is the address (varies), compared by presence.
       const want = new Map(c.request_headers.filter(([k]) => k !== 'user-agent' && k !== 'accept'));
-      want.set('litefs-features', 'snapshot-reason'); // our one documented addition (no epoch known here)
+      // Our documented additions (no epoch known here): Litefs-Features and the replica's Litefs-Cluster-Id.
+      want.set('litefs-features', 'snapshot-reason');
+      want.set('litefs-cluster-id', CLUSTER);
       const gotHeaders = new Map(Object.entries(got.headers).map(([k, v]) => [k, String(v)]));
       assert.deepEqual([...gotHeaders.keys()].sort(), [...want.keys()].sort());
       for (const [k, v] of want) if (k !== ':authority') assert.equal(gotHeaders.get(k), v, k);
