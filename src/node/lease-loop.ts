@@ -396,7 +396,7 @@ export class LeaseLoop {
   private async promote(signal: AbortSignal): Promise<void> {
     const primary = this.o.node.knownPrimary ?? (await this.primaryInfo(signal));
     if (primary === undefined || primary === null) throw new Error('no primary known');
-    const client = new NodeClient(primary.advertiseURL, { nodeID: this.o.node.nodeID });
+    const client = new NodeClient(primary.advertiseURL, { nodeID: this.o.node.nodeID, clusterID: () => this.o.node.clusterID() });
     try {
       await client.handoff(this.o.node.nodeID, signal);
     } finally {
