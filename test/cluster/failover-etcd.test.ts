@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPos, waitFor } from '../helpers/cluster.js';
@@ -180,6 +180,57 @@ describe('leases on etcd: election, failover, handoff', { skip }, () => {
     await waitSamePos([full, fresh], 'e.db');
     const out = expectSuccess('select', await runSqlite3(join(fresh.mnt, 'e.db'), 'SELECT group_concat(v) FROM t;'));
     assert.equal(out.trim(), '1,2,3');
+  });
+
+  test('a candidate restored from an old copy of a replica does not win over the current replica; it catches up without quarantine', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const group = [await startNode(key, 'r1'), await startNode(key, 'r2')];
+    const primary = await waitForPrimary(group);
+    const current = group.find((n) => n !== primary)!;
+    await write(primary, 'r.db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1);');
+    await waitSamePos(group, 'r.db');
+    // An old copy of the replica's data directory, taken while it was stopped.
+    await current.stop();
+    const copy = mkdtempSync(join(tmpdir(), 'litefs-old-copy-'));
+    try {
+      cpSync(current.data, copy, { recursive: true });
+      await current.start();
+      await write(primary, 'r.db', 'INSERT INTO t VALUES (2); INSERT INTO t VALUES (3);');
+      await waitSamePos([primary, current], 'r.db');
+      // A new node starts from that copy.
+      const restored = await startNode(key, 'r3-restored');
+      await restored.stop();
+      rmSync(restored.data, { recursive: true, force: true });
+      cpSync(copy, restored.data, { recursive: true });
+      await primary.kill();
+      await restored.start();
+      const next = await waitForPrimary([current, restored]);
+      assert.equal(next, current, 'the node restored from an old copy must not win while the current replica is alive');
+      await write(next, 'r.db', 'INSERT INTO t VALUES (4);');
+      await waitSamePos([current, restored], 'r.db');
+      const out = expectSuccess('select', await runSqlite3(join(restored.mnt, 'r.db'), 'SELECT group_concat(v) FROM t;'));
+      assert.equal(out.trim(), '1,2,3,4');
+      assert.equal(existsSync(join(restored.data, 'quarantine')), false, 'an old prefix catches up without quarantine');
+    } finally {
+      rmSync(copy, { recursive: true, force: true });
+    }
+  });
+
+  test('a node of another cluster (its cluster id differs from the one in the lease store) refuses to join, with a log line', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const primary = await startNode(key, 'k1');
+    await waitForPrimary([primary]);
+    await write(primary, 'k.db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1);');
+    const stranger = await startNode(key, 'k2-stranger');
+    await stranger.stop();
+    rmSync(stranger.data, { recursive: true, force: true });
+    mkdirSync(stranger.data, { recursive: true });
+    writeFileSync(join(stranger.data, 'clusterid'), 'LFSC0000000000000001\n');
+    await stranger.start();
+    await waitFor(() => 'the cluster id mismatch to be logged', () => /cluster id mismatch/.test(stranger.output()), 30_000, [stranger]);
+    assert.equal((await info(stranger))?.isPrimary, false);
+    assert.equal(await readPos(stranger, 'k.db'), '', 'nothing replicated across clusters');
+    assert.equal((await info(primary))?.isPrimary, true, 'the cluster keeps its primary');
   });
 
   test('SIGSTOP of the primary past its lease, then SIGCONT: every acknowledged write is in the final state or in a quarantine copy', async () => {
