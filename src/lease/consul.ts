@@ -1,3 +1,4 @@
+import { type LeaseBackend, StoreLease, StorePresence } from './store-lease.js';
 import { parseJSON, snippet, storeRequest } from './http.js';
 import {
   type ClusterPositions,
@@ -7,7 +8,6 @@ import {
   type Presence,
   type PrimaryInfo,
   ClusterIDConflictError,
-  HandoffQueue,
   LeaseExpiredError,
   LeaseStoreError,
   NoPrimaryError,
@@ -101,7 +101,7 @@ export class ConsulLeaser implements Leaser {
       const epoch = await this.acquireKey(session, signal);
       if (epoch === null) throw new PrimaryExistsError(await this.primaryInfo(signal).catch(() => null));
       won = true;
-      return new ConsulLease(this, session, epoch, sentAt);
+      return new StoreLease(this.leaseBackend(), session, epoch, sentAt);
     } finally {
       if (!won) await this.destroySession(session).catch(() => undefined);
     }
@@ -112,7 +112,7 @@ export class ConsulLeaser implements Leaser {
     await this.renewSession(sessionID, signal);
     const epoch = await this.acquireKey(sessionID, signal);
     if (epoch === null) throw new LeaseExpiredError(sessionID, 'the lease key is held by another session');
-    return new ConsulLease(this, sessionID, epoch, sentAt);
+    return new StoreLease(this.leaseBackend(), sessionID, epoch, sentAt);
   }
 
   async primaryInfo(signal?: AbortSignal): Promise<PrimaryInfo> {
@@ -161,7 +161,12 @@ export class ConsulLeaser implements Leaser {
     await this.registerNode(signal);
     // Lock-delay 0: a node whose presence session lapsed may take its key back at once.
     const session = await this.createSession(signal, 'litefs-presence', 0);
-    const presence = new ConsulPresence(this, session, `${this.nodesPrefix}${nodeID}`);
+    const key = `${this.nodesPrefix}${nodeID}`;
+    const presence = new StorePresence(
+      { ttlMs: this.ttlMs, keepAlive: (id, sig) => this.renewSession(id, sig), release: (id) => this.destroySession(id) },
+      session,
+      (r, sig) => this.putLocked(key, session, encodePositionRecord(r), sig),
+    );
     try {
       await presence.publish(record, signal);
     } catch (e) {
@@ -190,6 +195,16 @@ export class ConsulLeaser implements Leaser {
   }
 
   /** PUT ?acquire for a presence key (it stays locked by, and dies with, the presence session). */
+  private leaseBackend(): LeaseBackend {
+    return {
+      ttlMs: this.ttlMs,
+      marginMs: this.marginMs,
+      keepAlive: (id, signal) => this.renewSession(id, signal),
+      checkHolder: (id, epoch, signal) => this.checkHolder(id, epoch, signal),
+      release: (id) => this.release(id),
+    };
+  }
+
   async putLocked(key: string, session: string, value: string, signal?: AbortSignal): Promise<void> {
     const res = await this.request('PUT', `/v1/kv/${keyPath(key)}?acquire=${encodeURIComponent(session)}`, signal, value);
     if (!expectBool(res.text, 'kv acquire')) {
@@ -315,84 +330,6 @@ export class ConsulLeaser implements Leaser {
       throw new LeaseStoreError(STORE, res.status >= 500 ? 'http' : 'rejected', name, snippet(res.text), res.status);
     }
     return res;
-  }
-}
-
-class ConsulLease implements Lease {
-  readonly ttlMs: number;
-  private sentAt: number;
-  private readonly handoffs = new HandoffQueue();
-  private closed = false;
-
-  constructor(
-    private readonly leaser: ConsulLeaser,
-    readonly id: string,
-    readonly epoch: bigint,
-    sentAt: number,
-  ) {
-    this.ttlMs = leaser.ttlMs;
-    this.sentAt = sentAt;
-  }
-
-  get renewedAt(): number {
-    return this.sentAt;
-  }
-
-  get deadline(): number {
-    return this.sentAt + this.ttlMs - this.leaser.marginMs;
-  }
-
-  async renew(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new LeaseExpiredError(this.id, 'lease closed');
-    const sentAt = monotonicNow();
-    await this.leaser.renewSession(this.id, signal);
-    // A handoff rewrites the key with the same session: the old holder must notice it was superseded.
-    await this.leaser.checkHolder(this.id, this.epoch, signal);
-    this.sentAt = Math.max(this.sentAt, sentAt);
-  }
-
-  async handoff(nodeID: string): Promise<void> {
-    this.handoffs.push(nodeID);
-  }
-
-  nextHandoff(signal?: AbortSignal): Promise<string> {
-    return this.handoffs.next(signal);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.handoffs.close();
-    await this.leaser.release(this.id);
-  }
-}
-
-class ConsulPresence implements Presence {
-  readonly ttlMs: number;
-  private closed = false;
-
-  constructor(
-    private readonly leaser: ConsulLeaser,
-    readonly id: string,
-    private readonly key: string,
-  ) {
-    this.ttlMs = leaser.ttlMs;
-  }
-
-  async publish(record: PositionRecord, signal?: AbortSignal): Promise<void> {
-    await this.leaser.putLocked(this.key, this.id, encodePositionRecord(record), signal);
-  }
-
-  async renew(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new LeaseExpiredError(this.id, 'presence closed');
-    await this.leaser.renewSession(this.id, signal);
-  }
-
-  /** Destroying the session deletes the record (Behavior delete). */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.leaser.destroySession(this.id);
   }
 }
 

@@ -1,3 +1,4 @@
+import { type LeaseBackend, StoreLease, StorePresence } from './store-lease.js';
 import { parseJSON, snippet, storeRequest } from './http.js';
 import {
   type ClusterPositions,
@@ -7,7 +8,6 @@ import {
   type Presence,
   type PrimaryInfo,
   ClusterIDConflictError,
-  HandoffQueue,
   LeaseExpiredError,
   LeaseStoreError,
   NoPrimaryError,
@@ -105,7 +105,7 @@ export class EtcdLeaser implements Leaser {
       );
       if (txn['succeeded'] !== true) throw new PrimaryExistsError(primaryFromTxn(txn));
       won = true;
-      return new EtcdLease(this, leaseID, revision(txn, 'kv/txn'), sentAt);
+      return new StoreLease(this.leaseBackend(), leaseID, revision(txn, 'kv/txn'), sentAt);
     } finally {
       // Lost the race (or failed): give the fresh lease back instead of letting it idle to expiry.
       if (!won) await this.revoke(leaseID).catch(() => undefined);
@@ -126,7 +126,7 @@ export class EtcdLeaser implements Leaser {
       signal,
     );
     if (txn['succeeded'] !== true) throw new LeaseExpiredError(leaseID, 'the lease key is no longer held by this lease');
-    return new EtcdLease(this, leaseID, revision(txn, 'kv/txn'), sentAt);
+    return new StoreLease(this.leaseBackend(), leaseID, revision(txn, 'kv/txn'), sentAt);
   }
 
   async primaryInfo(signal?: AbortSignal): Promise<PrimaryInfo> {
@@ -180,7 +180,9 @@ export class EtcdLeaser implements Leaser {
 
   async openPresence(nodeID: string, record: PositionRecord, signal?: AbortSignal): Promise<Presence> {
     const grant = await this.call('/v3/lease/grant', { TTL: Math.ceil(this.ttlMs / 1000) }, signal);
-    const presence = new EtcdPresence(this, str(grant, 'ID', 'lease/grant'), `${this.nodesPrefix}${nodeID}`);
+    const leaseID = str(grant, 'ID', 'lease/grant');
+    const key = `${this.nodesPrefix}${nodeID}`;
+    const presence = new StorePresence(this.leaseBackend(), leaseID, (r, sig) => this.putWithLease(key, encodePositionRecord(r), leaseID, sig));
     try {
       await presence.publish(record, signal);
     } catch (e) {
@@ -204,6 +206,16 @@ export class EtcdLeaser implements Leaser {
   }
 
   /** Put attached to an etcd lease (presence records). */
+  private leaseBackend(): LeaseBackend {
+    return {
+      ttlMs: this.ttlMs,
+      marginMs: this.marginMs,
+      keepAlive: (id, signal) => this.keepAlive(id, signal),
+      checkHolder: (id, epoch, signal) => this.checkHolder(id, epoch, signal),
+      release: (id) => this.revoke(id),
+    };
+  }
+
   async putWithLease(key: string, value: string, leaseID: string, signal?: AbortSignal): Promise<void> {
     await this.call('/v3/kv/put', { key: b64(key), value: b64(value), lease: leaseID }, signal);
   }
@@ -310,83 +322,6 @@ export class EtcdLeaser implements Leaser {
       this.token = str(res, 'token', 'auth/authenticate');
     }
     return this.token;
-  }
-}
-
-class EtcdLease implements Lease {
-  readonly ttlMs: number;
-  private sentAt: number;
-  private readonly handoffs = new HandoffQueue();
-  private closed = false;
-
-  constructor(
-    private readonly leaser: EtcdLeaser,
-    readonly id: string,
-    readonly epoch: bigint,
-    sentAt: number,
-  ) {
-    this.ttlMs = leaser.ttlMs;
-    this.sentAt = sentAt;
-  }
-
-  get renewedAt(): number {
-    return this.sentAt;
-  }
-
-  get deadline(): number {
-    return this.sentAt + this.ttlMs - this.leaser.marginMs;
-  }
-
-  async renew(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new LeaseExpiredError(this.id, 'lease closed');
-    const sentAt = monotonicNow();
-    await this.leaser.keepAlive(this.id, signal);
-    // A handoff rewrites the key under the same etcd lease: the old holder must notice it was superseded.
-    await this.leaser.checkHolder(this.id, this.epoch, signal);
-    this.sentAt = Math.max(this.sentAt, sentAt);
-  }
-
-  async handoff(nodeID: string): Promise<void> {
-    this.handoffs.push(nodeID);
-  }
-
-  nextHandoff(signal?: AbortSignal): Promise<string> {
-    return this.handoffs.next(signal);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.handoffs.close();
-    await this.leaser.revoke(this.id);
-  }
-}
-
-class EtcdPresence implements Presence {
-  readonly ttlMs: number;
-  private closed = false;
-
-  constructor(
-    private readonly leaser: EtcdLeaser,
-    readonly id: string,
-    private readonly key: string,
-  ) {
-    this.ttlMs = leaser.ttlMs;
-  }
-
-  async publish(record: PositionRecord, signal?: AbortSignal): Promise<void> {
-    await this.leaser.putWithLease(this.key, encodePositionRecord(record), this.id, signal);
-  }
-
-  async renew(signal?: AbortSignal): Promise<void> {
-    if (this.closed) throw new LeaseExpiredError(this.id, 'presence closed');
-    await this.leaser.keepAlive(this.id, signal);
-  }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.leaser.revoke(this.id);
   }
 }
 
