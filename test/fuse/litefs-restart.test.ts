@@ -47,8 +47,10 @@ describe('litefs mount: SIGKILL of the daemon during writes, then restart', { sk
       await daemon.kill();
       // The writer sees I/O errors from the dead mount and gives up; what it
       // counted as committed is what SQLite acknowledged.
-      const report = JSON.parse((await writer).stdout) as WriterReport;
+      const written = await writer;
+      // Restart first: a failure below must not leave the next test a dead mount.
       await daemon.start();
+      const report = JSON.parse(expectSuccess('writer', written)) as WriterReport;
 
       const check = JSON.parse(expectSuccess('check', await runPython('sqlite-rw.py', ['check', db]))) as CheckReport;
       t.diagnostic(`acknowledged ${report.committed}, rows after restart ${check.count}`);

@@ -53,7 +53,7 @@ def writer(db, seconds):
     while time.monotonic() < deadline and len(errors) < 20:
         try:
             con.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as e:
+        except sqlite3.Error as e:
             if is_busy(e):
                 busy += 1
                 continue
@@ -68,7 +68,11 @@ def writer(db, seconds):
                 busy += 1
             else:
                 errors.append("write %d: %s" % (committed + 1, e))
-            con.execute("ROLLBACK")
+            # The daemon may be gone (killed mid-write): a failed rollback is one more error, not a crash.
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.Error as e2:
+                errors.append("rollback: %s" % e2)
             continue
         # A busy COMMIT leaves the transaction open: retry until it commits.
         while True:
@@ -76,7 +80,7 @@ def writer(db, seconds):
                 con.execute("COMMIT")
                 committed += 1
                 break
-            except sqlite3.OperationalError as e:
+            except sqlite3.Error as e:
                 if not is_busy(e):
                     errors.append("commit %d: %s" % (committed + 1, e))
                     try:
@@ -85,7 +89,10 @@ def writer(db, seconds):
                         pass
                     break
                 busy += 1
-    con.close()
+    try:
+        con.close()
+    except sqlite3.Error as e:
+        errors.append("close: %s" % e)
     print(json.dumps({"committed": committed, "busy": busy, "errors": errors}))
 
 
