@@ -138,6 +138,8 @@ export async function runMount(argv: string[]): Promise<number> {
     throw err;
   }
   const fuse = mount;
+  // The store recovered every database before the mount answered; LTX files it wrote then came without events.
+  node.reloadPositions();
   fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
     if (event.type === 'commandResult') return channel.onResult(event);

@@ -73,6 +73,8 @@ export interface ChangeNotice {
  */
 export interface ChangeSubscription {
   next(signal: AbortSignal): Promise<ChangeNotice | undefined>;
+  /** The Handoff frame was written to this replica's stream (the old primary may step down now). */
+  handoffSent?(): void;
   close(): void;
 }
 

@@ -68,6 +68,7 @@ export class StreamSession {
         if (heartbeat) await this.send(encodeFrame({ type: 'heartbeat', timestamp: BigInt(this.now()) }));
         if (handoffLeaseID !== undefined) {
           await this.send(encodeFrame({ type: 'handoff', leaseID: handoffLeaseID }));
+          this.o.subscription.handoffSent?.();
           return;
         }
 

@@ -207,6 +207,14 @@ export class ClusterNode implements ApiNode {
     return this.core.posMap();
   }
 
+  /** Re-reads the positions from the data directory (after the store opened, or a refused apply). */
+  reloadPositions(): void {
+    for (const [db, pos] of this.core.reload()) {
+      this.options.log?.(`position of ${db} read again from its LTX files: TXID ${pos.txid}`);
+      this.replication.onTx(db, pos);
+    }
+  }
+
   /** Follows a message from the FUSE thread. */
   onStoreEvent(event: StoreEvent): void {
     if (event.type === 'tx') {

@@ -13,11 +13,16 @@ export class ApplyError extends Error {
 }
 
 export class FuseApplier {
-  constructor(private readonly channel: StoreChannel) {}
+  /** `onRefused` runs before a refusal is reported (the node re-reads its positions). */
+  constructor(
+    private readonly channel: StoreChannel,
+    private readonly onRefused: () => void = () => {},
+  ) {}
 
   async apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
     const result = await this.channel.request({ type: 'apply', db, path, quarantine });
-    if (result.status === 'error') throw new ApplyError(`${db}: ${result.message}`);
-    if (result.status === 'busy') throw new ApplyError(`${db}: store busy`);
+    if (result.status === 'ok') return;
+    this.onRefused();
+    throw new ApplyError(`${db}: ${result.status === 'error' ? result.message : 'store busy'}`);
   }
 }

@@ -80,6 +80,8 @@ export class LeaseLoop {
   /** The failure last logged; repeats are not logged again until something succeeds. */
   private lastFailure: string | undefined;
   private currentLease: Lease | undefined;
+  /** Between a handoff request and the end of the term: the write fence stays closed. */
+  private handingOff = false;
   /** Ends the current primary term (set while serving one). */
   private endTerm: ((why: StepDown) => void) | undefined;
   /** monotonicNow() before which this node does not campaign (demote-delay after losing or handing off a term). */
@@ -312,6 +314,7 @@ export class LeaseLoop {
       signal.removeEventListener('abort', stop);
       this.currentLease = undefined;
       this.endTerm = undefined;
+      this.handingOff = false;
       const why = ended ?? { reason: 'shutting down', handedOff: false, demoted: false };
       node.becomeReplica(this.replicaActions());
       this.tellStatus(null);
@@ -365,18 +368,25 @@ export class LeaseLoop {
   private async handoff(lease: Lease, nodeID: bigint, signal: AbortSignal): Promise<void> {
     if (this.currentLease !== lease) throw new Error('node is not the primary');
     await lease.renew(signal);
-    // From here on no write lock is granted and no commit acknowledged.
-    this.tellStatus(lease, 0);
-    const sent = this.o.node.replication.handoff(nodeID, lease.id);
-    if (sent === undefined) {
-      this.tellStatus(lease);
-      throw new Error(`target node is not connected: ${formatNodeID(nodeID)}`);
+    // From here on no write lock is granted and no commit acknowledged (renewals keep the fence closed).
+    this.handingOff = true;
+    this.tellStatus(lease);
+    let delivered = false;
+    try {
+      const outcome = this.o.node.replication.handoff(nodeID, lease.id);
+      if (outcome === undefined) throw new Error(`target node is not connected: ${formatNodeID(nodeID)}`);
+      this.o.log(`lease: handing the lease to ${formatNodeID(nodeID)}`);
+      const sent = await Promise.race([outcome, sleep(HANDOFF_SEND_TIMEOUT_MS, signal).then(() => false)]);
+      if (!sent) throw new Error(`the Handoff frame could not be delivered to ${formatNodeID(nodeID)}`);
+      delivered = true;
+    } finally {
+      if (!delivered) {
+        // Still the primary: writes resume.
+        this.handingOff = false;
+        this.tellStatus(lease);
+      }
     }
-    this.o.log(`lease: handing the lease to ${formatNodeID(nodeID)}`);
-    // Stepping down ends every stream: first let the target's stream send what is pending and the Handoff frame.
-    const timedOut = await Promise.race([sent.then(() => false), sleep(HANDOFF_SEND_TIMEOUT_MS, signal).then(() => true)]);
-    if (timedOut) this.o.log(`lease: the handoff stream to ${formatNodeID(nodeID)} did not end within ${HANDOFF_SEND_TIMEOUT_MS} ms; stepping down anyway`);
-    // The term ends now; the new primary's acquiring write (a new epoch) makes it official.
+    // Stepping down ends every stream; the new primary's acquiring write (a new epoch) makes the change official.
     this.endTerm?.({ reason: `handed off to ${formatNodeID(nodeID)}`, handedOff: true, demoted: true });
   }
 
@@ -421,7 +431,8 @@ export class LeaseLoop {
       adoptClusterID: (id) => node.adoptClusterID(id),
       epoch: () => node.epoch(),
       checkPeer: (peer) => this.checkEpoch(peer),
-      applier: new FuseApplier(this.o.channel),
+      // A refused apply may mean our idea of a position is stale: read them again from the data directory.
+      applier: new FuseApplier(this.o.channel, () => node.reloadPositions()),
       onReady: () => node.markReady(),
       onPrimaryTimestamp: (ms) => {
         node.setPrimaryTimestamp(ms);
@@ -487,15 +498,15 @@ export class LeaseLoop {
   // ---- FUSE thread ----
 
   /**
-   * Role, primary, clock and write deadline for the FUSE thread. `deadlineOverride`
-   * 0 fences at once (handoff). The deadline is sent on the clock both threads
-   * share: performance.timeOrigin + performance.now().
+   * Role, primary, clock and write deadline for the FUSE thread (during a
+   * handoff the deadline is now: the fence is closed). The deadline is sent
+   * on the clock both threads share: performance.timeOrigin + performance.now().
    */
-  private tellStatus(lease: Lease | null, deadlineOverride?: number): void {
+  private tellStatus(lease: Lease | null): void {
     const node = this.o.node;
     let writeDeadline: number | null = null;
     if (lease !== null) {
-      const left = deadlineOverride ?? lease.deadline - monotonicNow();
+      const left = this.handingOff ? 0 : lease.deadline - monotonicNow();
       writeDeadline = left > NO_DEADLINE_MS ? null : performance.timeOrigin + performance.now() + left;
     }
     this.o.channel.tell({

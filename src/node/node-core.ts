@@ -31,10 +31,27 @@ export class NodeCore {
   constructor(private readonly options: NodeCoreOptions) {
     this.metrics = nodeMetrics(options.registry, options.defaultMetrics ?? true);
     this.events = new EventHub(() => ({ type: 'init', data: options.primaryData() }));
-    for (const db of databaseNames(options.dataDir)) {
-      const facts = latestLTXFacts(options.dataDir, db);
-      if (facts !== undefined) this.setPosition(db, { txid: facts.header.maxTXID, postApplyChecksum: facts.postApplyChecksum });
+    this.reload();
+  }
+
+  /**
+   * Reads every database's position from its newest LTX file. The store's
+   * start-up recovery may write LTX files after this node was made (committed
+   * WAL frames, a re-base), and they come without a `tx` event: call this once
+   * the store is open. Returns the positions that changed.
+   */
+  reload(): Map<string, Pos> {
+    const changed = new Map<string, Pos>();
+    for (const db of databaseNames(this.options.dataDir)) {
+      const facts = latestLTXFacts(this.options.dataDir, db);
+      if (facts === undefined) continue;
+      const pos = { txid: facts.header.maxTXID, postApplyChecksum: facts.postApplyChecksum };
+      const old = this.positions.get(db);
+      if (old?.txid === pos.txid && old.postApplyChecksum === pos.postApplyChecksum) continue;
+      this.setPosition(db, pos);
+      changed.set(db, pos);
     }
+    return changed;
   }
 
   /** The database's position as last reported by the store; undefined if unknown. */

@@ -83,14 +83,14 @@ export class DataDirReplicationSource implements ReplicationSource {
   /**
    * Hands the lease to the replica streaming as `nodeID`: its stream sends
    * what is pending, then a Handoff frame, then ends. Undefined if it is not
-   * connected; otherwise a promise that resolves once that stream has ended
-   * (the frame is out, or the replica went away).
+   * connected; otherwise a promise that resolves true once the frame was
+   * written, false if the stream ended without it.
    */
-  handoff(nodeID: bigint, leaseID: string): Promise<void> | undefined {
+  handoff(nodeID: bigint, leaseID: string): Promise<boolean> | undefined {
     for (const s of this.subscribers) {
       if (s.nodeID === nodeID) {
         s.handoff(leaseID);
-        return s.ended;
+        return s.handoffOutcome;
       }
     }
     return undefined;
@@ -251,9 +251,9 @@ class Subscriber implements ChangeSubscription {
   private handoffLeaseID: string | undefined;
   private wake: (() => void) | undefined;
   private closed = false;
-  private endedResolve: () => void = () => {};
-  /** Resolves when the stream closes its subscription (it has ended). */
-  readonly ended: Promise<void> = new Promise((res) => (this.endedResolve = res));
+  private outcomeResolve: (sent: boolean) => void = () => {};
+  /** true once a Handoff frame was written on this stream; false if it ended first. */
+  readonly handoffOutcome: Promise<boolean> = new Promise((res) => (this.outcomeResolve = res));
 
   constructor(
     readonly nodeID: bigint,
@@ -293,11 +293,15 @@ class Subscriber implements ChangeSubscription {
     }
   }
 
+  handoffSent(): void {
+    this.outcomeResolve(true);
+  }
+
   close(): void {
     this.closed = true;
     this.poke();
     this.onClose();
-    this.endedResolve();
+    this.outcomeResolve(false);
   }
 
   private poke(): void {

@@ -425,13 +425,18 @@ describe('change subscriptions', () => {
     assert.equal(src.handoff(1n, 'lease-1'), undefined);
     const target = src.subscribeChanges(2n);
     src.markDirty('x.db');
-    const ended = src.handoff(2n, 'lease-2');
-    assert.ok(ended !== undefined);
+    const outcome = src.handoff(2n, 'lease-2');
+    assert.ok(outcome !== undefined);
     const notice = await target.next(idle());
     assert.deepEqual([...notice!.dirty], ['x.db']);
     assert.equal(notice!.handoffLeaseID, 'lease-2');
+    target.handoffSent?.();
     target.close();
-    await ended; // resolves once the handoff stream has ended
+    assert.equal(await outcome, true, 'delivered once the stream wrote the frame');
+    const other = src.subscribeChanges(3n);
+    const lost = src.handoff(3n, 'lease-3');
+    other.close();
+    assert.equal(await lost, false, 'a stream that ends without the frame did not deliver it');
   });
 
   test('primarySignal aborts when the node stops being primary and is new after it becomes primary again', () => {
