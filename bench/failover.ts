@@ -29,7 +29,7 @@ import { markdownTable } from './fuse/report.js';
 
 const RUNS = process.env.BENCH_QUICK === '1' ? 3 : 20;
 const NODES = 3;
-/** The writer's SQLite busy timeout: how long a refused (fenced) write lock is retried before it tries the next node. */
+/** The writer's SQLite busy timeout: how long a refused (e.g. fenced) write lock is retried before SQLITE_BUSY. */
 const BUSY_MS = Number(process.env.BENCH_BUSY_MS ?? 100);
 /** The writer's sleep after each acknowledged commit: the resolution of every figure below. */
 const PAUSE_MS = 5;
@@ -42,6 +42,8 @@ const ELECT_DEADLINE_MS = 60_000;
 /** Acknowledged commits on the primary before the kill or the promote: the writer is steady. */
 const WARM_ACKS = 20;
 const INFO_POLL_MS = 25;
+/** A failover slower than this prints the writer's failures (stderr). */
+const SLOW_FAILOVER_MS = 5000;
 /** How long a restarted node gets to converge before it is wiped (rejoin()). */
 const REJOIN_MS = 20_000;
 
@@ -161,6 +163,8 @@ interface Ack {
 class Writer {
   readonly acks: Ack[] = [];
   readonly errors: string[] = [];
+  /** Every failure line with its time, for diagnosing a slow run. */
+  readonly failures: { node: number; t: number; msg: string }[] = [];
   private readonly exited: Promise<void>;
   private readonly pid: number;
   private readonly unregister: () => Promise<void>;
@@ -199,7 +203,10 @@ class Writer {
   private onLine(line: string): void {
     const [kind, node, t, ...msg] = line.split(' ');
     if (kind === 'ack') this.acks.push({ node: Number(node), t: Number(t) });
-    else if (kind === 'err' && this.errors.length < 50) this.errors.push(`node ${node}: ${msg.join(' ')}`);
+    else if (kind === 'err') {
+      if (this.errors.length < 50) this.errors.push(`node ${node}: ${msg.join(' ')}`);
+      if (this.failures.length < 200) this.failures.push({ node: Number(node), t: Number(t), msg: msg.join(' ') });
+    }
   }
 
   count(node: number, after = -Infinity): number {
@@ -290,6 +297,14 @@ async function failoverRun(nodes: LiteFSDaemon[], hostnames: string[], cleanup: 
     await writer.stop();
     const first = writer.firstOther(0, killAt);
     const last = writer.lastOn(0, killAt);
+    if (first === undefined || first.t - killAt > SLOW_FAILOVER_MS) {
+      const lines = writer.failures.filter((f) => f.t > killAt - 100).map((f) => `  +${ms(f.t - killAt)} ms ${hostnames[nodes.indexOf(order[f.node]!)]}: ${f.msg}`);
+      progress(`slow run: the writer's failures after the kill (first of each kind per node):\n${lines.join('\n')}`);
+      for (const n of survivors) {
+        const tail = n.output().split('\n').filter((x) => /lease|replica:|stream/.test(x)).slice(-8).join('\n  ');
+        progress(`slow run: ${hostnames[nodes.indexOf(n)]}'s lease log (tail):\n  ${tail}`);
+      }
+    }
     if (!wrote || first === undefined) return fail(`no write on another node within ${ELECT_DEADLINE_MS / 1000} s: ${writer.errors.slice(-3).join('; ')}`);
     return {
       ok: true,
