@@ -27,7 +27,9 @@ import { CleanupStack, cleanUpOnSignals, errorText } from './fuse/cleanup.js';
 import { cliMain, programsDir } from './fuse/paths.js';
 import { markdownTable } from './fuse/report.js';
 
-const RUNS = process.env.BENCH_QUICK === '1' ? 3 : 20;
+const RUNS = Number(process.env.BENCH_RUNS ?? (process.env.BENCH_QUICK === '1' ? 3 : 20));
+/** BENCH_ONLY=failover or handoff: run one part only. */
+const ONLY = process.env.BENCH_ONLY ?? '';
 const NODES = 3;
 /** The writer's SQLite busy timeout: how long a refused (e.g. fenced) write lock is retried before SQLITE_BUSY. */
 const BUSY_MS = Number(process.env.BENCH_BUSY_MS ?? 100);
@@ -357,7 +359,11 @@ async function handoffRun(nodes: LiteFSDaemon[], hostnames: string[], round: num
     const wrote = await until(async () => writer.firstOther(0, sentAt) !== undefined, ELECT_DEADLINE_MS);
     await writer.stop();
     const first = writer.firstOther(0, sentAt);
-    if (!wrote || first === undefined) return fail(`no write on another node within ${ELECT_DEADLINE_MS / 1000} s: ${writer.errors.slice(-3).join('; ')}`);
+    if (!wrote || first === undefined) {
+      const says = await Promise.all(nodes.map((n) => info(n)));
+      const roles = nodes.map((_n, i) => `${hostnames[i]} ${says[i]?.isPrimary === true ? 'primary' : `replica of '${says[i]?.primaryHostname ?? '?'}'`}`).join(', ');
+      return fail(`no write on another node within ${ELECT_DEADLINE_MS / 1000} s (${writer.count(0, sentAt)} on the old primary after the POST; now ${roles}): ${writer.errors.slice(-3).join('; ')}`);
+    }
     const last = writer.lastOn(0, first.t);
     const to = order[first.node]!;
     return {
@@ -522,7 +528,7 @@ async function main(): Promise<void> {
 
     const loads: number[] = [];
     const fo: FailoverRun[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (ONLY === 'handoff' ? 0 : RUNS); i++) {
       const r = await failoverRun(nodes, hostnames, cleanup);
       r.wiped = await rejoin(nodes, hostnames);
       loads.push(r.load);
@@ -530,7 +536,7 @@ async function main(): Promise<void> {
       progress(`failover ${i + 1}/${RUNS}: ${r.ok ? `first write ${ms(r.writeMs)} ms after the kill (elected ${ms(r.electedMs)} ms; ${r.note})` : `FAILED: ${r.note}`}`);
     }
     const ho: HandoffRun[] = [];
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (ONLY === 'failover' ? 0 : RUNS); i++) {
       const r = await handoffRun(nodes, hostnames, i, cleanup);
       loads.push(r.load);
       ho.push(r);
