@@ -38,9 +38,8 @@ export interface ReceiveOptions {
  * whatever the body's source throws.
  */
 export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
-  await mkdir(dir, { recursive: true });
   const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
-  const fh = await open(path, 'wx', 0o644);
+  const fh = await createFile(path, dir);
   let kept = false;
   try {
     const dec = new LTXDecoder({ onHeader: options.onHeader });
@@ -59,6 +58,17 @@ export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, optio
     await fh.close();
     if (!kept) await rm(path, { force: true });
   }
+}
+
+/** Creates `path`, making `dir` only when it is missing (not a mkdir per file on the hot path). */
+async function createFile(path: string, dir: string): Promise<FileHandle> {
+  try {
+    return await open(path, 'wx', 0o644);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await mkdir(dir, { recursive: true });
+  return await open(path, 'wx', 0o644);
 }
 
 /**
