@@ -286,10 +286,42 @@ export class FakeApplier implements LTXApplier {
   readonly calls: ApplyCall[] = [];
   /** Rejections still to make, as a FUSE thread reporting a failed apply. */
   rejectNext = 0;
+  /** Refuse the file ending at this TXID (once). */
+  rejectTXID: bigint | undefined;
+  /** While set, every apply waits for it (a slow FUSE thread). */
+  hold: Promise<void> | undefined;
+  /** Applies running now, and the most ever at once (must stay 1). */
+  active = 0;
+  maxActive = 0;
+
+  /** Makes applies wait until the returned function is called. */
+  pause(): () => void {
+    let release!: () => void;
+    this.hold = new Promise((r) => (release = r));
+    return () => {
+      this.hold = undefined;
+      release();
+    };
+  }
 
   async apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      await this.applyOne(db, path, quarantine);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async applyOne(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
     // Whatever reaches us must be a whole, valid file.
     const { header, trailer } = decodeBytes(await readFile(path));
+    while (this.hold) await this.hold;
+    if (this.rejectTXID === header.maxTXID) {
+      this.rejectTXID = undefined;
+      throw new Error(`${db}: injected apply failure of TXID ${header.maxTXID}`);
+    }
     if (this.rejectNext > 0) {
       this.rejectNext--;
       throw new Error(`${db}: injected apply failure`);
