@@ -28,7 +28,7 @@ import { formatPos, isSnapshot, type Header } from '../ltx/index.js';
 import type { QuarantineRequest } from '../store/messages.js';
 import { isValidClusterID } from './cluster-id.js';
 import { ApplyPipeline, DEFAULT_PIPELINE_LIMITS, type PipelineLimits } from './apply-pipeline.js';
-import { receiveLTX } from './ltx-receiver.js';
+import { LTXReceiver } from './ltx-receiver.js';
 import { quarantineReason } from './quarantine-rule.js';
 
 /** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
@@ -67,8 +67,13 @@ export interface ReplicaClientOptions {
   readonly primaryName?: string;
   /** The initial catch-up is done (first Ready frame of this process). */
   onReady?(): void;
-  /** Primary's clock in ms: heartbeat values, and once ready each applied LTX's timestamp. */
+  /**
+   * Primary's clock in ms: heartbeat values, and once ready the applied LTX
+   * files' timestamps (at most one per `timestampIntervalMs`, the latest).
+   */
   onPrimaryTimestamp?(ms: number): void;
+  /** How often applied files' timestamps are told at most; default 50 ms. Heartbeats are told at once. */
+  readonly timestampIntervalMs?: number;
   onHWM?(db: string, txid: bigint): void;
   onConnected?(peer: PeerHeaders): void;
   onDisconnected?(reason: string): void;
@@ -99,6 +104,7 @@ export class IdleStreamError extends Error {
 }
 
 const DEFAULT_RECONNECT_DELAY_MS = 1000;
+const DEFAULT_TIMESTAMP_INTERVAL_MS = 50;
 const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
 
 export class ReplicaClient {
@@ -108,6 +114,7 @@ export class ReplicaClient {
   private readonly reconnectDelayMs: number;
   private readonly idleTimeoutMs: number;
   private readonly limits: PipelineLimits;
+  private readonly timestamps: TimestampReporter;
   private ready = false;
   /** The failure last logged; repeats are not logged again until the stream makes progress. */
   private lastFailure: string | undefined;
@@ -125,6 +132,7 @@ export class ReplicaClient {
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * HEARTBEAT_INTERVAL_MS;
     this.limits = options.pipeline ?? DEFAULT_PIPELINE_LIMITS;
+    this.timestamps = new TimestampReporter(options.timestampIntervalMs ?? DEFAULT_TIMESTAMP_INTERVAL_MS, (ms) => options.onPrimaryTimestamp?.(ms));
   }
 
   /** True once a Ready frame arrived (then it stays true for this process). */
@@ -207,18 +215,28 @@ export class ReplicaClient {
     const signal = conn.signal;
     // A failed apply ends the connection: the frame loop stops wherever it waits.
     const queue = new ApplyPipeline(this.limits, (err) => conn.abort(err));
+    const receiver = new LTXReceiver(this.tmpDir);
     try {
-      const outcome = await this.readFramesInto(queue, stream, watchdog, signal);
+      const outcome = await this.readFramesInto(queue, receiver, stream, watchdog, signal);
       // End, EOF and Handoff: what arrived before them is applied first.
       await this.waitFor(queue.drain(signal), watchdog);
       return outcome;
     } finally {
       // Anything not applied by now never will be on this stream.
       await queue.close();
+      await receiver.close();
+      // The last applied file's timestamp, if held back, is told before connect() returns.
+      this.timestamps.flush();
     }
   }
 
-  private async readFramesInto(queue: ApplyPipeline, stream: ReplicationStream, watchdog: IdleWatchdog, signal: AbortSignal): Promise<StreamOutcome> {
+  private async readFramesInto(
+    queue: ApplyPipeline,
+    receiver: LTXReceiver,
+    stream: ReplicationStream,
+    watchdog: IdleWatchdog,
+    signal: AbortSignal,
+  ): Promise<StreamOutcome> {
     // SnapshotReason frames, by database, waiting for the snapshot they announce.
     const reasons = new Map<string, string>();
     for (;;) {
@@ -232,7 +250,7 @@ export class ReplicaClient {
           const reason = reasons.get(frame.name);
           reasons.delete(frame.name);
           await this.waitFor(queue.waitForRoom(signal), watchdog);
-          await this.processLTX(queue, frame, reason, watchdog, signal);
+          await this.processLTX(queue, receiver, frame, reason, watchdog, signal);
           signal.throwIfAborted();
           break;
         }
@@ -267,7 +285,7 @@ export class ReplicaClient {
         case 'heartbeat': {
           // The primary's clock now, so only once we hold everything it sent before.
           const ms = Number(frame.timestamp);
-          queue.push({ kind: 'call', run: () => this.o.onPrimaryTimestamp?.(ms) });
+          queue.push({ kind: 'call', run: () => this.timestamps.now(ms) });
           break;
         }
       }
@@ -290,9 +308,16 @@ export class ReplicaClient {
    * leave; a snapshot, or a file that does not continue it, waits until the
    * queue is empty and is judged against the local position, as before.
    */
-  private async processLTX(queue: ApplyPipeline, frame: LTXFrame, reason: string | undefined, watchdog: IdleWatchdog, signal: AbortSignal): Promise<void> {
+  private async processLTX(
+    queue: ApplyPipeline,
+    receiver: LTXReceiver,
+    frame: LTXFrame,
+    reason: string | undefined,
+    watchdog: IdleWatchdog,
+    signal: AbortSignal,
+  ): Promise<void> {
     const db = frame.name;
-    const received = await receiveLTX(frame.body, this.tmpDir, {
+    const received = await receiver.receive(frame.body, {
       // Refuse a file that cannot continue the local position before the rest arrives
       // (only with nothing queued for the database: otherwise the queue's end decides).
       onHeader: (h) => {
@@ -307,7 +332,7 @@ export class ReplicaClient {
       const apply = async (quarantine: QuarantineRequest | null): Promise<void> => {
         await this.o.applier.apply(db, received.path, quarantine);
         this.progress();
-        if (this.ready) this.o.onPrimaryTimestamp?.(Number(header.timestamp));
+        if (this.ready) this.timestamps.soon(Number(header.timestamp));
       };
       const after = queue.expected(db);
       if (!isSnapshot(header) && after !== undefined) {
@@ -386,6 +411,56 @@ export class ReplicaClient {
 
   private log(line: string): void {
     this.o.log?.(line);
+  }
+}
+
+/**
+ * Tells applied files' timestamps at most once per interval, the latest one
+ * (trailing): at 200 commits/s one per transaction meant a status message to
+ * the FUSE thread, a wake-up request through the kernel and a `.lag`
+ * invalidation per transaction, competing with the applies. The lag read
+ * meanwhile is at most the interval too high; heartbeats (1 s apart) set
+ * its granularity when the primary is idle anyway.
+ */
+class TimestampReporter {
+  private last = Number.NEGATIVE_INFINITY;
+  private pending: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly tell: (ms: number) => void,
+  ) {}
+
+  /** An applied file's timestamp: told now, or within the interval. */
+  soon(ms: number): void {
+    const since = performance.now() - this.last;
+    if (since >= this.intervalMs) return this.now(ms);
+    this.pending = ms;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), this.intervalMs - since);
+      this.timer.unref();
+    }
+  }
+
+  /** Told at once (a heartbeat: newer than anything held back). */
+  now(ms: number): void {
+    this.cancel();
+    this.last = performance.now();
+    this.tell(ms);
+  }
+
+  /** Tells what is held back, if anything. */
+  flush(): void {
+    const ms = this.pending;
+    this.cancel();
+    if (ms !== undefined) this.now(ms);
+  }
+
+  private cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
   }
 }
 

@@ -6,7 +6,7 @@
  * positions as the FUSE thread would.
  */
 import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -347,6 +347,7 @@ export interface Replica {
   clusterID: string;
   /** Stops run() and removes the data dir. */
   stop(): Promise<void>;
+  /** Files in `<data>/tmp` except the receiver's one empty spare. */
   tmpFiles(): string[];
 }
 
@@ -372,11 +373,15 @@ export function startReplica(url: string, extra: Partial<Omit<ReplicaClientOptio
       rmSync(dataDir, { recursive: true, force: true });
     },
     tmpFiles: () => {
+      let names: string[];
       try {
-        return readdirSync(join(dataDir, 'tmp'));
+        names = readdirSync(join(dataDir, 'tmp'));
       } catch {
         return [];
       }
+      // One empty file is the receiver's spare (created ahead for the next file); more would be a leak.
+      const empty = names.filter((n) => statSync(join(dataDir, 'tmp', n), { throwIfNoEntry: false })?.size === 0);
+      return empty.length <= 1 ? names.filter((n) => !empty.includes(n)) : names;
     },
   };
   const client = new ReplicaClient({
