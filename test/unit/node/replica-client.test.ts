@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { CHUNK_TERMINATOR, encodeChunks } from '../../../src/http/chunk.js';
 import { encodeFrame, encodeLTXFrame } from '../../../src/http/frames.js';
 import { decodePosMap, type Pos } from '../../../src/http/posmap.js';
+import { decodeBytes } from '../../../src/ltx/index.js';
 import { capture, wireFile } from '../http/wire-fixtures.js';
 import {
   CLUSTER,
@@ -451,6 +452,23 @@ describe('replica client pipeline: receiving ahead of a slow applier', () => {
     await waitFor('handoff', () => atHandoff >= 0);
     assert.equal(atHandoff, 4);
     assert.deepEqual(applied(r), txs(2, 5));
+    await r.stop();
+  });
+});
+
+describe('replica client: applied files\' timestamps', () => {
+  test('told at most once per interval, the latest held back until the interval ends or the stream does', async () => {
+    const h = history(4);
+    const ts = (txid: number): number => Number(decodeBytes(h.files[txid]!).header.timestamp);
+    const sp = await scriptedPrimary((n) =>
+      n === 0 ? { bytes: [ready, ltx('a.db', h.files[2]!), ltx('a.db', h.files[3]!), ltx('a.db', h.files[4]!), encodeFrame({ type: 'end' })] } : { bytes: [], hold: true },
+    );
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]), timestampIntervalMs: 600_000 }));
+    await waitFor('second connection', () => sp.requests.length === 2);
+    assert.deepEqual(applied(r), ['ltx 2-2', 'ltx 3-3', 'ltx 4-4']);
+    // The first at once, the third when the stream ended; the second was superseded.
+    assert.deepEqual(r.timestamps, [ts(2), ts(4)]);
     await r.stop();
   });
 });
