@@ -5,6 +5,11 @@
  * the body ends the file is fully verified (page block, LZ4 frame, file
  * checksum, a snapshot's post-apply checksum) and fsynced. A body that
  * fails or stops early leaves no file behind.
+ *
+ * A stream's receiver (LTXReceiver) creates the next file while the
+ * current one is handed on, so a transaction's latency does not include
+ * creating a file (a thread-pool round trip and a directory update, about
+ * a third of the receive time measured on a loaded machine).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
@@ -38,9 +43,63 @@ export interface ReceiveOptions {
  * whatever the body's source throws.
  */
 export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
-  await mkdir(dir, { recursive: true });
-  const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
-  const fh = await open(path, 'wx', 0o644);
+  return await receiveInto(await createFile(dir), body, options);
+}
+
+/** An empty file in the receive folder, open for writing. */
+interface OpenFile {
+  readonly path: string;
+  readonly fh: FileHandle;
+}
+
+/**
+ * Receives one stream's LTX files, one at a time, each into a file created
+ * ahead of time. `close()` removes the spare file; call it when the stream ends.
+ */
+export class LTXReceiver {
+  private spare: Promise<OpenFile> | undefined;
+  private closed = false;
+
+  constructor(private readonly dir: string) {}
+
+  /** As receiveLTX. */
+  async receive(body: AsyncIterable<Buffer>, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
+    if (this.closed) throw new Error('LTX receiver closed');
+    const file = await (this.spare ?? createFile(this.dir));
+    this.spare = undefined;
+    try {
+      return await receiveInto(file, body, options);
+    } finally {
+      if (!this.closed) this.prepare();
+    }
+  }
+
+  /** Removes the spare file. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare === undefined) return;
+    let file: OpenFile;
+    try {
+      file = await spare;
+    } catch {
+      return;
+    }
+    await file.fh.close().catch(() => {});
+    await rm(file.path, { force: true });
+  }
+
+  private prepare(): void {
+    const spare = createFile(this.dir);
+    // A failure is reported by the receive that takes this file, not as an unhandled rejection.
+    spare.catch(() => {});
+    this.spare = spare;
+  }
+}
+
+async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options: ReceiveOptions): Promise<ReceivedLTX> {
+  const { path, fh } = file;
   let kept = false;
   try {
     const dec = new LTXDecoder({ onHeader: options.onHeader });
@@ -59,6 +118,18 @@ export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, optio
     await fh.close();
     if (!kept) await rm(path, { force: true });
   }
+}
+
+/** Creates a new file in `dir`, making `dir` only when it is missing (not a mkdir per file). */
+async function createFile(dir: string): Promise<OpenFile> {
+  const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
+  try {
+    return { path, fh: await open(path, 'wx', 0o644) };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await mkdir(dir, { recursive: true });
+  return { path, fh: await open(path, 'wx', 0o644) };
 }
 
 /**

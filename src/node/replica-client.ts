@@ -11,7 +11,10 @@
  *   from the SnapshotReason frame we ask for with `Litefs-Features`;
  * - a failed apply drops the stream and reconnects with the real positions
  *   (LiteFS exits the process with code 99);
- * - a stream that sends nothing, not even heartbeats, is dropped.
+ * - a stream that sends nothing, not even heartbeats, is dropped;
+ * - the next file is received while the one before it is applied
+ *   (ApplyPipeline); Ready, heartbeat and HWM frames act in stream order,
+ *   after the files before them are applied.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -24,7 +27,8 @@ import { HEARTBEAT_INTERVAL_MS } from '../http/stream-session.js';
 import { formatPos, isSnapshot, type Header } from '../ltx/index.js';
 import type { QuarantineRequest } from '../store/messages.js';
 import { isValidClusterID } from './cluster-id.js';
-import { receiveLTX } from './ltx-receiver.js';
+import { ApplyPipeline, DEFAULT_PIPELINE_LIMITS, type PipelineLimits } from './apply-pipeline.js';
+import { LTXReceiver } from './ltx-receiver.js';
 import { quarantineReason } from './quarantine-rule.js';
 
 /** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
@@ -46,6 +50,8 @@ export interface ReplicaClientOptions {
   readonly reconnectDelayMs?: number;
   /** Drop a stream that sends nothing for this long; default 10 heartbeat intervals. */
   readonly idleTimeoutMs?: number;
+  /** Bounds of the files received ahead of the apply; default 16 files / 64 MiB. */
+  readonly pipeline?: PipelineLimits;
   /** Local positions of every database (kept by the node from the store's 'tx' events). */
   positions(): PosMap;
   /** This node's cluster id, '' if none yet. */
@@ -61,8 +67,13 @@ export interface ReplicaClientOptions {
   readonly primaryName?: string;
   /** The initial catch-up is done (first Ready frame of this process). */
   onReady?(): void;
-  /** Primary's clock in ms: heartbeat values, and once ready each applied LTX's timestamp. */
+  /**
+   * Primary's clock in ms: heartbeat values, and once ready the applied LTX
+   * files' timestamps (at most one per `timestampIntervalMs`, the latest).
+   */
   onPrimaryTimestamp?(ms: number): void;
+  /** How often applied files' timestamps are told at most; default 50 ms. Heartbeats are told at once. */
+  readonly timestampIntervalMs?: number;
   onHWM?(db: string, txid: bigint): void;
   onConnected?(peer: PeerHeaders): void;
   onDisconnected?(reason: string): void;
@@ -93,6 +104,7 @@ export class IdleStreamError extends Error {
 }
 
 const DEFAULT_RECONNECT_DELAY_MS = 1000;
+const DEFAULT_TIMESTAMP_INTERVAL_MS = 50;
 const ZERO_POS: Pos = { txid: 0n, postApplyChecksum: 0n };
 
 export class ReplicaClient {
@@ -101,6 +113,8 @@ export class ReplicaClient {
   private readonly tmpDir: string;
   private readonly reconnectDelayMs: number;
   private readonly idleTimeoutMs: number;
+  private readonly limits: PipelineLimits;
+  private readonly timestamps: TimestampReporter;
   private ready = false;
   /** The failure last logged; repeats are not logged again until the stream makes progress. */
   private lastFailure: string | undefined;
@@ -117,6 +131,8 @@ export class ReplicaClient {
     this.tmpDir = join(options.dataDir, 'tmp');
     this.reconnectDelayMs = options.reconnectDelayMs ?? DEFAULT_RECONNECT_DELAY_MS;
     this.idleTimeoutMs = options.idleTimeoutMs ?? 10 * HEARTBEAT_INTERVAL_MS;
+    this.limits = options.pipeline ?? DEFAULT_PIPELINE_LIMITS;
+    this.timestamps = new TimestampReporter(options.timestampIntervalMs ?? DEFAULT_TIMESTAMP_INTERVAL_MS, (ms) => options.onPrimaryTimestamp?.(ms));
   }
 
   /** True once a Ready frame arrived (then it stays true for this process). */
@@ -174,7 +190,7 @@ export class ReplicaClient {
       if (this.lastFailure === undefined) {
         this.log(`replica: connected to primary ${this.o.primaryURL} (id ${stream.peer.nodeID === undefined ? '?' : formatNodeID(stream.peer.nodeID)})`);
       }
-      outcome = await this.readFrames(stream, watchdog, conn.signal);
+      outcome = await this.readFrames(stream, watchdog, conn);
     } catch (err) {
       if (signal.aborted) outcome = { kind: 'aborted' };
       else if (conn.signal.aborted && conn.signal.reason instanceof Error) outcome = { kind: 'error', error: conn.signal.reason };
@@ -190,8 +206,37 @@ export class ReplicaClient {
     return outcome;
   }
 
-  /** The frame loop (ref §7.3): returns on End, EOF or Handoff; throws on anything malformed. */
-  private async readFrames(stream: ReplicationStream, watchdog: IdleWatchdog, signal: AbortSignal): Promise<StreamOutcome> {
+  /**
+   * The frame loop (ref §7.3): returns on End, EOF or Handoff; throws on
+   * anything malformed. Files are received while earlier ones are applied
+   * (ApplyPipeline); every other frame acts only after the files before it.
+   */
+  private async readFrames(stream: ReplicationStream, watchdog: IdleWatchdog, conn: AbortController): Promise<StreamOutcome> {
+    const signal = conn.signal;
+    // A failed apply ends the connection: the frame loop stops wherever it waits.
+    const queue = new ApplyPipeline(this.limits, (err) => conn.abort(err));
+    const receiver = new LTXReceiver(this.tmpDir);
+    try {
+      const outcome = await this.readFramesInto(queue, receiver, stream, watchdog, signal);
+      // End, EOF and Handoff: what arrived before them is applied first.
+      await this.waitFor(queue.drain(signal), watchdog);
+      return outcome;
+    } finally {
+      // Anything not applied by now never will be on this stream.
+      await queue.close();
+      await receiver.close();
+      // The last applied file's timestamp, if held back, is told before connect() returns.
+      this.timestamps.flush();
+    }
+  }
+
+  private async readFramesInto(
+    queue: ApplyPipeline,
+    receiver: LTXReceiver,
+    stream: ReplicationStream,
+    watchdog: IdleWatchdog,
+    signal: AbortSignal,
+  ): Promise<StreamOutcome> {
     // SnapshotReason frames, by database, waiting for the snapshot they announce.
     const reasons = new Map<string, string>();
     for (;;) {
@@ -204,7 +249,8 @@ export class ReplicaClient {
         case 'ltx': {
           const reason = reasons.get(frame.name);
           reasons.delete(frame.name);
-          await this.processLTX(frame, reason, watchdog);
+          await this.waitFor(queue.waitForRoom(signal), watchdog);
+          await this.processLTX(queue, receiver, frame, reason, watchdog, signal);
           signal.throwIfAborted();
           break;
         }
@@ -212,11 +258,16 @@ export class ReplicaClient {
           reasons.set(frame.name, frame.reason);
           break;
         case 'ready':
-          this.progress();
-          if (!this.ready) {
-            this.ready = true;
-            this.o.onReady?.();
-          }
+          queue.push({
+            kind: 'call',
+            run: () => {
+              this.progress();
+              if (!this.ready) {
+                this.ready = true;
+                this.o.onReady?.();
+              }
+            },
+          });
           break;
         case 'end':
           return { kind: 'end', reason: 'the primary sent End' };
@@ -226,23 +277,51 @@ export class ReplicaClient {
           break;
         case 'handoff':
           return { kind: 'handoff', leaseID: frame.leaseID };
-        case 'hwm':
-          this.o.onHWM?.(frame.name, frame.txid);
+        case 'hwm': {
+          const { name, txid } = frame;
+          queue.push({ kind: 'call', run: () => this.o.onHWM?.(name, txid) });
           break;
-        case 'heartbeat':
-          this.o.onPrimaryTimestamp?.(Number(frame.timestamp));
+        }
+        case 'heartbeat': {
+          // The primary's clock now, so only once we hold everything it sent before.
+          const ms = Number(frame.timestamp);
+          queue.push({ kind: 'call', run: () => this.timestamps.now(ms) });
           break;
+        }
       }
     }
   }
 
-  /** Ref §9.6, reordered: receive and verify without locks, then apply. */
-  private async processLTX(frame: LTXFrame, reason: string | undefined, watchdog: IdleWatchdog): Promise<void> {
+  /** Waits for the apply queue; the primary waits too (flow control), which is not idleness. */
+  private async waitFor(p: Promise<void>, watchdog: IdleWatchdog): Promise<void> {
+    watchdog.pause();
+    try {
+      await p;
+    } finally {
+      watchdog.resume();
+    }
+  }
+
+  /**
+   * Ref §9.6, reordered: receive and verify without locks, then queue the
+   * apply. An incremental file must continue the position the queue will
+   * leave; a snapshot, or a file that does not continue it, waits until the
+   * queue is empty and is judged against the local position, as before.
+   */
+  private async processLTX(
+    queue: ApplyPipeline,
+    receiver: LTXReceiver,
+    frame: LTXFrame,
+    reason: string | undefined,
+    watchdog: IdleWatchdog,
+    signal: AbortSignal,
+  ): Promise<void> {
     const db = frame.name;
-    const received = await receiveLTX(frame.body, this.tmpDir, {
-      // Refuse a file that cannot continue the local position before the rest arrives.
+    const received = await receiver.receive(frame.body, {
+      // Refuse a file that cannot continue the local position before the rest arrives
+      // (only with nothing queued for the database: otherwise the queue's end decides).
       onHeader: (h) => {
-        if (!isSnapshot(h) && h.nodeID !== this.o.nodeID) this.checkContinues(db, h, undefined);
+        if (!isSnapshot(h) && h.nodeID !== this.o.nodeID && queue.expected(db) === undefined) this.checkContinues(db, h, undefined);
       },
       onData: () => watchdog.touch(),
     });
@@ -250,9 +329,25 @@ export class ReplicaClient {
     try {
       const { header, trailer } = received;
       const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
+      const apply = async (quarantine: QuarantineRequest | null): Promise<void> => {
+        await this.o.applier.apply(db, received.path, quarantine);
+        this.progress();
+        if (this.ready) this.timestamps.soon(Number(header.timestamp));
+      };
+      const after = queue.expected(db);
+      if (!isSnapshot(header) && after !== undefined) {
+        // A repeat of the last queued file: nothing to do.
+        if (samePos(after, pos)) return;
+        if (continues(after, header)) {
+          queue.push({ kind: 'file', db, path: received.path, size: received.size, pos, run: () => apply(null) });
+          handedOver = true;
+          return;
+        }
+      }
+      if (isSnapshot(header) || after !== undefined) await this.waitFor(queue.drain(signal), watchdog);
       const local = this.localPos(db);
       // Already here: our own forwarded write coming back (ref §9.6 step 4), or a repeat.
-      if (local.txid === pos.txid && local.postApplyChecksum === pos.postApplyChecksum) return;
+      if (samePos(local, pos)) return;
       let quarantine: QuarantineRequest | null = null;
       if (isSnapshot(header)) {
         const why = quarantineReason({ local, snapshot: pos, reason });
@@ -263,25 +358,17 @@ export class ReplicaClient {
       } else {
         this.checkContinues(db, header, local);
       }
-      // The primary waits (flow control) while we apply; that is not idleness.
-      watchdog.pause();
-      try {
-        await this.o.applier.apply(db, received.path, quarantine);
-      } finally {
-        watchdog.resume();
-      }
+      queue.push({ kind: 'file', db, path: received.path, size: received.size, pos, run: () => apply(quarantine) });
       handedOver = true;
-      this.progress();
-      if (this.ready) this.o.onPrimaryTimestamp?.(Number(header.timestamp));
     } finally {
-      // The applier moves the file into ltx/ when it applies it; anything else is ours to remove.
+      // The queue owns a file pushed to it; anything else is ours to remove.
       if (!handedOver) await rm(received.path, { force: true });
     }
   }
 
   private checkContinues(db: string, h: Header, local: Pos | undefined): void {
     const at = local ?? this.localPos(db);
-    if (at.txid === h.minTXID - 1n && at.postApplyChecksum === h.preApplyChecksum) return;
+    if (continues(at, h)) return;
     throw new PositionMismatchError(
       `${db}: LTX ${h.minTXID}-${h.maxTXID} needs position ${formatPos({ txid: h.minTXID - 1n, postApplyChecksum: h.preApplyChecksum })}, local is ${formatPos(at)}`,
     );
@@ -327,6 +414,56 @@ export class ReplicaClient {
   }
 }
 
+/**
+ * Tells applied files' timestamps at most once per interval, the latest one
+ * (trailing): at 200 commits/s one per transaction meant a status message to
+ * the FUSE thread, a wake-up request through the kernel and a `.lag`
+ * invalidation per transaction, competing with the applies. The lag read
+ * meanwhile is at most the interval too high; heartbeats (1 s apart) set
+ * its granularity when the primary is idle anyway.
+ */
+class TimestampReporter {
+  private last = Number.NEGATIVE_INFINITY;
+  private pending: number | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly tell: (ms: number) => void,
+  ) {}
+
+  /** An applied file's timestamp: told now, or within the interval. */
+  soon(ms: number): void {
+    const since = performance.now() - this.last;
+    if (since >= this.intervalMs) return this.now(ms);
+    this.pending = ms;
+    if (this.timer === undefined) {
+      this.timer = setTimeout(() => this.flush(), this.intervalMs - since);
+      this.timer.unref();
+    }
+  }
+
+  /** Told at once (a heartbeat: newer than anything held back). */
+  now(ms: number): void {
+    this.cancel();
+    this.last = performance.now();
+    this.tell(ms);
+  }
+
+  /** Tells what is held back, if anything. */
+  flush(): void {
+    const ms = this.pending;
+    this.cancel();
+    if (ms !== undefined) this.now(ms);
+  }
+
+  private cancel(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.pending = undefined;
+  }
+}
+
 /** Aborts a stream that has been silent for `ms`; paused while we are the ones not reading. */
 class IdleWatchdog {
   private timer: NodeJS.Timeout | undefined;
@@ -356,6 +493,15 @@ class IdleWatchdog {
   stop(): void {
     this.pause();
   }
+}
+
+function samePos(a: Pos, b: Pos): boolean {
+  return a.txid === b.txid && a.postApplyChecksum === b.postApplyChecksum;
+}
+
+/** True when an incremental file with header `h` applies on top of `at`. */
+function continues(at: Pos, h: Header): boolean {
+  return at.txid === h.minTXID - 1n && at.postApplyChecksum === h.preApplyChecksum;
 }
 
 function describe(err: Error): string {

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { CHUNK_TERMINATOR, encodeChunks } from '../../../src/http/chunk.js';
 import { encodeFrame, encodeLTXFrame } from '../../../src/http/frames.js';
 import { decodePosMap, type Pos } from '../../../src/http/posmap.js';
+import { decodeBytes } from '../../../src/ltx/index.js';
 import { capture, wireFile } from '../http/wire-fixtures.js';
 import {
   CLUSTER,
@@ -317,6 +318,157 @@ describe('replica client against a scripted primary', () => {
     await waitFor('five attempts', () => attempts >= 5);
     assert.equal(r.logs.length, 1, r.logs.join('\n'));
     assert.match(r.logs[0]!, /ECONNREFUSED/);
+    await r.stop();
+  });
+});
+
+describe('replica client pipeline: receiving ahead of a slow applier', () => {
+  const h = history(12);
+  const files = (from: number, to: number): Buffer[] => {
+    const out: Buffer[] = [];
+    for (let i = from; i <= to; i++) out.push(ltx('a.db', h.files[i]!));
+    return out;
+  };
+  const txs = (from: number, to: number): string[] => {
+    const out: string[] = [];
+    for (let i = from; i <= to; i++) out.push(`ltx ${i}-${i}`);
+    return out;
+  };
+  const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+  test('files are received while the first applies, up to the bound; applied once each, in order; Ready and the heartbeat act after them', async () => {
+    const sp = await scriptedPrimary(() => ({ bytes: [...files(2, 9), ready, heartbeat(7)], hold: true }));
+    cleanups.push(sp.close);
+    const seen: string[] = [];
+    const box: { r?: Replica } = {};
+    const calls = (): number => box.r?.applier.calls.length ?? -1;
+    const r = (box.r = track(
+      startReplica(sp.url, {
+        local: new Map([['a.db', h.pos(1)]]),
+        pipeline: { maxFiles: 4, maxBytes: 64 << 20 },
+        onReady: () => seen.push(`ready after ${calls()}`),
+        onPrimaryTimestamp: (ms) => seen.push(`timestamp ${ms} after ${calls()}`),
+      }),
+    ));
+    const release = r.applier.pause();
+    await waitFor('four files received while the first is applying', () => r.tmpFiles().length === 4);
+    // The bound holds while the applier stays stuck (a check of a maximum, not of timing).
+    await sleep(300);
+    assert.equal(r.tmpFiles().length, 4);
+    assert.deepEqual(r.applier.calls, []);
+    assert.equal(seen.length, 0, 'no Ready before the files in front of it are applied');
+    release();
+    await waitFor('ready', () => seen.some((s) => s.startsWith('ready')));
+    await waitFor('heartbeat', () => seen.some((s) => s.startsWith('timestamp 7')));
+    assert.deepEqual(applied(r), txs(2, 9));
+    assert.deepEqual(seen, ['ready after 8', 'timestamp 7 after 8']);
+    assert.equal(r.applier.maxActive, 1, 'one apply at a time');
+    assert.deepEqual(r.applier.positions.get('a.db'), h.pos(9));
+    assert.deepEqual(r.tmpFiles(), []);
+    assert.equal(sp.requests.length, 1, 'no reconnect');
+    await r.stop();
+  });
+
+  test('a repeat of the last queued file is skipped, not applied twice', async () => {
+    const sp = await scriptedPrimary(() => ({ bytes: [...files(2, 3), ...files(3, 4), ready], hold: true }));
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]) }));
+    const release = r.applier.pause();
+    await waitFor('three files queued', () => r.tmpFiles().length === 3);
+    release();
+    await waitFor('ready', () => r.events.includes('ready'));
+    assert.deepEqual(applied(r), txs(2, 4));
+    assert.deepEqual(r.tmpFiles(), []);
+    assert.equal(sp.requests.length, 1);
+    await r.stop();
+  });
+
+  test('an apply failure mid-queue drops the stream: the files behind it are removed, never applied; the replica reconnects from the real position', async () => {
+    const sp = await scriptedPrimary((n) => (n === 0 ? { bytes: files(2, 7), hold: true } : { bytes: [...files(3, 7), ready], hold: true }));
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]), pipeline: { maxFiles: 4, maxBytes: 64 << 20 } }));
+    r.applier.rejectTXID = 3n;
+    const release = r.applier.pause();
+    await waitFor('four files queued', () => r.tmpFiles().length === 4);
+    release();
+    await waitFor('reconnected and ready', () => r.events.includes('ready'));
+    assert.deepEqual(applied(r), txs(2, 7), 'each applied once, in order');
+    assert.ok(r.logs.some((l) => l.includes('injected apply failure of TXID 3')), r.logs.join('\n'));
+    assert.equal(sp.requests.length, 2);
+    assert.deepEqual(decodePosMap(sp.requests[1]!.body), new Map([['a.db', h.pos(2)]]), 'the second stream starts after the last applied file');
+    assert.deepEqual(r.tmpFiles(), []);
+    await r.stop();
+  });
+
+  test('a corrupt file behind queued ones drops the stream; nothing after it is applied and no temp file is left', async () => {
+    const bad = Buffer.from(h.files[5]!);
+    bad[150] = bad[150]! ^ 0xff;
+    const sp = await scriptedPrimary((n) => (n === 0 ? { bytes: [...files(2, 4), ltx('a.db', bad), ...files(6, 7)], hold: true } : { bytes: [ready], hold: true }));
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]) }));
+    const release = r.applier.pause();
+    await waitFor('three files queued', () => r.tmpFiles().length >= 3);
+    await sleep(200);
+    release();
+    await waitFor('reconnected and ready', () => r.events.includes('ready'));
+    // Released before or after the corrupt file was read: either only the file applying then, or all good files before it.
+    const got = applied(r);
+    assert.ok(JSON.stringify(got) === JSON.stringify(txs(2, 2)) || JSON.stringify(got) === JSON.stringify(txs(2, 4)), got.join(', '));
+    assert.deepEqual(r.tmpFiles(), []);
+    assert.ok(r.logs.some((l) => l.includes('failed')), r.logs.join('\n'));
+    await r.stop();
+  });
+
+  test('an incremental file that does not continue the queue\'s end waits for the queue, then is refused against the local position', async () => {
+    const sp = await scriptedPrimary((n) => (n === 0 ? { bytes: [...files(2, 3), ...files(5, 5)], hold: true } : { bytes: [ready], hold: true }));
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]) }));
+    const release = r.applier.pause();
+    await waitFor('three files received', () => r.tmpFiles().length === 3);
+    release();
+    await waitFor('reconnected and ready', () => r.events.includes('ready'));
+    assert.deepEqual(applied(r), txs(2, 3));
+    assert.ok(r.logs.some((l) => l.includes('needs position')), r.logs.join('\n'));
+    assert.deepEqual(r.tmpFiles(), []);
+    await r.stop();
+  });
+
+  test('Handoff ends the connection only after the queued files are applied', async () => {
+    const sp = await scriptedPrimary(() => ({ bytes: [...files(2, 5), encodeFrame({ type: 'handoff', leaseID: 'lease-2' })], hold: true }));
+    cleanups.push(sp.close);
+    let atHandoff = -1;
+    const box: { r?: Replica } = {};
+    const r = (box.r = track(
+      startReplica(sp.url, {
+        local: new Map([['a.db', h.pos(1)]]),
+        log: (line) => {
+          if (line.includes('lease id lease-2') && atHandoff < 0) atHandoff = box.r?.applier.calls.length ?? -1;
+        },
+      }),
+    ));
+    const release = r.applier.pause();
+    await waitFor('four files received', () => r.tmpFiles().length === 4);
+    release();
+    await waitFor('handoff', () => atHandoff >= 0);
+    assert.equal(atHandoff, 4);
+    assert.deepEqual(applied(r), txs(2, 5));
+    await r.stop();
+  });
+});
+
+describe('replica client: applied files\' timestamps', () => {
+  test('told at most once per interval, the latest held back until the interval ends or the stream does', async () => {
+    const h = history(4);
+    const ts = (txid: number): number => Number(decodeBytes(h.files[txid]!).header.timestamp);
+    const sp = await scriptedPrimary((n) =>
+      n === 0 ? { bytes: [ready, ltx('a.db', h.files[2]!), ltx('a.db', h.files[3]!), ltx('a.db', h.files[4]!), encodeFrame({ type: 'end' })] } : { bytes: [], hold: true },
+    );
+    cleanups.push(sp.close);
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]), timestampIntervalMs: 600_000 }));
+    await waitFor('second connection', () => sp.requests.length === 2);
+    assert.deepEqual(applied(r), ['ltx 2-2', 'ltx 3-3', 'ltx 4-4']);
+    // The first at once, the third when the stream ended; the second was superseded.
+    assert.deepEqual(r.timestamps, [ts(2), ts(4)]);
     await r.stop();
   });
 });

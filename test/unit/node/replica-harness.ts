@@ -6,7 +6,7 @@
  * positions as the FUSE thread would.
  */
 import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -286,10 +286,42 @@ export class FakeApplier implements LTXApplier {
   readonly calls: ApplyCall[] = [];
   /** Rejections still to make, as a FUSE thread reporting a failed apply. */
   rejectNext = 0;
+  /** Refuse the file ending at this TXID (once). */
+  rejectTXID: bigint | undefined;
+  /** While set, every apply waits for it (a slow FUSE thread). */
+  hold: Promise<void> | undefined;
+  /** Applies running now, and the most ever at once (must stay 1). */
+  active = 0;
+  maxActive = 0;
+
+  /** Makes applies wait until the returned function is called. */
+  pause(): () => void {
+    let release!: () => void;
+    this.hold = new Promise((r) => (release = r));
+    return () => {
+      this.hold = undefined;
+      release();
+    };
+  }
 
   async apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
+    this.active++;
+    this.maxActive = Math.max(this.maxActive, this.active);
+    try {
+      await this.applyOne(db, path, quarantine);
+    } finally {
+      this.active--;
+    }
+  }
+
+  private async applyOne(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
     // Whatever reaches us must be a whole, valid file.
     const { header, trailer } = decodeBytes(await readFile(path));
+    while (this.hold) await this.hold;
+    if (this.rejectTXID === header.maxTXID) {
+      this.rejectTXID = undefined;
+      throw new Error(`${db}: injected apply failure of TXID ${header.maxTXID}`);
+    }
     if (this.rejectNext > 0) {
       this.rejectNext--;
       throw new Error(`${db}: injected apply failure`);
@@ -315,6 +347,7 @@ export interface Replica {
   clusterID: string;
   /** Stops run() and removes the data dir. */
   stop(): Promise<void>;
+  /** Files in `<data>/tmp` except the receiver's one empty spare. */
   tmpFiles(): string[];
 }
 
@@ -340,11 +373,15 @@ export function startReplica(url: string, extra: Partial<Omit<ReplicaClientOptio
       rmSync(dataDir, { recursive: true, force: true });
     },
     tmpFiles: () => {
+      let names: string[];
       try {
-        return readdirSync(join(dataDir, 'tmp'));
+        names = readdirSync(join(dataDir, 'tmp'));
       } catch {
         return [];
       }
+      // One empty file is the receiver's spare (created ahead for the next file); more would be a leak.
+      const empty = names.filter((n) => statSync(join(dataDir, 'tmp', n), { throwIfNoEntry: false })?.size === 0);
+      return empty.length <= 1 ? names.filter((n) => !empty.includes(n)) : names;
     },
   };
   const client = new ReplicaClient({
