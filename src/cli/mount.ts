@@ -13,9 +13,9 @@
  * HTTP server, then FUSE unmount.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { register } from 'prom-client';
 import { FuseMount } from '../fuse/mount.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
@@ -70,6 +70,8 @@ export async function runMount(argv: string[]): Promise<number> {
     throw new ConfigError(`data directory ${dataDir} must not be inside the fuse directory ${fuseDir}`);
   }
   mkdirSync(dataDir, { recursive: true });
+  // <data>/tmp holds only files in flight (received LTX bodies, import images): none survives a restart.
+  rmSync(join(dataDir, 'tmp'), { recursive: true, force: true });
   const debug = flags.booleans.get('debug') === true || config.log.debug;
   const nodeName = config.lease.hostname !== '' ? config.lease.hostname : hostname();
 
