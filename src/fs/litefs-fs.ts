@@ -45,7 +45,7 @@ import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
 import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
-import { StepDownRecovery } from './step-down.js';
+import { StepDownRecovery, heldBy } from './step-down.js';
 
 const LAG_INO = 2;
 const PRIMARY_INO = 3;
@@ -419,13 +419,13 @@ export class LiteFS implements FuseHandler {
         db.locks.unlock(req.owner, mask);
         return;
       case F_RDLCK:
-        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, false)) throw new FuseError(Errno.EAGAIN);
-        if (this.stepDown.blocks(db, mask, false)) throw new FuseError(Errno.EAGAIN);
+        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, false, heldBy(db, req.owner))) throw new FuseError(Errno.EAGAIN);
+        if (this.stepDown.blocks(db, req.owner, mask, false)) throw new FuseError(Errno.EAGAIN);
         if (!db.locks.tryRLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
         return;
       case F_WRLCK:
-        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, true)) throw new FuseError(Errno.EAGAIN);
-        if (this.stepDown.blocks(db, mask, true)) throw new FuseError(Errno.EAGAIN);
+        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, true, heldBy(db, req.owner))) throw new FuseError(Errno.EAGAIN);
+        if (this.stepDown.blocks(db, req.owner, mask, true)) throw new FuseError(Errno.EAGAIN);
         if (!db.locks.tryLock(req.owner, mask)) {
           if (db.locks.fencedFor(req.owner, mask)) this.logFence(db.name, 'lock', `refused (EAGAIN): ${db.name}: new write transaction: lease deadline near`);
           throw new FuseError(Errno.EAGAIN);

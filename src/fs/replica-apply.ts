@@ -25,9 +25,16 @@ const WAL_SET_SHARED: LockMask = Lock.SHARED | Lock.DMS | Lock.PENDING;
 /**
  * True when granting a lock request on a database in `mode` could stop the
  * write lock set from being taken: the requests refused while an apply waits.
+ * `held` is what the requesting owner holds already: an owner inside a
+ * transaction (it holds a lock of the set, other than the DMS and database
+ * SHARED locks WAL connections keep for their lifetime) may take what it
+ * needs to finish and release; refusing it would make the apply wait for a
+ * transaction that cannot end (SQLite holding WAL WRITE while it retries
+ * READ1..4 to restart the WAL spins for ~10 s before SQLITE_PROTOCOL).
  */
-export function conflictsWithWriteSet(mode: LockingMode, mask: LockMask, exclusive: boolean): boolean {
-  if (mode === 'rollback') return (mask & DATABASE_LOCKS) !== 0;
+export function conflictsWithWriteSet(mode: LockingMode, mask: LockMask, exclusive: boolean, held: LockMask = 0): boolean {
+  if (mode === 'rollback') return (held & DATABASE_LOCKS) === 0 && (mask & DATABASE_LOCKS) !== 0;
+  if ((held & WAL_SET_EXCLUSIVE) !== 0) return false;
   if ((mask & WAL_SET_EXCLUSIVE) !== 0) return true;
   return exclusive && (mask & WAL_SET_SHARED) !== 0;
 }

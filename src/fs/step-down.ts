@@ -53,9 +53,9 @@ export class StepDownRecovery {
     return this.pending.size !== 0 && this.pending.has(db);
   }
 
-  /** True when a lock request must wait for the recovery of `db` (EAGAIN). */
-  blocks(db: DB, mask: LockMask, exclusive: boolean): boolean {
-    return this.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive);
+  /** True when a lock request of `owner` must wait for the recovery of `db` (EAGAIN). */
+  blocks(db: DB, owner: bigint, mask: LockMask, exclusive: boolean): boolean {
+    return this.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, owner));
   }
 
   /** Retries waiting recoveries and finishes those whose notices are written. Cheap when idle. */
@@ -90,4 +90,9 @@ export class StepDownRecovery {
     db.locks.releaseAll(p.owner);
     this.pending.delete(db.name);
   }
+}
+
+/** Every lock `owner` holds on `db`, shared or exclusive. */
+export function heldBy(db: DB, owner: bigint): LockMask {
+  return db.locks.sharedBy(owner) | db.locks.exclusiveBy(owner);
 }

@@ -85,6 +85,25 @@ describe('replication: 1 primary + 2 replicas', { skip }, () => {
     });
   }
 
+  test('an application that keeps trying to write on a replica gets errors and does not stall replication (WAL)', async () => {
+    const { primary, replicas } = cluster;
+    const db = 'rw.db';
+    await sql(primary, db, 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v BLOB);');
+    await waitConverged(cluster, db);
+    const writer = runPython('replica-writer.py', [join(replicas[0]!.mnt, db), '6'], { timeoutMs: 60_000 });
+    const primaryWrites = runPython('bank.py', ['init', join(primary.mnt, 'rw-bank.db'), 'wal', '10']).then(() =>
+      runPython('bank.py', ['transfer', join(primary.mnt, 'rw-bank.db'), '300', '5'], { timeoutMs: 60_000 }),
+    );
+    for (let i = 0; i < 30; i++) await sql(primary, db, 'INSERT INTO t(v) VALUES (randomblob(200));');
+    expectSuccess('primary writes', await primaryWrites);
+    const counts = JSON.parse(expectSuccess('replica writer', await writer)) as Record<string, number>;
+    assert.equal(counts.ok ?? 0, 0, 'no write succeeds on a replica');
+    assert.equal(counts['locking protocol'] ?? 0, 0, `a replica's pending apply must not starve a writer holding its locks into SQLITE_PROTOCOL: ${JSON.stringify(counts)}`);
+    await waitConverged(cluster, db);
+    await waitConverged(cluster, 'rw-bank.db');
+    await assertSameImages(cluster, db);
+  });
+
   test('a replica killed (SIGKILL) mid-stream and restarted catches up from its own position', async () => {
     const { primary, replicas } = cluster;
     const db = 'kill.db';
