@@ -48,7 +48,8 @@ for (const kind of kinds) {
   const concurrency = PARALLEL.has(kind) ? 2 : 1;
   const res = spawnSync(
     process.execPath,
-    ['--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files],
+    // A hung test fails after 5 minutes instead of holding CI until its 90-minute limit.
+    ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=300000', '--test-reporter=spec', ...files],
     { stdio: 'inherit', cwd: root },
   );
   if (res.status !== 0) failed = true;

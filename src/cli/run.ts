@@ -99,17 +99,24 @@ async function waitUntilPrimary(client: NodeClient, waitMs: number, pollMs: numb
 
 async function runForwardingSignals(command: readonly string[]): Promise<number> {
   const [file, ...args] = command;
-  const child = spawn(file!, args, { stdio: 'inherit' });
-  await new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
-    child.once('error', (err) => reject(new RunCommandError(`cannot start ${file}: ${err.message}`)));
-  });
+  // Handlers go in before the spawn: a signal that arrives while CMD starts
+  // must reach CMD, not kill litefs and leave CMD running without it.
+  let child: ReturnType<typeof spawn> | undefined;
+  const early: NodeJS.Signals[] = [];
   const forward = (signal: NodeJS.Signals): void => {
-    child.kill(signal);
+    if (child === undefined) early.push(signal);
+    else child.kill(signal);
   };
   for (const s of FORWARDED_SIGNALS) process.on(s, forward);
   try {
-    return await waitForExit(child);
+    const started = spawn(file!, args, { stdio: 'inherit' });
+    child = started;
+    await new Promise<void>((resolve, reject) => {
+      started.once('spawn', resolve);
+      started.once('error', (err) => reject(new RunCommandError(`cannot start ${file}: ${err.message}`)));
+    });
+    for (const signal of early) started.kill(signal);
+    return await waitForExit(started);
   } finally {
     for (const s of FORWARDED_SIGNALS) process.removeListener(s, forward);
   }

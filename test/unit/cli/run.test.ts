@@ -139,8 +139,10 @@ describe('litefs run', () => {
   });
 
   test('signals sent to litefs reach CMD, whose exit code litefs returns', async () => {
+    // Its own process group, so that cleanup also ends CMD if litefs died without forwarding (an orphan would hold our pipes open).
     const child = spawn(process.execPath, [CLI, 'run', '--', 'sh', '-c', 'trap "exit 7" TERM; echo ready; while :; do sleep 0.05; done'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
     });
     try {
       let out = '';
@@ -155,7 +157,11 @@ describe('litefs run', () => {
       child.kill('SIGTERM');
       assert.equal(await exited, 7);
     } finally {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {
+        // The group is gone: nothing left to end.
+      }
     }
   });
 });
