@@ -8,6 +8,12 @@ export interface PrimaryEventData {
   readonly isPrimary: boolean;
   /** The known primary's hostname; left out of the JSON when empty. */
   readonly hostname?: string;
+  /**
+   * Why the role changed (a litefs-ts addition on `primaryChange`, e.g.
+   * `acquired`, `lease lost: ...`, `handed off to ...`); left out when empty,
+   * so `init` events and Go consumers see LiteFS's layout.
+   */
+  readonly reason?: string;
 }
 
 export interface TxEventData {
@@ -40,6 +46,7 @@ export function encodeEvent(ev: LiteFSEvent): string {
   } else {
     data = { isPrimary: ev.data.isPrimary };
     if (ev.data.hostname) data.hostname = ev.data.hostname;
+    if (ev.data.reason) data.reason = ev.data.reason;
   }
   const obj: Record<string, unknown> = { type: ev.type };
   if (ev.db) obj.db = ev.db;

@@ -130,8 +130,8 @@ export class ClusterNode implements ApiNode {
     return this.epochs.value > 0n ? this.epochs.value : undefined;
   }
 
-  /** Starts a primary term: /stream is served, /info says primary, the node is ready. */
-  becomePrimary(epoch: bigint, actions: LeaseActions | null): void {
+  /** Starts a primary term: /stream is served, /info says primary, the node is ready. `reason` goes into the primaryChange event. */
+  becomePrimary(epoch: bigint, actions: LeaseActions | null, reason = ''): void {
     this.epochs.observe(epoch);
     this.termEpoch = epoch;
     this.actions = actions;
@@ -141,12 +141,12 @@ export class ClusterNode implements ApiNode {
     this.replication.setPrimary(true);
     this.core.metrics.isPrimary.set(1);
     this.core.metrics.lagSeconds.set(0);
-    this.core.publishPrimaryChange();
+    this.core.publishPrimaryChange(reason);
     this.markReady();
   }
 
   /** Ends a primary term (or starts as replica): every /stream ends, /import is refused. */
-  becomeReplica(actions: LeaseActions | null): void {
+  becomeReplica(actions: LeaseActions | null, reason = ''): void {
     const wasPrimary = this.roleNow === 'primary';
     this.roleNow = 'replica';
     this.termEpoch = undefined;
@@ -155,7 +155,7 @@ export class ClusterNode implements ApiNode {
     this.core.metrics.isPrimary.set(0);
     if (wasPrimary) {
       this.primaryTimestamp = NEVER_SYNCED;
-      this.core.publishPrimaryChange();
+      this.core.publishPrimaryChange(reason);
     }
   }
 

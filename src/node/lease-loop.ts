@@ -297,7 +297,7 @@ export class LeaseLoop {
         handoff: (nodeID, sig) => this.handoff(lease, nodeID, sig),
         promote: async () => {},
         deposed: (epoch) => end({ reason: `a replica has seen a newer epoch ${epoch}`, handedOff: false, demoted: true }),
-      });
+      }, `acquired the lease (epoch ${lease.epoch})`);
       this.tellStatus(lease);
       this.lastFailure = undefined;
       this.o.log(`lease: primary (epoch ${lease.epoch}, lease ${lease.id === '' ? 'static' : lease.id})`);
@@ -316,7 +316,7 @@ export class LeaseLoop {
       this.endTerm = undefined;
       this.handingOff = false;
       const why = ended ?? { reason: 'shutting down', handedOff: false, demoted: false };
-      node.becomeReplica(this.replicaActions());
+      node.becomeReplica(this.replicaActions(), `stepped down: ${why.reason}`);
       this.tellStatus(null);
       this.o.log(`lease: stepped down: ${why.reason}`);
       this.o.onRoleChange?.('replica', why.reason);

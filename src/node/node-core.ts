@@ -99,8 +99,9 @@ export class NodeCore {
   }
 
   /** Tells /events subscribers that the primary changed (ref §7.6). */
-  publishPrimaryChange(): void {
-    this.events.publish({ type: 'primaryChange', data: this.options.primaryData() });
+  publishPrimaryChange(reason = ''): void {
+    const data = this.options.primaryData();
+    this.events.publish({ type: 'primaryChange', data: reason === '' ? data : { ...data, reason } });
   }
 
   subscribeEvents(): EventSubscription {

@@ -9,6 +9,7 @@ import { EventHub, SUBSCRIBER_BUFFER } from '../../../src/node/event-hub.js';
 import { parseListenAddr } from '../../../src/node/http-addr.js';
 import { validateImport } from '../../../src/node/data-dir-transfer.js';
 import { ClusterNode } from '../../../src/node/cluster-node.js';
+import { encodeEvent } from '../../../src/http/events.js';
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), 'node-unit-'));
@@ -114,7 +115,14 @@ describe('cluster node roles', () => {
       await assert.rejects(node.importDatabase('a.db', (async function* () {})(), new AbortController().signal), { status: 503 });
       await assert.rejects(node.promote(new AbortController().signal), { status: 409 });
       assert.equal(node.epoch(), undefined);
-      node.becomePrimary(7n, null);
+      const sub = node.subscribeEvents();
+      const idle = new AbortController().signal;
+      assert.equal((await sub.next(idle))?.type, 'init');
+      node.becomePrimary(7n, null, 'acquired the lease (epoch 7)');
+      const change = await sub.next(idle);
+      assert.deepEqual(change, { type: 'primaryChange', data: { isPrimary: true, hostname: 'me', reason: 'acquired the lease (epoch 7)' } });
+      assert.equal(encodeEvent(change!), '{"type":"primaryChange","data":{"isPrimary":true,"hostname":"me","reason":"acquired the lease (epoch 7)"}}\n');
+      sub.close();
       assert.equal(node.epoch(), 7n);
       assert.equal(readFileSync(join(dir, 'epoch'), 'utf8'), '7\n', 'the epoch is persisted');
       assert.ok(node.replication.primarySignal() !== undefined);
