@@ -4,7 +4,7 @@
  *
  *   loop: check the cluster id → take a handed-off lease, or find the
  *   primary, or (a candidate that is not behind) acquire the lease →
- *     primary: renew every TTL/3, push the write deadline to the FUSE thread
+ *     primary: renew every TTL/2 (Consul) or TTL/3 (etcd), push the write deadline to the FUSE thread
  *       after each renewal (renewal send time + TTL − margin), publish the
  *       positions beside the lease key, serve handoffs; step down when the
  *       lease is lost, the deadline passes, a replica reports a newer epoch,
@@ -325,9 +325,13 @@ export class LeaseLoop {
     }
   }
 
-  /** Renews every TTL/3 until the term ends; a failed renewal is retried until the deadline. */
+  /**
+   * Renews until the term ends: every TTL/2 on Consul (as LiteFS), every
+   * TTL/3 on etcd (its keepalive advice); a failed renewal is retried until
+   * the deadline.
+   */
   private async renewLoop(lease: Lease, signal: AbortSignal, end: (why: StepDown) => void): Promise<void> {
-    const interval = Math.max(100, Math.floor(lease.ttlMs / 3));
+    const interval = Math.max(100, Math.floor(lease.ttlMs / (this.o.leaser.type === 'consul' ? 2 : 3)));
     while (!signal.aborted) {
       await sleep(interval, signal);
       if (signal.aborted) return;

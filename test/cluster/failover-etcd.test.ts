@@ -162,6 +162,19 @@ describe('leases on etcd: election, failover, handoff', { skip }, () => {
     assert.equal(out.trim(), '1,2');
   });
 
+  test('lease.promote: a candidate that joins a running cluster asks for the lease and becomes primary once caught up', async () => {
+    const key = `litefs-test/${randomBytes(4).toString('hex')}`;
+    const first = await startNode(key, 'lp1');
+    await waitForPrimary([first]);
+    await write(first, 'lp.db', 'CREATE TABLE t(v); INSERT INTO t VALUES (1);');
+    const eager = await startNode(key, 'lp2-promote', ['  promote: true']);
+    await waitFor(() => 'the promote: true node to be primary', async () => (await info(eager))?.isPrimary === true, 60_000, [first, eager]);
+    await waitFor(() => 'the first node to be a replica', async () => (await info(first))?.isPrimary === false, 60_000, [first, eager]);
+    await write(eager, 'lp.db', 'INSERT INTO t VALUES (2);');
+    await waitSamePos([first, eager], 'lp.db');
+    assert.match(eager.output(), /lease\.promote: this node is the primary/);
+  });
+
   test('an empty candidate never wins over a candidate that has the data', async () => {
     const key = `litefs-test/${randomBytes(4).toString('hex')}`;
     const group = [await startNode(key, 'e1'), await startNode(key, 'e2')];
