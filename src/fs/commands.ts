@@ -95,6 +95,8 @@ function replaceWith(db: DB, image: Buffer): void {
   const commit = headerCount === 0 ? image.length / pageSize : headerCount;
   db.setPageSize(pageSize); // the main thread validated the image; a page size change throws
   const io = db.io;
+  // The WAL is discarded below: its transactions' LTX files must be durable first.
+  db.syncPendingLTX();
 
   // A journal left over must never be rolled back over the imported pages.
   if (io.exists(db.journalPath)) {

@@ -368,8 +368,11 @@ export class LiteFS implements FuseHandler {
   fsync(req: FsyncRequest): void {
     const h = this.handle(req.fh);
     if (h.fd < 0 || !hasBackingFile(h.node)) return;
-    if ((req.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0) h.node.db.io.fdatasync(h.fd);
-    else h.node.db.io.fsync(h.fd);
+    const db = h.node.db;
+    if ((req.fsyncFlags & FUSE_FSYNC_FDATASYNC) !== 0) db.io.fdatasync(h.fd);
+    else db.io.fsync(h.fd);
+    // The journal commit that follows need not fsync the file again.
+    if (h.node.kind === 'database') db.databaseUnsynced = false;
   }
 
   fsyncdir(): void {
@@ -377,6 +380,17 @@ export class LiteFS implements FuseHandler {
     // this a no-op, which lets power loss drop a journal whose database
     // writes survived.
     this.storeCall(() => this.store.syncDatabaseDirs());
+  }
+
+  /** Unmount: LTX files of WAL commits still waiting for their group sync become durable now. */
+  destroy(): void {
+    for (const db of this.store.list()) {
+      try {
+        db.syncPendingLTX();
+      } catch (err) {
+        this.log(`${db.name}: syncing LTX files at unmount failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
   }
 
   // ---- locks (ref §4.5) ----

@@ -70,6 +70,8 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
   const snapshot = isSnapshot(header);
   const name = formatFilename(header.minTXID, header.maxTXID);
 
+  // WAL commits of this node's time as primary: durable before anything here rewrites the database.
+  db.syncPendingLTX();
   // 1. Refusals: nothing has changed yet.
   if (!snapshot && (db.pos.txid !== header.minTXID - 1n || db.pos.postApplyChecksum !== header.preApplyChecksum)) {
     throw new ApplyPosMismatchError(db.name, db.pos, { txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum }, name);

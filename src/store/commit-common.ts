@@ -26,12 +26,24 @@ export function nextTxHeader(db: DB, fields: Partial<Header> & { readonly commit
 }
 
 /**
- * Writes the LTX file durably, then advances the position. The position
- * moves as soon as the file is durable, so that a later failure (finalizing
- * the journal) can never make the next commit reuse this TXID.
+ * How durable the LTX file must be when publishCommit returns:
+ * - 'now': fsynced with its folder (and every pending file before it);
+ * - 'group': written only; the WAL still holds the transaction, and the file
+ *   joins the pending group that DB.syncPendingLTX makes durable before the
+ *   WAL frames can go (ARCHITECTURE §7).
  */
-export function publishCommit(db: DB, header: Header, postApply: bigint, pages: PageEmitter): WrittenLTX {
-  const written = writeLTXFile(db.io, db.ltxDir, header, postApply, pages);
+export type LTXDurability = 'now' | 'group';
+
+/**
+ * Writes the LTX file, then advances the position. The position moves as
+ * soon as the file is written, so that a later failure (finalizing the
+ * journal) can never make the next commit reuse this TXID.
+ */
+export function publishCommit(db: DB, header: Header, postApply: bigint, pages: PageEmitter, durability: LTXDurability = 'now'): WrittenLTX {
+  // A durable file after pending ones would leave a hole in the chain after a power loss.
+  if (durability === 'now') db.syncPendingLTX();
+  const written = writeLTXFile(db.io, db.ltxDir, header, postApply, pages, durability === 'now');
+  if (durability === 'group') db.addPendingLTX(written.path);
   db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
   db.pageN = header.commit;
   db.timestamp = Number(header.timestamp);

@@ -37,13 +37,18 @@ export function commitJournal(db: DB, how: JournalFinalize): void {
     if (committed) {
       writeJournalLTX(db, dbFd);
       // The pages are in a durable LTX file; now the database file must be
-      // durable too before its undo log (the journal) can go.
-      io.fsync(dbFd);
+      // durable too before its undo log (the journal) can go. SQLite has
+      // normally fsynced it just before (synchronous NORMAL and FULL).
+      if (db.databaseUnsynced) {
+        io.fsync(dbFd);
+        db.databaseUnsynced = false;
+      }
     }
     // Finalizing the journal is SQLite's commit point: it must come after
-    // both fsyncs above. The folder fsync makes an unlink durable.
+    // both syncs above. The unlink is not made durable (SQLite does not
+    // either): a journal that power loss brings back is rolled back at
+    // start-up and the last LTX file, durable already, is applied again.
     finalizeJournal(db, how);
-    io.fsyncDir(db.dir);
     if (committed && db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
   } finally {
     io.close(dbFd);

@@ -21,11 +21,10 @@ export function commitWAL(db: DB): boolean {
   const io = db.io;
   const fd = io.open(db.walPath, 'read');
   try {
-    // The WAL is the only copy of the transaction until a checkpoint: make
-    // it durable first. This is also what makes synchronous=NORMAL safe.
-    // TODO(ARCHITECTURE §7): with synchronous=NORMAL, LTX files may be made
-    // durable in groups instead of per commit; this slice fsyncs every one.
-    io.fsync(fd);
+    // No fsync here (ARCHITECTURE §7): the WAL is as durable as the
+    // application's synchronous level made it, and the LTX file joins the
+    // pending group, synced before the frames can leave the WAL. Recovery
+    // rebuilds a lost one from the frames.
     const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum);
     if (tx === null) return false;
     const cache = db.cache();
@@ -56,7 +55,7 @@ export function commitWAL(db: DB): boolean {
         if (pgno === 1) db.mode = data[18] === 2 && data[19] === 2 ? 'wal' : 'rollback';
         emit(pgno, data);
       }
-    });
+    }, 'group');
     overlay.mergeInto(cache.wal);
     for (const [pgno, off] of tx.frameOffsets) db.wal.frameOffsets.set(pgno, off);
     for (let pgno = tx.commit + 1; pgno <= prevPageN; pgno++) db.wal.frameOffsets.delete(pgno);

@@ -28,6 +28,16 @@ import type { StoreIO } from './io.js';
 import { DatabaseLocks, Lock } from './locks.js';
 import type { StoreEvent, StoreOptions } from './messages.js';
 
+/**
+ * WAL commits write their LTX files without fsync (ARCHITECTURE §7); at most
+ * this many wait for a group sync. Start-up recovery checks that many of the
+ * newest files for a broken chain, so the two must agree.
+ */
+export const MAX_PENDING_LTX = 1024;
+
+/** Groups up to this size are fsynced file by file; larger ones with one syncfs. */
+const FSYNC_EACH_MAX = 8;
+
 /** What a DB needs from its store. */
 export interface StoreContext {
   readonly io: StoreIO;
@@ -79,6 +89,12 @@ export class DB {
   lastRetentionAt: number | null = null;
   /** Why the last write was refused; a repeat of the same refusal is not logged again. */
   lastRefusal: string | null = null;
+  /** LTX files of WAL commits written without fsync, oldest first (syncPendingLTX makes them durable). */
+  readonly pendingLTX: string[] = [];
+  /** The database file was written since its last fsync (ours or the application's). */
+  databaseUnsynced = false;
+  /** syncfs failed once (logged); groups are fsynced file by file since. */
+  private syncfsFailed = false;
   readonly locks: DatabaseLocks;
   readonly wal: WalState = { header: null, offset: WAL_HEADER_SIZE, checksum: [0, 0], frameOffsets: new Map() };
 
@@ -154,12 +170,64 @@ export class DB {
       this.refuse('database write without a rollback journal or WAL (journal_mode=MEMORY/OFF are not supported): refused');
     }
     this.lastRefusal = null;
+    // In WAL mode this is a checkpoint: the frames' LTX files first.
+    this.syncPendingLTX();
     const pgno = offset / this.pageSize + 1;
+    this.databaseUnsynced = true;
     this.io.write(fd, data, offset);
     this.cache().computePage(pgno, data);
     // Tracked whenever a journal is in use, not only in rollback mode, so
     // the WAL → rollback switch (ref §15.4) carries its page 1.
     if (this.mode === 'rollback' || this.journalActive) this.dirty.add(pgno);
+  }
+
+  /**
+   * Makes the pending LTX files of WAL commits durable. Runs before anything
+   * that would leave those files as the only record of their transactions:
+   * a checkpoint writing the database file, a WAL restart, truncate or
+   * removal, any durable LTX file (the chain must never have a hole), and
+   * when MAX_PENDING_LTX are waiting. The WAL is synced before the files: a
+   * durable LTX file implies durable frames, so recovery never takes an
+   * older WAL for a newer one.
+   */
+  syncPendingLTX(): void {
+    const pending = this.pendingLTX;
+    if (pending.length === 0) return;
+    const io = this.io;
+    if (pending.length > FSYNC_EACH_MAX && !this.syncfsFailed) {
+      try {
+        io.syncFileSystem(this.ltxDir);
+        pending.length = 0;
+        return;
+      } catch (err) {
+        this.syncfsFailed = true;
+        this.ctx.log(`${this.name}: syncfs of the data directory failed, syncing LTX files one by one from now on: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    if (io.exists(this.walPath)) syncFile(io, this.walPath);
+    // Retention may have removed older ones already.
+    for (const path of pending) if (io.exists(path)) syncFile(io, path);
+    io.fsyncDir(this.ltxDir);
+    pending.length = 0;
+  }
+
+  /** Records an LTX file written without fsync; syncs the group once it is full. */
+  addPendingLTX(path: string): void {
+    this.pendingLTX.push(path);
+    if (this.pendingLTX.length >= MAX_PENDING_LTX) this.syncPendingLTX();
+  }
+
+  /**
+   * Before the WAL's frames are discarded (restart, truncate, unlink): every
+   * transaction in them must be durable elsewhere, in LTX files and in the
+   * checkpointed database file (synchronous=OFF never fsyncs it itself).
+   */
+  private beforeWalDiscarded(): void {
+    this.syncPendingLTX();
+    if (this.databaseUnsynced && this.io.exists(this.databasePath)) {
+      syncFile(this.io, this.databasePath);
+      this.databaseUnsynced = false;
+    }
   }
 
   /** Throws the InvalidWriteError for `reason`, marked as repeated when it is the same as the previous refusal. */
@@ -177,8 +245,10 @@ export class DB {
       return;
     }
     if (size % this.pageSize !== 0) throw new InvalidWriteError(this.name, `database truncate to ${size} is not page aligned`);
+    this.syncPendingLTX();
     this.io.truncate(fd, size);
     this.io.fsync(fd);
+    this.databaseUnsynced = false;
     this.cache().truncate(size / this.pageSize);
   }
 
@@ -213,6 +283,8 @@ export class DB {
     if (offset === 0) {
       if (data.length !== WAL_HEADER_SIZE) throw new InvalidWriteError(this.name, `WAL header write of ${data.length} bytes`);
       const header = parseWalHeader(data);
+      // A new header restarts the WAL: the old frames are gone.
+      this.beforeWalDiscarded();
       this.wal.header = header;
       this.wal.offset = WAL_HEADER_SIZE;
       this.wal.checksum = header.checksum;
@@ -230,12 +302,14 @@ export class DB {
   /** ftruncate of the WAL: only to 0 (a TRUNCATE checkpoint, after every frame was backfilled). */
   truncateWAL(fd: number, size: number): void {
     if (size !== 0) throw new InvalidWriteError(this.name, `WAL truncate to ${size} (only 0 is supported)`);
+    this.beforeWalDiscarded();
     this.io.truncate(fd, 0);
     this.resetWalPages();
   }
 
   /** Unlink of the WAL (SQLite leaving WAL mode, or the last connection closing). */
   removeWAL(): void {
+    this.beforeWalDiscarded();
     this.io.unlink(this.walPath);
     // Durable now: a WAL that came back after power loss could hold frames
     // older than later rollback-journal transactions.
@@ -262,6 +336,15 @@ export class DB {
     const buf = new Uint8Array(DATABASE_HEADER_SIZE);
     if (this.io.read(fd, buf, 0) < DATABASE_HEADER_SIZE) return 0;
     return new DataView(buf.buffer).getUint32(28);
+  }
+}
+
+function syncFile(io: StoreIO, path: string): void {
+  const fd = io.open(path, 'read');
+  try {
+    io.fdatasync(fd);
+  } finally {
+    io.close(fd);
   }
 }
 

@@ -2,7 +2,7 @@
  * CrashIO: a StoreIO for tests that crashes on cue and can simulate power
  * loss, so tests can prove the store's fsync order (ARCHITECTURE §7).
  *
- * Kill points. Every fsync, fdatasync and fsyncDir is counted (with
+ * Kill points. Every fsync, fdatasync, fsyncDir and syncFileSystem is counted (with
  * `count: 'mutation'` also every write, truncate, file creation, rename,
  * unlink and mkdir). Just before the `killAt`-th counted operation runs,
  * CrashIO crashes: 'throw' throws SimulatedCrash and refuses every later call
@@ -46,7 +46,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { copyFileWith, RealIO, writeFileAtomicWith, type OpenMode, type StoreIO } from './io.js';
 
 /** Operations CrashIO counts towards a kill point. */
-export type CountedOp = 'fsync' | 'fdatasync' | 'fsyncDir' | 'write' | 'truncate' | 'create' | 'rename' | 'unlink' | 'mkdir';
+export type CountedOp = 'fsync' | 'fdatasync' | 'fsyncDir' | 'syncfs' | 'write' | 'truncate' | 'create' | 'rename' | 'unlink' | 'mkdir';
 
 /** The operation a kill point stopped. */
 export interface KillPoint {
@@ -81,7 +81,7 @@ export interface CrashIOOptions {
   base?: StoreIO;
 }
 
-const SYNC_OPS: ReadonlySet<CountedOp> = new Set(['fsync', 'fdatasync', 'fsyncDir']);
+const SYNC_OPS: ReadonlySet<CountedOp> = new Set(['fsync', 'fdatasync', 'fsyncDir', 'syncfs']);
 
 /** A change to a file's contents, undone by writing `old` back at `position` and cutting to `oldSize`. */
 interface Undo {
@@ -315,6 +315,22 @@ export class CrashIO implements StoreIO {
       this.changedNames.delete(path);
     }
     for (const [dir, parent] of this.newDirs) if (parent === path) this.newDirs.delete(dir);
+  }
+
+  /** syncfs: every change CrashIO knows of becomes durable (it only sees the data directory). */
+  syncFileSystem(path: string): void {
+    this.alive();
+    path = resolve(path);
+    this.point('syncfs', path);
+    this.base.syncFileSystem(path);
+    for (const rec of this.dirty) {
+      rec.undo = [];
+      this.unpinIfIdle(rec);
+    }
+    this.dirty.clear();
+    for (const names of this.changedNames.values()) for (const rec of names.values()) if (rec !== null) this.dropDurableRef(rec);
+    this.changedNames.clear();
+    this.newDirs.clear();
   }
 
   copyFile(from: string, to: string): void {

@@ -1,8 +1,12 @@
 /**
- * Writing one LTX file durably: encode into `<name>.tmp`, fsync it, rename it
- * to its final name, fsync the folder (ref §1, §15.1). After a crash the
- * final name holds either nothing or the whole, verified-by-checksum file;
- * a leftover `.tmp` is garbage that start-up ignores.
+ * Writing one LTX file: encode into `<name>.tmp`, rename it to its final name
+ * (ref §1, §15.1). After a process crash the final name holds either nothing
+ * or the whole file; a leftover `.tmp` is garbage that start-up ignores.
+ *
+ * Durable files are fdatasync'ed before the rename and the folder is synced
+ * after it. A file written with `durable: false` (a WAL commit, ARCHITECTURE
+ * §7) is made durable later, in a group (DB.syncPendingLTX); until then a
+ * power loss may leave it missing or torn, which start-up recovery expects.
  */
 import { join } from 'node:path';
 import { type Header, LTXEncoder, formatFilename } from '../ltx/index.js';
@@ -18,7 +22,14 @@ export interface WrittenLTX {
   readonly pageCount: number;
 }
 
-export function writeLTXFile(io: StoreIO, ltxDir: string, header: Header, postApplyChecksum: bigint, pages: PageEmitter): WrittenLTX {
+export function writeLTXFile(
+  io: StoreIO,
+  ltxDir: string,
+  header: Header,
+  postApplyChecksum: bigint,
+  pages: PageEmitter,
+  durable = true,
+): WrittenLTX {
   const path = join(ltxDir, formatFilename(header.minTXID, header.maxTXID));
   const tmp = `${path}.tmp`;
   const fd = io.open(tmp, 'replace');
@@ -38,7 +49,7 @@ export function writeLTXFile(io: StoreIO, ltxDir: string, header: Header, postAp
     });
     enc.setPostApplyChecksum(postApplyChecksum);
     enc.close();
-    io.fsync(fd);
+    if (durable) io.fdatasync(fd);
   } catch (err) {
     io.close(fd);
     try {
@@ -51,6 +62,6 @@ export function writeLTXFile(io: StoreIO, ltxDir: string, header: Header, postAp
   io.close(fd);
   io.rename(tmp, path);
   // The rename is durable only once the folder is.
-  io.fsyncDir(ltxDir);
+  if (durable) io.fsyncDir(ltxDir);
   return { path, size, pageCount };
 }

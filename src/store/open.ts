@@ -53,9 +53,9 @@ import {
   readWalHeader,
   scanWal,
 } from '../sqlite/index.js';
-import { loadPageChecksums } from './checksum-cache.js';
+import { MissingChecksumError, loadPageChecksums } from './checksum-cache.js';
 import { commitWAL } from './commit-wal.js';
-import type { DB } from './db.js';
+import { type DB, MAX_PENDING_LTX } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ForensicCase } from './forensic.js';
 import { rebase } from './rebase.js';
@@ -79,6 +79,8 @@ export function openDB(db: DB): void {
     db.timestamp = Number(last.header.timestamp);
   }
   recoverWALTransactions(db, last?.header ?? null);
+  // The checkpoint below empties the WAL: the LTX files just made from it first.
+  db.syncPendingLTX();
   if (checkpointWAL(db)) loadChecksums(db);
   if (db.pageN > 0 && db.pageSize > 0 && (last !== null || found.fellBack)) {
     const actual = db.cache().databaseChecksum(db.pageN);
@@ -147,9 +149,18 @@ interface FoundLTX {
 }
 
 /**
- * The LTX file with the highest max TXID that fully verifies. A file that
- * does not (LiteFS refuses to open the store) is moved to a forensic folder
- * and the previous one is tried.
+ * The newest LTX file that verifies and continues an unbroken chain.
+ *
+ * The files of WAL commits are made durable in groups (ARCHITECTURE §7): up
+ * to MAX_PENDING_LTX of the newest ones may be missing, empty or torn after
+ * a power loss, or present after a hole. So the newest files back to the
+ * first durable-at-once one (any file not made from a WAL) are verified
+ * oldest first, and the chain ends at the first that fails or does not
+ * continue the one before; the files after that point are set aside
+ * together (the WAL still holds what they held, recoverWALTransactions
+ * writes them again). Older files were durable when written: one that
+ * fails to verify (LiteFS refuses to open the store) is set aside and the
+ * previous one tried.
  */
 function lastLTX(db: DB): FoundLTX {
   const candidates: { name: string; max: bigint }[] = [];
@@ -161,27 +172,114 @@ function lastLTX(db: DB): FoundLTX {
       continue;
     }
   }
-  candidates.sort((a, b) => (a.max > b.max ? -1 : a.max < b.max ? 1 : 0));
-  const highestTXID = candidates[0]?.max ?? 0n;
-  let fellBack = false;
-  for (const { name } of candidates) {
+  candidates.sort((a, b) => (a.max < b.max ? -1 : a.max > b.max ? 1 : 0));
+  const highestTXID = candidates.at(-1)?.max ?? 0n;
+  const tailStart = groupTailStart(db, candidates);
+  let last: LastLTX | null = null;
+  let fallbackFrom = tailStart - 1;
+  for (let i = tailStart; i < candidates.length; i++) {
+    const { name } = candidates[i]!;
     const path = join(db.ltxDir, name);
-    const fd = db.io.open(path, 'read');
-    let summary: ReturnType<typeof verifyFileSync>;
-    try {
-      summary = verifyFileSync(sequentialReader(db, fd));
-    } catch (err) {
+    const verified = verifyLTX(db, path);
+    if (typeof verified !== 'string') {
+      const breaks = last === null ? null : chainBreak(last, verified.header, verified.preApply);
+      if (breaks === null) {
+        last = { path, header: verified.header, postApply: verified.postApply };
+        continue;
+      }
+      setAsideTail(db, candidates.slice(i), breaks);
+    } else if (i > tailStart) {
+      setAsideTail(db, candidates.slice(i), verified);
+    } else {
+      // The first file was durable when written: its failure is an anomaly
+      // of its own (below); the group after it cannot chain onto it.
+      if (i + 1 < candidates.length) setAsideTail(db, candidates.slice(i + 1), `it follows ${name}, which does not verify`);
+      fallbackFrom = i;
+    }
+    break;
+  }
+  // Files after a durable one never reached the database file (their pages
+  // go there only by a checkpoint, after the group sync): the chain's end
+  // is applied again as usual.
+  if (last !== null) return { last, fellBack: false, highestTXID };
+  let fellBack = false;
+  for (let i = fallbackFrom; i >= 0; i--) {
+    const { name } = candidates[i]!;
+    const path = join(db.ltxDir, name);
+    const verified = verifyLTX(db, path);
+    if (typeof verified === 'string') {
       const forensic = new ForensicCase(db, `last LTX file ${name} fails to verify`);
       forensic.move(path, 'ltx');
-      forensic.close({ file: name, error: err instanceof Error ? err.message : String(err) });
+      forensic.close({ file: name, error: verified });
       fellBack = true;
       continue;
+    }
+    return { last: { path, header: verified.header, postApply: verified.postApply }, fellBack, highestTXID };
+  }
+  return { last: null, fellBack, highestTXID };
+}
+
+/**
+ * Index of the oldest file that may have been written without fsync: the
+ * newest files made from a WAL, at most MAX_PENDING_LTX + 1 of them (one
+ * more than can be pending, so the chain check starts at a durable file).
+ */
+function groupTailStart(db: DB, ascending: readonly { name: string }[]): number {
+  const buf = new Uint8Array(LTX_HEADER_SIZE);
+  let i = ascending.length;
+  while (i > 0 && ascending.length - i <= MAX_PENDING_LTX) {
+    const fd = db.io.open(join(db.ltxDir, ascending[i - 1]!.name), 'read');
+    let fromWAL = true;
+    try {
+      // A short or unreadable header is a torn group file: inside the tail.
+      if (db.io.read(fd, buf, 0) === buf.length) fromWAL = unmarshalHeader(buf).walSize > 0n;
+    } catch {
+      fromWAL = true;
     } finally {
       db.io.close(fd);
     }
-    return { last: { path, header: summary.header, postApply: summary.trailer.postApplyChecksum }, fellBack, highestTXID };
+    i--;
+    if (!fromWAL) break;
   }
-  return { last: null, fellBack, highestTXID };
+  return i;
+}
+
+interface VerifiedLTX {
+  readonly header: Header;
+  readonly preApply: bigint;
+  readonly postApply: bigint;
+}
+
+/** The file's ends when it verifies in full; otherwise why not. */
+function verifyLTX(db: DB, path: string): VerifiedLTX | string {
+  const fd = db.io.open(path, 'read');
+  try {
+    const summary = verifyFileSync(sequentialReader(db, fd));
+    return { header: summary.header, preApply: summary.header.preApplyChecksum, postApply: summary.trailer.postApplyChecksum };
+  } catch (err) {
+    return err instanceof Error ? err.message : String(err);
+  } finally {
+    db.io.close(fd);
+  }
+}
+
+/** Why `header` does not continue `prev`, or null when it does (a snapshot starts a chain of its own). */
+function chainBreak(prev: LastLTX, header: Header, preApply: bigint): string | null {
+  if (isSnapshot(header)) return null;
+  if (header.minTXID !== prev.header.maxTXID + 1n) return `starts at TXID ${formatHex16(header.minTXID)}, after ${formatHex16(prev.header.maxTXID)}`;
+  if (preApply !== prev.postApply) return `pre-apply checksum ${formatHex16(preApply)} is not the post-apply checksum ${formatHex16(prev.postApply)} of the file before`;
+  return null;
+}
+
+/** The files from the first one that breaks the chain on, set aside as one case. */
+function setAsideTail(db: DB, files: readonly { name: string }[], why: string): void {
+  const names = files.map((f) => f.name);
+  const forensic = new ForensicCase(
+    db,
+    `LTX file ${names[0]} breaks the chain (${why}): it and the ${names.length - 1} newer file(s) are set aside; a power loss before their group sync explains it`,
+  );
+  for (const name of names) forensic.move(join(db.ltxDir, name), 'ltx');
+  forensic.close({ setAside: names, error: why });
 }
 
 /**
@@ -223,6 +321,17 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
     db.wal.header = null;
     const replayed = replayWALTransactions(db, outcome.header);
     forensic.close({ walValidEnd: outcome.validEnd, ltxWalEnd: outcome.expectedEnd, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
+    return;
+  }
+  if (outcome.kind === 'older') {
+    // An older WAL is back (its restart was lost) while newer LTX files
+    // survived: those files are the truth, the WAL is evidence.
+    const forensic = new ForensicCase(db, `WAL (salts ${outcome.walSalts}) is older than the last LTX file (salts ${outcome.ltxSalts})`);
+    forensic.move(db.walPath);
+    db.resetWalPages();
+    db.wal.header = null;
+    const replayed = replayWALTransactions(db, outcome.header);
+    forensic.close({ walSalts: outcome.walSalts, ltxSalts: outcome.ltxSalts, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
     return;
   }
   if (outcome.kind === 'stale') {
@@ -287,6 +396,8 @@ type WalOutcome =
   | { readonly kind: 'none' }
   /** Left by a switch back to a rollback journal: older than the last LTX file. */
   | { readonly kind: 'stale' }
+  /** The WAL is from before the last LTX file's WAL (`header` carries that file's salts, for the replay). */
+  | { readonly kind: 'older'; readonly walSalts: string; readonly ltxSalts: string; readonly header: WalHeader }
   /** Valid frames end before the last LTX file's end. */
   | { readonly kind: 'short'; readonly validEnd: number; readonly expectedEnd: number; readonly header: WalHeader }
   /** The WAL state (header, offset, overlay of pages with LTX files) is loaded. */
@@ -307,6 +418,15 @@ function trackWAL(db: DB, fd: number, last: Header | null): WalOutcome {
   // A WAL left behind by a switch back to a rollback journal: its frames
   // are older than the last LTX file. Kept for inspection, as LiteFS does.
   if (!sameWAL && db.mode !== 'wal') return { kind: 'stale' };
+  if (!sameWAL && last !== null && last.walSize > 0n && walIsOlder(db, header, last)) {
+    const salts = (a: number, b: number): string => `${a.toString(16)}/${b.toString(16)}`;
+    return {
+      kind: 'older',
+      walSalts: salts(header.salt1, header.salt2),
+      ltxSalts: salts(last.walSalt1, last.walSalt2),
+      header: { ...header, salt1: last.walSalt1, salt2: last.walSalt2 },
+    };
+  }
   const start = sameWAL ? Number(last.walOffset + last.walSize) : WAL_HEADER_SIZE;
   // Frames up to `start` already have LTX files but may not be in the
   // database file yet: they are the WAL overlay of the checksum cache.
@@ -334,6 +454,43 @@ function trackWAL(db: DB, fd: number, last: Header | null): WalOutcome {
   db.wal.offset = start;
   db.wal.checksum = reader.checksum;
   return { kind: 'tracked' };
+}
+
+/**
+ * A WAL whose salts differ from the last LTX file's is normally newer:
+ * SQLite restarted it once every frame of the last one was in the database
+ * file. It is older instead when a power loss undid the restart but kept
+ * newer LTX files (written back by the OS before their group sync). Two
+ * signs: an LTX file of the newest group has the WAL's salts, or the
+ * database file alone does not hold the position (a restart needs a full
+ * checkpoint, and the last LTX file has just been applied to the file).
+ */
+function walIsOlder(db: DB, wal: WalHeader, last: Header): boolean {
+  if (db.pageN > 0) {
+    try {
+      if (db.cache().databaseChecksum(db.pageN) !== db.pos.postApplyChecksum) return true;
+    } catch (err) {
+      // Pages the position has are not in the file at all.
+      if (err instanceof MissingChecksumError) return true;
+      throw err;
+    }
+  }
+  const names = db.io.readdir(db.ltxDir).filter((n) => n.endsWith('.ltx'));
+  const buf = new Uint8Array(LTX_HEADER_SIZE);
+  for (const name of names.slice(-(MAX_PENDING_LTX + 1)).reverse()) {
+    const fd = db.io.open(join(db.ltxDir, name), 'read');
+    try {
+      if (db.io.read(fd, buf, 0) < buf.length) continue;
+      const h = unmarshalHeader(buf);
+      if (h.walSize === 0n) break;
+      if (h.walSalt1 === wal.salt1 && h.walSalt2 === wal.salt2 && h.maxTXID < last.maxTXID) return true;
+    } catch {
+      continue;
+    } finally {
+      db.io.close(fd);
+    }
+  }
+  return false;
 }
 
 /** What a journal rollback wrote into the database file, for callers that track it. */

@@ -30,6 +30,8 @@ export interface StepDownResult {
 
 export function recoverToLastLTX(db: DB): StepDownResult {
   const io = db.io;
+  // Replicated applies rewrite the database file from now on.
+  db.syncPendingLTX();
   const ranges = new RangeSet();
   let journalRemoved = false;
   if (io.exists(db.journalPath)) {

@@ -152,6 +152,65 @@ describe('store: start-up anomalies (forensic folders, re-base)', () => {
     tx(db, 7, db.pageN, [2]);
   });
 
+  test('WAL commits cut by a power loss: a torn LTX file and the newer one after the hole are set aside together; the WAL writes them again', () => {
+    let db = h.open().createDB('a.db');
+    tx(db, 1, 2);
+    tx(db, 1, 2, [1], true);
+    const wal = new WalWriter(db);
+    wal.transaction(2, 2, [2]);
+    wal.transaction(3, 3, [1, 3]);
+    wal.transaction(4, 3, [2]);
+    assert.equal(db.pos.txid, 5n);
+    const pos = db.pos;
+    assert.equal(db.pendingLTX.length, 3, 'WAL commits wait for their group sync');
+    // What ext4 may leave: TXID 4's file empty, TXID 5's whole.
+    truncateSync(join(db.ltxDir, '0000000000000004-0000000000000004.ltx'), 0);
+    db = h.open().db('a.db')!;
+    const [dir, ...more] = forensicDirs(h, 'a.db');
+    assert.equal(more.length, 0);
+    const r = report(dir!);
+    assert.match(String(r.reason), /^LTX file 0000000000000004-0000000000000004\.ltx breaks the chain/);
+    assert.deepEqual(r.setAside, ['0000000000000004-0000000000000004.ltx', '0000000000000005-0000000000000005.ltx']);
+    assert.ok(h.logs.some((l) => l.includes('recovered 2 committed WAL transaction(s)')), h.logs.join('\n'));
+    assert.equal(db.pos.txid, 5n);
+    assert.equal(db.pos.postApplyChecksum, pos.postApplyChecksum, 'the same transactions, rebuilt from the WAL');
+    assert.equal(ltxNames(db).length, 5);
+    const image = readFileSync(db.databasePath);
+    assert.equal(db.pos.postApplyChecksum, imageChecksum(image.subarray(0, db.pageN * PAGE)));
+    db = h.open().db('a.db')!;
+    assert.equal(forensicDirs(h, 'a.db').length, 1, 'a clean reopen adds no forensic folder');
+  });
+
+  test('an older WAL back after a power loss while newer LTX files survived: the WAL is set aside, the LTX files rebuild the database', () => {
+    let db = h.open().createDB('a.db');
+    tx(db, 1, 2);
+    tx(db, 1, 2, [1], true);
+    new WalWriter(db, 100).transaction(2, 2, [2]);
+    const olderWAL = readFileSync(db.walPath);
+    // A checkpoint copies the frame into the database file, then SQLite restarts the WAL with new salts.
+    const fd = db.io.open(db.databasePath, 'readWrite');
+    db.writeDatabase(fd, page(2, 2, 2, true), PAGE);
+    db.io.close(fd);
+    const newer = new WalWriter(db, 101);
+    newer.transaction(3, 3, [1, 3]);
+    newer.transaction(4, 3, [2]);
+    assert.equal(db.pos.txid, 5n);
+    const pos = db.pos;
+    // The restart is undone; TXIDs 4 and 5 (written back by the OS) survive.
+    writeFileSync(db.walPath, olderWAL);
+    db = h.open().db('a.db')!;
+    const [dir, ...more] = forensicDirs(h, 'a.db');
+    assert.equal(more.length, 0);
+    const r = report(dir!);
+    assert.match(String(r.reason), /^WAL \(salts 64\/4d\) is older than the last LTX file \(salts 65\/4d\)/);
+    assert.deepEqual(r.replayedLTX, ['0000000000000004-0000000000000004.ltx', '0000000000000005-0000000000000005.ltx']);
+    assert.deepEqual(readFileSync(join(dir!, 'wal')), olderWAL);
+    assert.equal(db.pos.txid, 5n);
+    assert.equal(db.pos.postApplyChecksum, pos.postApplyChecksum);
+    const image = readFileSync(db.databasePath);
+    assert.equal(db.pos.postApplyChecksum, imageChecksum(image.subarray(0, db.pageN * PAGE)));
+  });
+
   test('checksum after recovery differs (a page changed while stopped): forensic copy, snapshot 1-(N+1), older LTX moved aside', () => {
     let db = h.open().createDB('a.db');
     tx(db, 1, 3);

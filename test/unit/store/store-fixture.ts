@@ -79,7 +79,10 @@ export class WalWriter {
   private checksum: WalChecksum = [0, 0];
   private offset = 0;
 
-  constructor(private readonly db: DB) {}
+  constructor(
+    private readonly db: DB,
+    private readonly salt1 = 4242,
+  ) {}
 
   transaction(fill: number, pages: number, writes: number[]): void {
     const db = this.db;
@@ -88,7 +91,7 @@ export class WalWriter {
     const fd = io.open(db.walPath, io.exists(db.walPath) ? 'readWrite' : 'createNew');
     try {
       if (this.header === null) {
-        const built = buildWalHeader({ bigEndianChecksum: false, pageSize: PAGE, checkpointSeq: 0, salt1: 4242, salt2: 77 });
+        const built = buildWalHeader({ bigEndianChecksum: false, pageSize: PAGE, checkpointSeq: 0, salt1: this.salt1, salt2: 77 });
         db.writeWAL(fd, built.bytes, 0);
         this.header = built.header;
         this.checksum = built.header.checksum;
