@@ -51,18 +51,38 @@ const ENCODER_BD = 0x40;
 const ENCODER_FRAME_HEADER = Uint8Array.of(0x04, 0x22, 0x4d, 0x18, ENCODER_FLG, ENCODER_BD, 0);
 ENCODER_FRAME_HEADER[6] = headerChecksum(ENCODER_FRAME_HEADER.subarray(4, 6));
 
+/** An encoder's working buffers (~400 KiB): allocating and zeroing them per LTX file cost more than compressing a small one. */
+interface EncoderScratch {
+  readonly block: Uint8Array;
+  /** Frame header (first block only) + size word + one block, written as one chunk. */
+  readonly out: Uint8Array;
+  readonly hashTable: Uint32Array;
+}
+
+/** Buffers of closed encoders, reused by the next ones (a sink consumes each chunk before write returns). */
+const scratchPool: EncoderScratch[] = [];
+const SCRATCH_POOL_MAX = 4;
+
 /** Streaming LZ4 frame writer with pierrec's block layout. */
 export class LZ4FrameEncoder {
-  private readonly block = new Uint8Array(BLOCK_64K);
+  private readonly block: Uint8Array;
   private fill = 0;
-  /** Frame header (first block only) + size word + one block, written as one chunk. */
-  private readonly out = new Uint8Array(ENCODER_FRAME_HEADER.length + 4 + BLOCK_64K);
-  private readonly hashTable = new Uint32Array(1 << 16);
+  private readonly out: Uint8Array;
+  private readonly hashTable: Uint32Array;
   private readonly content = new Xxh32(0);
   private started = false;
   private closed = false;
 
-  constructor(private readonly sink: ByteSink) {}
+  constructor(private readonly sink: ByteSink) {
+    const scratch = scratchPool.pop() ?? {
+      block: new Uint8Array(BLOCK_64K),
+      out: new Uint8Array(ENCODER_FRAME_HEADER.length + 4 + BLOCK_64K),
+      hashTable: new Uint32Array(1 << 16),
+    };
+    this.block = scratch.block;
+    this.out = scratch.out;
+    this.hashTable = scratch.hashTable;
+  }
 
   write(data: Uint8Array, offset = 0, length: number = data.length - offset): void {
     if (this.closed) throw new LZ4FrameError('lz4-writer-closed', 'lz4: writer closed');
@@ -88,6 +108,7 @@ export class LZ4FrameEncoder {
     p += 8;
     this.sink.write(this.out.subarray(0, p));
     this.closed = true;
+    if (scratchPool.length < SCRATCH_POOL_MAX) scratchPool.push({ block: this.block, out: this.out, hashTable: this.hashTable });
   }
 
   /** Puts the frame header at the start of `out` once; returns where the next bytes go. */
