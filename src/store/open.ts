@@ -315,23 +315,19 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
     // LTX files: every transaction of this WAL has one (same salts), and the
     // file holds everything checkpointed before the WAL started. The
     // checksum check re-bases if they still do not agree.
-    const forensic = new ForensicCase(db, `WAL ends at ${outcome.validEnd}, before the end of the last LTX file (${outcome.expectedEnd})`);
-    forensic.move(db.walPath);
-    db.resetWalPages();
-    db.wal.header = null;
-    const replayed = replayWALTransactions(db, outcome.header);
-    forensic.close({ walValidEnd: outcome.validEnd, ltxWalEnd: outcome.expectedEnd, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
+    setAsideWAL(db, `WAL ends at ${outcome.validEnd}, before the end of the last LTX file (${outcome.expectedEnd})`, outcome.header, {
+      walValidEnd: outcome.validEnd,
+      ltxWalEnd: outcome.expectedEnd,
+    });
     return;
   }
   if (outcome.kind === 'older') {
     // An older WAL is back (its restart was lost) while newer LTX files
     // survived: those files are the truth, the WAL is evidence.
-    const forensic = new ForensicCase(db, `WAL (salts ${outcome.walSalts}) is older than the last LTX file (salts ${outcome.ltxSalts})`);
-    forensic.move(db.walPath);
-    db.resetWalPages();
-    db.wal.header = null;
-    const replayed = replayWALTransactions(db, outcome.header);
-    forensic.close({ walSalts: outcome.walSalts, ltxSalts: outcome.ltxSalts, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
+    setAsideWAL(db, `WAL (salts ${outcome.walSalts}) is older than the last LTX file (salts ${outcome.ltxSalts})`, outcome.header, {
+      walSalts: outcome.walSalts,
+      ltxSalts: outcome.ltxSalts,
+    });
     return;
   }
   if (outcome.kind === 'stale') {
@@ -343,6 +339,16 @@ function recoverWALTransactions(db: DB, last: Header | null): void {
   let recovered = 0;
   while (commitWAL(db)) recovered++;
   if (recovered > 0) db.ctx.log(`${db.name}: recovered ${recovered} committed WAL transaction(s) into LTX files`);
+}
+
+/** Moves the WAL to a forensic folder and rebuilds the database file from the LTX files of `header`'s WAL (same salts). */
+function setAsideWAL(db: DB, reason: string, header: WalHeader, facts: Record<string, unknown>): void {
+  const forensic = new ForensicCase(db, reason);
+  forensic.move(db.walPath);
+  db.resetWalPages();
+  db.wal.header = null;
+  const replayed = replayWALTransactions(db, header);
+  forensic.close({ ...facts, txid: formatHex16(db.pos.txid), replayedLTX: replayed });
 }
 
 /**
