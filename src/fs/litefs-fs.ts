@@ -82,6 +82,8 @@ interface Handle {
 
 export class LiteFS implements FuseHandler {
   private readonly inoOf = new Map<string, number>();
+  /** `-pos` inodes the kernel has looked up: only those can have cached pages to invalidate. */
+  private readonly posLookedUp = new Set<number>();
   private readonly dbAt: DB[] = [];
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
@@ -156,9 +158,11 @@ export class LiteFS implements FuseHandler {
   onStoreEvent(event: StoreEvent): void {
     if (event.type !== 'tx' || this.notices === undefined) return;
     const base = this.inoOf.get(event.db);
-    // Never looked up: the kernel has nothing cached.
-    if (base === undefined) return;
-    this.notices.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
+    const pos = base === undefined ? undefined : base + FILE_KINDS.indexOf('pos');
+    // Never looked up: the kernel has nothing cached, and a notice for an
+    // inode it does not know fails with ENOENT (an exception per commit).
+    if (pos === undefined || !this.posLookedUp.has(pos)) return;
+    this.notices.invalInode(pos, 0, 0);
   }
 
   // ---- names and attributes ----
@@ -166,6 +170,7 @@ export class LiteFS implements FuseHandler {
   lookup(req: LookupRequest, out: EntryOut): void {
     if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
     const ino = this.inoOfName(req.name);
+    if (this.node(ino).kind === 'pos') this.posLookedUp.add(ino);
     this.fillAttr(ino, out.attr);
     out.nodeid = ino;
     out.generation = 0;

@@ -69,20 +69,3 @@ export function latestLTXFacts(dataDir: string, db: string): LTXFacts | undefine
   const last = names.at(-1);
   return last === undefined ? undefined : readLTXFacts(join(ltxDir(dataDir, db), last));
 }
-
-/**
- * Facts of the LTX file that ended at `txid` (16 hex digits): `<txid>-<txid>.ltx`
- * for a transaction, `<min>-<txid>.ltx` for a snapshot a replica applied.
- */
-export function factsForTx(dataDir: string, db: string, txid: string): LTXFacts | undefined {
-  const dir = ltxDir(dataDir, db);
-  const exact = readLTXFacts(join(dir, ltxFileName(txid)));
-  if (exact !== undefined) return exact;
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => LTX_NAME.test(n) && n.endsWith(`-${txid}.ltx`));
-  } catch {
-    return undefined;
-  }
-  return names.length === 0 ? undefined : readLTXFacts(join(dir, names[0]!));
-}

@@ -9,7 +9,7 @@ import type { PrimaryEventData } from '../http/events.js';
 import type { Pos, PosMap } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
 import { EventHub } from './event-hub.js';
-import { databaseNames, factsForTx, latestLTXFacts } from './ltx-facts.js';
+import { databaseNames, latestLTXFacts } from './ltx-facts.js';
 import { nodeMetrics, type NodeMetrics } from './metrics.js';
 
 export interface NodeCoreOptions {
@@ -76,9 +76,7 @@ export class NodeCore {
   onTx(event: TxEvent, applied: boolean): Pos {
     const pos = { txid: BigInt('0x' + event.txid), postApplyChecksum: BigInt('0x' + event.checksum) };
     this.setPosition(event.db, pos);
-    // The tx event carries no header fields; the LTX file is durable by now.
-    const facts = factsForTx(this.options.dataDir, event.db, event.txid);
-    const timestamp = facts === undefined ? Date.now() : Number(facts.header.timestamp);
+    const timestamp = event.timestamp;
     if (applied) this.metrics.dbLagSeconds.set({ db: event.db }, Math.max(0, Date.now() - timestamp) / 1000);
     else {
       this.metrics.dbCommitCount.inc({ db: event.db });
@@ -90,8 +88,8 @@ export class NodeCore {
       data: {
         txID: pos.txid,
         postApplyChecksum: pos.postApplyChecksum,
-        pageSize: facts?.header.pageSize ?? 0,
-        commit: facts?.header.commit ?? 0,
+        pageSize: event.pageSize,
+        commit: event.commit,
         timestamp,
       },
     });

@@ -118,7 +118,16 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
     db.dirty.clear();
     db.journalActive = false;
     db.lastRefusal = null;
-    db.ctx.post({ type: 'tx', db: db.name, txid: formatHex16(header.maxTXID), checksum: formatHex16(postApply), pages: pageCount });
+    db.ctx.post({
+      type: 'tx',
+      db: db.name,
+      txid: formatHex16(header.maxTXID),
+      checksum: formatHex16(postApply),
+      pages: pageCount,
+      pageSize: header.pageSize,
+      commit: header.commit,
+      timestamp: Number(header.timestamp),
+    });
     const shmPage = deleted ? null : rewriteWalIndexHeader(db);
     maybeEnforceRetention(db);
     return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmPage, quarantineDir };

@@ -53,6 +53,9 @@ export function publishCommit(db: DB, header: Header, postApply: bigint, pages: 
     txid: formatHex16(header.maxTXID),
     checksum: formatHex16(postApply),
     pages: written.pageCount,
+    pageSize: header.pageSize,
+    commit: header.commit,
+    timestamp: Number(header.timestamp),
   });
   maybeEnforceRetention(db);
   return written;

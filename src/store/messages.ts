@@ -6,7 +6,12 @@
 
 /** FUSE thread → main thread. */
 export type StoreEvent =
-  /** A transaction was committed and its LTX file is durable. */
+  /**
+   * A transaction was committed (or applied) and its LTX file written:
+   * durable, or in a WAL commit's pending group (ARCHITECTURE §7). Carries the
+   * header fields the main thread needs, so it never reads the new file
+   * (opening it while the FUSE thread creates the next one slowed both).
+   */
   | {
       readonly type: 'tx';
       readonly db: string;
@@ -16,6 +21,11 @@ export type StoreEvent =
       readonly checksum: string;
       /** Pages in the LTX file. */
       readonly pages: number;
+      readonly pageSize: number;
+      /** Database size in pages after the transaction (0: deleted). */
+      readonly commit: number;
+      /** The LTX header's timestamp, ms since the epoch. */
+      readonly timestamp: number;
     }
   /**
    * The store hit an error it cannot report to SQLite (a WAL commit failed

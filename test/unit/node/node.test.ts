@@ -64,10 +64,27 @@ describe('cluster node', () => {
       const sub = node.subscribeEvents();
       const signal = new AbortController().signal;
       assert.deepEqual(await sub.next(signal), { type: 'init', data: { isPrimary: true, hostname: 'h1' } });
-      node.onStoreEvent({ type: 'tx', db: 'a.db', txid: '0000000000000003', checksum: '8000000000000abc', pages: 1 });
+      node.onStoreEvent({
+        type: 'tx',
+        db: 'a.db',
+        txid: '0000000000000003',
+        checksum: '8000000000000abc',
+        pages: 1,
+        pageSize: 4096,
+        commit: 7,
+        timestamp: 1_700_000_000_000,
+      });
       const ev = await sub.next(signal);
       assert.equal(ev?.type, 'tx');
       assert.equal(ev?.db, 'a.db');
+      // The header fields come with the store event: the LTX file is never opened (there is none here).
+      assert.deepEqual(ev?.type === 'tx' ? ev.data : undefined, {
+        txID: 3n,
+        postApplyChecksum: 0x8000000000000abcn,
+        pageSize: 4096,
+        commit: 7,
+        timestamp: 1_700_000_000_000,
+      });
       assert.deepEqual(node.position('a.db'), { txid: 3n, postApplyChecksum: 0x8000000000000abcn });
       const text = await registry.metrics();
       assert.match(text, /^litefs_db_txid\{db="a\.db"\} 3$/m);
@@ -88,7 +105,7 @@ describe('cluster node', () => {
       const primary = src.primarySignal();
       assert.ok(primary && !primary.aborted);
       const stream = src.subscribeChanges(7n);
-      node.onStoreEvent({ type: 'tx', db: 'a.db', txid: '0000000000000002', checksum: '8000000000000abc', pages: 1 });
+      node.onStoreEvent({ type: 'tx', db: 'a.db', txid: '0000000000000002', checksum: '8000000000000abc', pages: 1, pageSize: 4096, commit: 2, timestamp: 0 });
       assert.deepEqual(src.position('a.db'), { txid: 2n, postApplyChecksum: 0x8000000000000abcn });
       assert.deepEqual(src.databaseNames(), ['a.db']);
       assert.deepEqual([...(await stream.next(new AbortController().signal))!.dirty], ['a.db']);
