@@ -57,8 +57,18 @@ const POS_SIZE = 34;
 const LAG_SIZE = 11;
 /** What `.lag` shows before a replica's first sync (LiteFS: math.MaxInt32). */
 const LAG_NOT_SYNCED = 2147483647;
-/** Seconds the kernel may keep a name; attributes are never cached (LiteFS: attr.Valid = 0). */
+/** Seconds the kernel may keep a name. */
 const ENTRY_TIMEOUT = 1;
+/**
+ * Seconds the kernel may keep the attributes of a database's files. LiteFS
+ * caches none (attr.Valid = 0), which costs SQLite a GETATTR round trip per
+ * read transaction. They can be cached: every change to these files comes
+ * through this mount (the kernel updates the size itself), except the
+ * store's own rewrites (replica apply, step-down, import), and each of those
+ * sends an inode notice, which drops the cached attributes too. The virtual
+ * files (`-pos`, `.lag`, `.primary`) change with no request and stay uncached.
+ */
+const DB_FILE_ATTR_TIMEOUT = 1;
 
 const F_RDLCK = 0;
 const F_WRLCK = 1;
@@ -175,12 +185,16 @@ export class LiteFS implements FuseHandler {
     out.nodeid = ino;
     out.generation = 0;
     out.entryValid = ENTRY_TIMEOUT;
-    out.attrValid = 0;
+    out.attrValid = this.attrTimeout(ino);
   }
 
   getattr(req: GetattrRequest, out: AttrOut): void {
     this.fillAttr(req.header.nodeid, out.attr);
-    out.attrValid = 0;
+    out.attrValid = this.attrTimeout(req.header.nodeid);
+  }
+
+  private attrTimeout(ino: number): number {
+    return hasBackingFile(this.node(ino)) ? DB_FILE_ATTR_TIMEOUT : 0;
   }
 
   setattr(req: SetattrRequest, out: AttrOut): void {
@@ -207,7 +221,7 @@ export class LiteFS implements FuseHandler {
       }
     }
     this.fillAttr(ino, out.attr);
-    out.attrValid = 0;
+    out.attrValid = this.attrTimeout(ino);
   }
 
   opendir(_req: OpenRequest, out: OpenOut): void {
@@ -274,7 +288,7 @@ export class LiteFS implements FuseHandler {
     this.fillAttr(ino, entry.attr);
     entry.nodeid = ino;
     entry.entryValid = ENTRY_TIMEOUT;
-    entry.attrValid = 0;
+    entry.attrValid = DB_FILE_ATTR_TIMEOUT;
     open.fh = this.addHandle({ node: { kind: parsed.kind, db }, fd });
     open.openFlags = OpenFlag.KEEP_CACHE;
   }
