@@ -130,7 +130,7 @@ export class ReplicaApplier {
     if (!db.locks.tryAcquireWriteSet(p.owner, db.mode)) return false;
     let result: ApplyResult;
     try {
-      result = applyLTX(db, cmd.path, cmd.quarantine);
+      result = applyLTX(db, cmd.path, cmd.quarantine, cmd.syncDatabase);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof ApplyFatalError) {

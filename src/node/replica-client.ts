@@ -34,7 +34,8 @@ import { quarantineReason } from './quarantine-rule.js';
 /** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
 export interface LTXApplier {
   /** Resolves once applied (the 'tx' event has updated `positions()`); rejects on a position mismatch or failure. */
-  apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void>;
+  /** `syncDatabase` false: more files of `db` are queued behind this one, the last of them syncs the database file. */
+  apply(db: string, path: string, quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void>;
 }
 
 export interface ReplicaClientOptions {
@@ -330,7 +331,8 @@ export class ReplicaClient {
       const { header, trailer } = received;
       const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
       const apply = async (quarantine: QuarantineRequest | null): Promise<void> => {
-        await this.o.applier.apply(db, received.path, quarantine);
+        // With more files of this database queued, its fsync waits for the last of them.
+        await this.o.applier.apply(db, received.path, quarantine, !queue.hasQueuedFile(db));
         this.progress();
         if (this.ready) this.timestamps.soon(Number(header.timestamp));
       };

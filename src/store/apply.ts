@@ -10,7 +10,10 @@
  *   4. the file is renamed into `ltx/` and the folder fsynced; a snapshot
  *      then removes every other LTX file. From here start-up re-applies
  *      the file (open.ts), so a crash mid-apply is repaired;
- *   5. pages, truncate, fsync (or, for commit 0, the database is deleted);
+ *   5. pages, truncate, fsync (or, for commit 0, the database is deleted).
+ *      With `syncDatabase` false (more files wait behind this one) the
+ *      fsync is left to a later apply of the group, at most MAX_APPLY_GROUP
+ *      in a row: start-up applies that many newest files again;
  *   6. the checksum must equal the file's post-apply checksum;
  *   7. position, mode, `tx` event, wal-index header, retention.
  * Any failure after step 4 is an ApplyFatalError: the daemon must stop.
@@ -32,7 +35,7 @@ import {
   unmarshalTrailer,
 } from '../ltx/index.js';
 import { SHM_REGION_SIZE, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WAL_INDEX_HEADER_SIZE, buildEmptyWalShmHeader, parseWalIndexHeader } from '../sqlite/index.js';
-import type { DB } from './db.js';
+import { type DB, MAX_APPLY_GROUP } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ApplyFatalError, ApplyPosMismatchError, InvalidWriteError } from './errors.js';
 import { ForensicCase } from './forensic.js';
@@ -64,7 +67,7 @@ export interface ApplyResult {
   readonly quarantineDir: string | null;
 }
 
-export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | null): ApplyResult {
+export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | null, syncDatabase = true): ApplyResult {
   const io = db.io;
   const { header, postApply } = readEnds(db, path);
   const snapshot = isSnapshot(header);
@@ -93,8 +96,11 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
   const ranges = new RangeSet();
   foldWAL(db, ranges);
 
-  // 4. Durable in ltx/ before the database is touched.
+  // 4. Durable in ltx/ before the database is touched; so is the marker of
+  // an apply group (its first file leaves the database unsynced).
   io.mkdirp(db.ltxDir);
+  const sync = syncDatabase || db.unsyncedApplies + 1 >= MAX_APPLY_GROUP;
+  if (!sync && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) io.close(io.open(db.applyGroupPath, 'createNew'));
   const ltxPath = join(db.ltxDir, name);
   io.rename(path, ltxPath);
   io.fsyncDir(db.ltxDir);
@@ -105,8 +111,11 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
     if (deleted) {
       pageCount = 0;
       removeDatabaseFiles(db);
+      db.endApplyGroup();
     } else {
-      pageCount = writePages(db, ltxPath, header, ranges);
+      pageCount = writePages(db, ltxPath, header, ranges, sync);
+      if (sync) db.endApplyGroup();
+      else db.unsyncedApplies++;
       const actual = db.cache().databaseChecksum(header.commit);
       if (actual !== postApply) {
         throw new Error(`database checksum ${formatHex16(actual)} does not match LTX post-apply checksum ${formatHex16(postApply)} of ${name}`);
@@ -225,8 +234,8 @@ function removeOtherLTXFiles(db: DB, keep: string): void {
   if (removed) db.io.fsyncDir(db.ltxDir);
 }
 
-/** Writes the file's pages into the database file, truncates and fsyncs it; returns the page count. */
-function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet): number {
+/** Writes the file's pages into the database file, truncates it and (with `sync`) fsyncs it; returns the page count. */
+function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet, sync: boolean): number {
   const io = db.io;
   const pageSize = header.pageSize;
   if (isSnapshot(header)) db.resetPageSize(pageSize);
@@ -269,7 +278,7 @@ function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet): 
     cache.truncate(header.commit);
     // Pages cut off may sit in the kernel's cache.
     if (oldSize > newSize) ranges.add(newSize, oldSize - newSize);
-    io.fsync(dfd);
+    if (sync) io.fsync(dfd);
   } finally {
     io.close(dfd);
   }

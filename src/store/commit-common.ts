@@ -40,6 +40,8 @@ export type LTXDurability = 'now' | 'group';
  * journal) can never make the next commit reuse this TXID.
  */
 export function publishCommit(db: DB, header: Header, postApply: bigint, pages: PageEmitter, durability: LTXDurability = 'now'): WrittenLTX {
+  // Pages applied as a replica must not depend on start-up's re-apply window any more.
+  db.syncAppliedPages();
   // A durable file after pending ones would leave a hole in the chain after a power loss.
   if (durability === 'now') db.syncPendingLTX();
   const written = writeLTXFile(db.io, db.ltxDir, header, postApply, pages, durability === 'now');

@@ -35,6 +35,23 @@ import type { StoreEvent, StoreOptions } from './messages.js';
  */
 export const MAX_PENDING_LTX = 1024;
 
+/**
+ * A replica fsyncs its database file once per group of applies (while more
+ * files wait behind one), at most this many in a row. Start-up applies the
+ * newest this-many LTX files again (open.ts), which repairs pages a power
+ * loss took from the group.
+ */
+export const MAX_APPLY_GROUP = 16;
+
+/**
+ * An empty file in `ltx/` (not an LTX name: every reader skips it) made
+ * before the first unsynced apply of a group and durable with that apply's
+ * folder fsync. Only when it is there does start-up apply the newest group
+ * again: otherwise a database page changed behind LiteFS's back must stay
+ * as evidence (the re-base path), not be overwritten from LTX files.
+ */
+export const APPLY_GROUP_MARKER = '.apply-group';
+
 /** Groups up to this size are fsynced file by file; larger ones with one syncfs. */
 const FSYNC_EACH_MAX = 8;
 
@@ -71,6 +88,8 @@ export class DB {
   readonly walPath: string;
   readonly shmPath: string;
   readonly ltxDir: string;
+  /** Present while replica applies have left database pages unsynced (see MAX_APPLY_GROUP). */
+  readonly applyGroupPath: string;
 
   /** 0 until learned from the header, a journal header or an LTX file. */
   pageSize = 0;
@@ -93,6 +112,8 @@ export class DB {
   readonly pendingLTX: string[] = [];
   /** The database file was written since its last fsync (ours or the application's). */
   databaseUnsynced = false;
+  /** Replica applies since the database file's last fsync (see MAX_APPLY_GROUP). */
+  unsyncedApplies = 0;
   /** syncfs failed once (logged); groups are fsynced file by file since. */
   private syncfsFailed = false;
   readonly locks: DatabaseLocks;
@@ -108,6 +129,7 @@ export class DB {
     this.walPath = join(this.dir, 'wal');
     this.shmPath = join(this.dir, 'shm');
     this.ltxDir = join(this.dir, 'ltx');
+    this.applyGroupPath = join(this.ltxDir, APPLY_GROUP_MARKER);
     this.locks = new DatabaseLocks(ctx.fence ?? null);
   }
 
@@ -209,6 +231,19 @@ export class DB {
     for (const path of pending) if (io.exists(path)) syncFile(io, path);
     io.fsyncDir(this.ltxDir);
     pending.length = 0;
+  }
+
+  /** Makes the pages of unsynced replica applies durable (before anything newer than them is written). */
+  syncAppliedPages(): void {
+    if (this.unsyncedApplies === 0) return;
+    if (this.io.exists(this.databasePath)) syncFile(this.io, this.databasePath);
+    this.endApplyGroup();
+  }
+
+  /** The group's pages are durable: the marker may go (its removal needs no sync: a stale one only costs a re-apply). */
+  endApplyGroup(): void {
+    this.unsyncedApplies = 0;
+    if (this.io.exists(this.applyGroupPath)) this.io.unlink(this.applyGroupPath);
   }
 
   /** Records an LTX file written without fsync; syncs the group once it is full. */

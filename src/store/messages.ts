@@ -89,6 +89,12 @@ export interface ApplyCommand {
    * snapshot is applied. A `quarantine` event follows.
    */
   readonly quarantine: QuarantineRequest | null;
+  /**
+   * False when more files of `db` wait behind this one: its database fsync
+   * is left to the last of the group (at most MAX_APPLY_GROUP in a row;
+   * start-up applies that many newest files again after a power loss).
+   */
+  readonly syncDatabase: boolean;
 }
 
 export interface QuarantineRequest {

@@ -55,7 +55,7 @@ import {
 } from '../sqlite/index.js';
 import { MissingChecksumError, loadPageChecksums } from './checksum-cache.js';
 import { commitWAL } from './commit-wal.js';
-import { type DB, MAX_PENDING_LTX } from './db.js';
+import { type DB, MAX_APPLY_GROUP, MAX_PENDING_LTX } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ForensicCase } from './forensic.js';
 import { rebase } from './rebase.js';
@@ -74,7 +74,13 @@ export function openDB(db: DB): void {
     // After a fallback the database file may already hold the set-aside
     // transaction: writing an older file's pages over it would mix two
     // versions. The checksum check below decides.
-    if (!found.fellBack) applyLTX(db, last.path);
+    if (!found.fellBack) {
+      // A replica's apply group may have lost pages: apply it again. Otherwise
+      // only the last file (a crash between "LTX durable" and "journal
+      // finalized"); a page changed behind our back stays for the checksum check.
+      if (io.exists(db.applyGroupPath)) reapplyNewest(db, last);
+      else applyLTX(db, last.path);
+    }
     db.pos = { txid: last.header.maxTXID, postApplyChecksum: last.postApply };
     db.timestamp = Number(last.header.timestamp);
   }
@@ -95,7 +101,44 @@ export function openDB(db: DB): void {
       rebase(db, actual, 'database has pages but no LTX file verifies', found.highestTXID);
     }
   }
+  // Whatever was re-applied is durable now (applyLTX synced the file).
+  db.endApplyGroup();
   io.fsyncDir(db.dir);
+}
+
+/**
+ * Applies the newest LTX files again, oldest first, ending with `last`: the
+ * unbroken chain of up to MAX_APPLY_GROUP files (from the newest snapshot
+ * among them, if any). A replica leaves the database fsync of a group of
+ * applies to the group's last one (the marker `ltx/.apply-group` says a
+ * group was open), so a power loss can take the pages of up to that many
+ * files. Applying a file again is idempotent, and applying an older one
+ * first changes nothing the newer ones do not overwrite.
+ */
+function reapplyNewest(db: DB, last: LastLTX): void {
+  const names: { name: string; max: bigint }[] = [];
+  for (const name of db.io.readdir(db.ltxDir)) {
+    if (!name.endsWith('.ltx')) continue;
+    try {
+      const max = parseFilename(name).maxTXID;
+      if (max < last.header.maxTXID) names.push({ name, max });
+    } catch {
+      continue;
+    }
+  }
+  names.sort((a, b) => (a.max < b.max ? -1 : a.max > b.max ? 1 : 0));
+  const chain: string[] = [last.path];
+  let next: VerifiedLTX = { header: last.header, preApply: last.header.preApplyChecksum, postApply: last.postApply };
+  for (let i = names.length - 1; i >= 0 && chain.length < MAX_APPLY_GROUP && !isSnapshot(next.header); i--) {
+    const path = join(db.ltxDir, names[i]!.name);
+    const verified = verifyLTX(db, path);
+    if (typeof verified === 'string') break;
+    const prev: LastLTX = { path, header: verified.header, postApply: verified.postApply };
+    if (chainBreak(prev, next.header, next.preApply) !== null) break;
+    chain.unshift(path);
+    next = verified;
+  }
+  chain.forEach((path, i) => applyLTX(db, path, i === chain.length - 1));
 }
 
 /** Page size, page count and mode from the database file; nothing if it is empty or missing. */
@@ -603,7 +646,7 @@ function loadChecksums(db: DB): void {
  * to the file's commit size (ref §6.6, the parts a single node needs). The
  * file was verified first, so no page is written from a file that fails.
  */
-function applyLTX(db: DB, path: string): void {
+function applyLTX(db: DB, path: string, sync = true): void {
   const io = db.io;
   if (isDeletion(db, path)) {
     removeDatabaseFiles(db);
@@ -640,7 +683,7 @@ function applyLTX(db: DB, path: string): void {
       db.pageN = commit;
       if (lockPgno(pageSize) <= commit) db.ctx.log(`${db.name}: database spans the lock page`);
     }
-    io.fsync(dfd);
+    if (sync) io.fsync(dfd);
   } finally {
     io.close(dfd);
   }

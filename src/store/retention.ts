@@ -39,7 +39,7 @@ export function maybeEnforceRetention(db: DB): RetentionResult | null {
   }
 }
 
-/** Removes every LTX file that retention no longer needs (the newest is always kept). */
+/** Removes every LTX file that retention no longer needs (the newest is always kept, and every file whose pages may be unsynced). */
 export function enforceRetention(db: DB, now: number): RetentionResult {
   const io = db.io;
   const maxAge = db.ctx.options.retentionMs ?? DEFAULT_RETENTION_MS;
@@ -63,7 +63,10 @@ export function enforceRetention(db: DB, now: number): RetentionResult {
   let bytes = files.reduce((sum, f) => sum + f.size, 0);
   const removed: string[] = [];
   let i = 0;
-  for (; i < files.length - 1; i++) {
+  // The newest file always stays, and on a replica every file whose pages
+  // may not be synced yet (start-up applies them again, db.ts MAX_APPLY_GROUP).
+  const keepNewest = 1 + db.unsyncedApplies;
+  for (; i < files.length - keepNewest; i++) {
     const f = files[i]!;
     const tooOld = maxAge > 0 && f.mtime < now - maxAge;
     const overCap = maxBytes > 0 && bytes > maxBytes;

@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import { LTXEncoder, formatFilename, formatHex16, makeHeader } from '../../../src/ltx/index.js';
 import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sqlite/index.js';
 import { applyLTX } from '../../../src/store/apply.js';
-import type { DB } from '../../../src/store/db.js';
+import { type DB, MAX_APPLY_GROUP } from '../../../src/store/db.js';
+import { CrashIO } from '../../../src/store/io-crash.js';
+import { Store } from '../../../src/store/store.js';
 import { ApplyPosMismatchError } from '../../../src/store/errors.js';
 import type { StoreEvent } from '../../../src/store/messages.js';
 import { type Harness, PAGE, harness, imageChecksum, ltxNames, page, report, tx } from './store-fixture.js';
@@ -244,6 +246,46 @@ describe('store: applying received LTX files (replica)', () => {
     assert.equal(db.pos.postApplyChecksum, primary.checksum);
     assert.equal(existsSync(join(h.dataDir, 'forensic')), false, 'no re-base, no forensic folder');
     assert.deepEqual(ltxNames(db), [formatFilename(1n, 1n), formatFilename(2n, 2n)]);
+  });
+
+  test('applies grouped without a database fsync lose their pages at a power loss; start-up applies the group again', () => {
+    const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
+    const open = (): Store => {
+      const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, () => {}, () => {}, io);
+      store.open();
+      return store;
+    };
+    let db = open().createDB('r.db');
+    applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+    // A group: every page changes, and the database grows and shrinks.
+    applyLTX(db, primary.commit(6, [1, 2, 5, 6], 2), null, false);
+    applyLTX(db, primary.commit(6, [3, 4], 3), null, false);
+    applyLTX(db, primary.commit(3, [1, 2], 4), null, false);
+    assert.equal(db.unsyncedApplies, 3);
+    assert.ok(existsSync(db.applyGroupPath), 'the group marker is there');
+    const synced = io.syncs;
+    io.simulatePowerLoss();
+    assert.notDeepEqual(readFileSync(db.databasePath), primary.image, 'the unsynced pages are gone');
+    db = open().db('r.db')!;
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database matches the LTX chain again');
+    assert.equal(db.pos.txid, 4n);
+    assert.equal(db.pos.postApplyChecksum, primary.checksum);
+    assert.equal(existsSync(join(h.dataDir, 'forensic')), false, 'no re-base, no forensic folder');
+    assert.equal(existsSync(db.applyGroupPath), false, 'the marker is gone once the group is durable');
+    assert.ok(synced > 0);
+  });
+
+  test(`at most ${MAX_APPLY_GROUP} applies in a row leave the database unsynced; the last of a group syncs it`, () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    for (let i = 1; i < MAX_APPLY_GROUP; i++) applyLTX(db, primary.commit(2, [2], i + 1), null, false);
+    assert.equal(db.unsyncedApplies, MAX_APPLY_GROUP - 1);
+    applyLTX(db, primary.commit(2, [2], 100), null, false);
+    assert.equal(db.unsyncedApplies, 0, 'the group is full: synced anyway');
+    assert.equal(existsSync(db.applyGroupPath), false);
+    applyLTX(db, primary.commit(2, [2], 101), null, false);
+    applyLTX(db, primary.commit(2, [2], 102), null, true);
+    assert.equal(db.unsyncedApplies, 0);
   });
 
   test('the wal-index header is rewritten: iChange + 1, mxFrame 0, nPage; the rest of the block kept', () => {
