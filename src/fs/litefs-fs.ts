@@ -401,11 +401,12 @@ export class LiteFS implements FuseHandler {
     this.storeCall(() => this.store.syncDatabaseDirs());
   }
 
-  /** Unmount: LTX files of WAL commits still waiting for their group sync become durable now. */
+  /** Unmount: LTX files of WAL commits and pages of replica applies still waiting for their group sync become durable now. */
   destroy(): void {
     for (const db of this.store.list()) {
       try {
         db.syncPendingLTX();
+        db.syncAppliedPages();
       } catch (err) {
         this.log(`${db.name}: syncing LTX files at unmount failed: ${err instanceof Error ? err.message : String(err)}`);
       }
