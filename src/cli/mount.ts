@@ -27,6 +27,7 @@ import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
 import { LeaseLoop } from '../node/lease-loop.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
+import { GroupSyncTimer } from '../node/group-sync-timer.js';
 import { StoreChannel } from '../node/store-channel.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
 import { createLeaser } from './leaser.js';
@@ -140,12 +141,21 @@ export async function runMount(argv: string[]): Promise<number> {
     throw err;
   }
   const fuse = mount;
+  // No transaction waits more than a second for its group sync (ARCHITECTURE §7).
+  const groupSync = new GroupSyncTimer(() => {
+    try {
+      channel.tell({ type: 'sync' });
+    } catch {
+      // Unmounting: the FUSE thread syncs every group at unmount anyway.
+    }
+  });
   // The store recovered every database before the mount answered; LTX files it wrote then came without events.
   node.reloadPositions();
   fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
     if (event.type === 'commandResult') return channel.onResult(event);
     node.onStoreEvent(event);
+    if (event.type === 'tx') groupSync.onTx();
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
     if (event.type === 'quarantine') console.error(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
     if (event.type === 'fatal') {
@@ -228,6 +238,7 @@ export async function runMount(argv: string[]): Promise<number> {
   leasing.abort();
   await looping;
   await leaser.close().catch(() => undefined);
+  groupSync.close();
   node.close();
   await server.close();
   await fuse.close();

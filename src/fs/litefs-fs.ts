@@ -138,12 +138,14 @@ export class LiteFS implements FuseHandler {
 
   /**
    * Commands from the main thread, run between two requests: `import`
-   * (src/fs/commands.ts), `apply` (replica-apply.ts), `status` (here).
+   * (src/fs/commands.ts), `apply` (replica-apply.ts), `status` (here),
+   * `sync` (Store.syncGroups).
    */
   onMessage(msg: unknown): void {
     if (!isStoreCommand(msg)) return;
     if (msg.type === 'apply') this.applier.enqueue(msg);
     else if (msg.type === 'status') this.setStatus(msg);
+    else if (msg.type === 'sync') this.store.syncGroups();
     else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
   }
 
@@ -403,14 +405,7 @@ export class LiteFS implements FuseHandler {
 
   /** Unmount: LTX files of WAL commits and pages of replica applies still waiting for their group sync become durable now. */
   destroy(): void {
-    for (const db of this.store.list()) {
-      try {
-        db.syncPendingLTX();
-        db.syncAppliedPages();
-      } catch (err) {
-        this.log(`${db.name}: syncing LTX files at unmount failed: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
+    this.store.syncGroups();
   }
 
   // ---- locks (ref §4.5) ----

@@ -226,7 +226,11 @@ export class DB {
         this.ctx.log(`${this.name}: syncfs of the data directory failed, syncing LTX files one by one from now on: ${err instanceof Error ? err.message : String(err)}`);
       }
     }
-    if (io.exists(this.walPath)) syncFile(io, this.walPath);
+    if (io.exists(this.walPath)) {
+      syncFile(io, this.walPath);
+      // A new WAL's own folder entry (SQLite syncs it only at its first WAL sync).
+      io.fsyncDir(this.dir);
+    }
     // Retention may have removed older ones already.
     for (const path of pending) if (io.exists(path)) syncFile(io, path);
     io.fsyncDir(this.ltxDir);

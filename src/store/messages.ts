@@ -55,7 +55,17 @@ export type StoreEvent =
   | StoreCommandResult;
 
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand;
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand;
+
+/**
+ * Makes every waiting group durable: LTX files of WAL commits and pages of
+ * replica applies (ARCHITECTURE §7). The main thread sends it a second
+ * after a transaction (src/node/group-sync-timer.ts), so an idle database
+ * never leaves its last transactions waiting for a checkpoint. No result.
+ */
+export interface SyncCommand {
+  readonly type: 'sync';
+}
 
 /** Replace `db` with the validated SQLite image at `path` as one transaction (primary only). */
 export interface ImportCommand {

@@ -26,6 +26,7 @@ import { join } from 'node:path';
 import {
   type Header,
   LTXDecoder,
+  checksumDatabase,
   type SyncReader,
   checksumPage,
   forEachChunk,
@@ -89,7 +90,7 @@ export function openDB(db: DB): void {
   db.syncPendingLTX();
   if (checkpointWAL(db)) loadChecksums(db);
   if (db.pageN > 0 && db.pageSize > 0 && (last !== null || found.fellBack)) {
-    const actual = db.cache().databaseChecksum(db.pageN);
+    const actual = checksumAsFileReads(db);
     if (last !== null && actual !== db.pos.postApplyChecksum) {
       rebase(
         db,
@@ -343,7 +344,17 @@ function setAsideTail(db: DB, files: readonly { name: string }[], why: string): 
 function recoverWALTransactions(db: DB, last: Header | null): void {
   const io = db.io;
   const size = io.sizeOf(db.walPath);
-  if (size === null || size < WAL_HEADER_SIZE || db.pageSize === 0) return;
+  if (db.pageSize === 0) return;
+  if (size === null || size < WAL_HEADER_SIZE) {
+    // The last LTX file came from a WAL that is gone (a power loss took the
+    // new file's folder entry) and its pages never reached the database
+    // file: the LTX files of that WAL are the transactions.
+    if (last !== null && last.walSize > 0n && db.mode === 'wal' && !databaseHoldsPosition(db)) {
+      const replayed = replayWALTransactions(db, { salt1: last.walSalt1, salt2: last.walSalt2 });
+      db.ctx.log(`${db.name}: the WAL of the last LTX file is missing; ${replayed.length} LTX file(s) of it applied to the database file`);
+    }
+    return;
+  }
   const fd = io.open(db.walPath, 'read');
   let outcome: WalOutcome;
   try {
@@ -399,7 +410,7 @@ function setAsideWAL(db: DB, reason: string, header: WalHeader, facts: Record<st
  * `header`'s salts (the last one included, so the database ends at the
  * position). Returns their names.
  */
-function replayWALTransactions(db: DB, header: WalHeader): string[] {
+function replayWALTransactions(db: DB, header: Pick<WalHeader, 'salt1' | 'salt2'>): string[] {
   const io = db.io;
   const files: { name: string; max: bigint }[] = [];
   const buf = new Uint8Array(LTX_HEADER_SIZE);
@@ -515,15 +526,7 @@ function trackWAL(db: DB, fd: number, last: Header | null): WalOutcome {
  * checkpoint, and the last LTX file has just been applied to the file).
  */
 function walIsOlder(db: DB, wal: WalHeader, last: Header): boolean {
-  if (db.pageN > 0) {
-    try {
-      if (db.cache().databaseChecksum(db.pageN) !== db.pos.postApplyChecksum) return true;
-    } catch (err) {
-      // Pages the position has are not in the file at all.
-      if (err instanceof MissingChecksumError) return true;
-      throw err;
-    }
-  }
+  if (!databaseHoldsPosition(db)) return true;
   const names = db.io.readdir(db.ltxDir).filter((n) => n.endsWith('.ltx'));
   const buf = new Uint8Array(LTX_HEADER_SIZE);
   for (const name of names.slice(-(MAX_PENDING_LTX + 1)).reverse()) {
@@ -540,6 +543,42 @@ function walIsOlder(db: DB, wal: WalHeader, last: Header): boolean {
     }
   }
   return false;
+}
+
+/**
+ * The database's checksum over `pageN` pages. Pages the file does not have
+ * (it is shorter than its header says, after a loss no LTX file repairs)
+ * count as zeros, as the re-base's snapshot will read them.
+ */
+function checksumAsFileReads(db: DB): bigint {
+  try {
+    return db.cache().databaseChecksum(db.pageN);
+  } catch (err) {
+    if (!(err instanceof MissingChecksumError)) throw err;
+  }
+  const fd = db.io.open(db.databasePath, 'read');
+  try {
+    const page = new Uint8Array(db.pageSize);
+    return checksumDatabase(db.pageSize, db.pageN, (pgno) => {
+      page.fill(0);
+      db.io.read(fd, page, (pgno - 1) * db.pageSize);
+      return page;
+    });
+  } finally {
+    db.io.close(fd);
+  }
+}
+
+/** True when the database file alone (no WAL) has the position's checksum. */
+function databaseHoldsPosition(db: DB): boolean {
+  if (db.pageN === 0) return true;
+  try {
+    return db.cache().databaseChecksum(db.pageN) === db.pos.postApplyChecksum;
+  } catch (err) {
+    // Pages the position has are not in the file at all.
+    if (err instanceof MissingChecksumError) return false;
+    throw err;
+  }
 }
 
 /** What a journal rollback wrote into the database file, for callers that track it. */

@@ -71,6 +71,22 @@ export class Store {
   }
 
   /**
+   * Makes every database's waiting group durable (LTX files of WAL commits,
+   * pages of replica applies). A failure is logged and the next database
+   * still synced; the group stays waiting and is synced again later.
+   */
+  syncGroups(): void {
+    for (const db of this.dbs.values()) {
+      try {
+        db.syncPendingLTX();
+        db.syncAppliedPages();
+      } catch (err) {
+        this.ctx.log(`${db.name}: group sync failed: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+  }
+
+  /**
    * CREATE of a database name (ref §6.11): a database that has committed
    * pages exists already (EEXIST); one that never committed is reused.
    * Returns the DB; its database file exists afterwards.

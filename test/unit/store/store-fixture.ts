@@ -82,6 +82,8 @@ export class WalWriter {
   constructor(
     private readonly db: DB,
     private readonly salt1 = 4242,
+    /** synchronous=FULL: the WAL is fsynced at every commit; false: NORMAL, never. */
+    private readonly syncEachCommit = true,
   ) {}
 
   transaction(fill: number, pages: number, writes: number[]): void {
@@ -104,7 +106,7 @@ export class WalWriter {
         this.checksum = frame.checksum;
         this.offset += frame.bytes.length;
       });
-      io.fsync(fd);
+      if (this.syncEachCommit) io.fsync(fd);
     } finally {
       io.close(fd);
     }
