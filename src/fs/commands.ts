@@ -44,7 +44,8 @@ export function handleCommand(
   try {
     if (importDatabase(store, msg.db, msg.path)) {
       const base = inodeBase(msg.db);
-      const inodes = base === undefined ? [] : (['database', 'wal'] as const).map((kind) => base + FILE_KINDS.indexOf(kind));
+      // The journal too: its header was zeroed behind the kernel's cached copy.
+      const inodes = base === undefined ? [] : (['database', 'journal', 'wal'] as const).map((kind) => base + FILE_KINDS.indexOf(kind));
       result = { type: 'commandResult', id: msg.id, status: 'ok', inodes };
     } else {
       result = { type: 'commandResult', id: msg.id, status: 'busy' };

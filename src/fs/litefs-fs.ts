@@ -694,6 +694,8 @@ export class LiteFS implements FuseHandler {
       // cache rather than invalidate it (see ApplyResult.shmPage).
       if (r.shmPage !== null) n.store(base + FILE_KINDS.indexOf('shm'), 0, r.shmPage);
       if (r.deleted) n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0);
+      // Cut to 0 bytes behind the kernel's back: its pages and cached size go.
+      if (r.walFolded) n.invalInode(base + FILE_KINDS.indexOf('wal'), 0, 0);
       n.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
     }
     const seq = n.invalInode(LAG_INO, 0, 0, true);

@@ -65,6 +65,8 @@ export interface ApplyResult {
   readonly shmPage: Uint8Array | null;
   /** The quarantine folder, when local data was set aside first. */
   readonly quarantineDir: string | null;
+  /** WAL frames left from a time as primary were folded into the database file and the WAL cut to 0 bytes. */
+  readonly walFolded: boolean;
 }
 
 export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | null, syncDatabase = true): ApplyResult {
@@ -94,7 +96,7 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
   // 3. WAL frames from a time as primary: the wal-index is about to say
   // "WAL empty", so their pages must be in the database file first.
   const ranges = new RangeSet();
-  foldWAL(db, ranges);
+  const walFolded = foldWAL(db, ranges);
 
   // 4. Durable in ltx/ before the database is touched; so is the marker of
   // an apply group (its first file leaves the database unsynced).
@@ -139,7 +141,7 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
     });
     const shmPage = deleted ? null : rewriteWalIndexHeader(db);
     maybeEnforceRetention(db);
-    return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmPage, quarantineDir };
+    return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmPage, quarantineDir, walFolded };
   } catch (err) {
     throw new ApplyFatalError(db.name, `applying ${name} failed after it was moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -186,8 +188,8 @@ function readEnds(db: DB, path: string): { header: Header; postApply: bigint } {
 }
 
 /** Moves committed WAL pages into the database file and empties the WAL (we hold every WAL lock). */
-function foldWAL(db: DB, ranges: RangeSet): void {
-  if (db.wal.frameOffsets.size === 0) return;
+function foldWAL(db: DB, ranges: RangeSet): boolean {
+  if (db.wal.frameOffsets.size === 0) return false;
   const io = db.io;
   const page = new Uint8Array(db.pageSize);
   const wfd = io.open(db.walPath, 'readWrite');
@@ -216,6 +218,7 @@ function foldWAL(db: DB, ranges: RangeSet): void {
   db.wal.header = null;
   db.wal.offset = WAL_HEADER_SIZE;
   db.wal.checksum = [0, 0];
+  return true;
 }
 
 /** A snapshot is the whole history now: every other LTX file goes (ref §6.8). */
