@@ -8,7 +8,8 @@
  * programs from bench/programs/ built into a temp folder at start; every
  * daemon runs as a child process and is stopped, and its mount removed, on
  * every exit path. Prints markdown on stdout, progress on stderr.
- * BENCH_QUICK=1 runs a ~30-second smoke version; BENCH_ONLY=sqlite skips the
+ * BENCH_QUICK=1 runs a ~30-second smoke version; BENCH_ONLY=requests skips the
+ * SQLite suites; BENCH_ONLY=sqlite skips the
  * per-request suites. The SQLite suite also has a LiteFS column: `litefs
  * mount` as a single node (static lease, primary, no replica).
  */
@@ -325,7 +326,8 @@ async function main(): Promise<void> {
           requestPlans(env, PINNED_CPU),
           progress,
         );
-    const sqlite = await runSuite(sqliteSuite(sqliteWorkload, settings.sqlite, cleanup), sqlitePlans(env), progress);
+    const requestsOnly = process.env.BENCH_ONLY === 'requests';
+    const sqlite = requestsOnly ? null : await runSuite(sqliteSuite(sqliteWorkload, settings.sqlite, cleanup), sqlitePlans(env), progress);
 
     const r = settings.requests;
     const s = settings.sqlite;
@@ -351,30 +353,34 @@ async function main(): Promise<void> {
             requestTable(pinned, env.pll, true),
             '',
           ]),
-      `#### SQLite (higher is better)`,
-      '',
-      `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (the passthrough's defaults: the caching passthrough_ll's cache=always gives); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
-        `Timed scenarios: ${bestOf(s.rounds, s.durationMs)}, columns interleaved; bulk insert (${bestOf(s.bulkRounds)}) = ${s.bulkRows.toLocaleString('en-US')} rows of 100 bytes; ` +
-        `selects read a ${s.selectRows.toLocaleString('en-US')}-row table by random primary key. ` +
-        '"Warm" = one connection whose page cache holds the table; "cold" = every select on a new connection ' +
-        '(open, select, close) in a fresh process, SQLite page cache empty, kernel page cache as left by the previous scenario. ' +
-        `Mixed: ${s.readers} reader processes + 1 writer process for ${s.mixedMs} ms (${bestOf(s.mixedRounds)}, chosen by reads).` +
-        (typeof env.pll !== 'string' && !env.pll.forwardsPosixLocks
-          ? " passthrough_ll has no setlk handler, so SQLite's fcntl locks stay in the kernel and never reach it; ours answers every lock " +
-            'request itself (as LiteFS must), so rows dominated by locking (WAL reads: 2 lock requests per read transaction) favour passthrough_ll.'
-          : ''),
-      '',
-      sqliteTable(sqlite),
-      '',
-      `#### LiteFS mount (single node)`,
-      '',
-      'The same workloads, measured in the same run and interleaved with the columns above, on `litefs mount` ' +
-        '(static lease, candidate: primary, no replica; data.compress true; its default cache policy). ' +
-        'Go LiteFS v0.5.11 shares: measured on this machine kind (from the issue); its "point select" shares are compared with the warm rows. ' +
-        'Target: twice Go\'s share; single-row WAL/NORMAL commits at least 10%.',
-      '',
-      liteFSTable(sqlite),
-      '',
+      ...(sqlite === null
+        ? ['SQLite suites skipped (BENCH_ONLY=requests).', '']
+        : [
+            `#### SQLite (higher is better)`,
+            '',
+            `Mounts: ours \`passthrough ${OURS_SQLITE_FLAGS.join(' ')}\` (the passthrough's defaults: the caching passthrough_ll's cache=always gives); passthrough_ll \`-o ${PLL_SQLITE_OPTIONS}\`. ` +
+              `Timed scenarios: ${bestOf(s.rounds, s.durationMs)}, columns interleaved; bulk insert (${bestOf(s.bulkRounds)}) = ${s.bulkRows.toLocaleString('en-US')} rows of 100 bytes; ` +
+              `selects read a ${s.selectRows.toLocaleString('en-US')}-row table by random primary key. ` +
+              '"Warm" = one connection whose page cache holds the table; "cold" = every select on a new connection ' +
+              '(open, select, close) in a fresh process, SQLite page cache empty, kernel page cache as left by the previous scenario. ' +
+              `Mixed: ${s.readers} reader processes + 1 writer process for ${s.mixedMs} ms (${bestOf(s.mixedRounds)}, chosen by reads).` +
+              (typeof env.pll !== 'string' && !env.pll.forwardsPosixLocks
+                ? " passthrough_ll has no setlk handler, so SQLite's fcntl locks stay in the kernel and never reach it; ours answers every lock " +
+                  'request itself (as LiteFS must), so rows dominated by locking (WAL reads: 2 lock requests per read transaction) favour passthrough_ll.'
+                : ''),
+            '',
+            sqliteTable(sqlite),
+            '',
+            `#### LiteFS mount (single node)`,
+            '',
+            'The same workloads, measured in the same run and interleaved with the columns above, on `litefs mount` ' +
+              '(static lease, candidate: primary, no replica; data.compress true; its default cache policy). ' +
+              'Go LiteFS v0.5.11 shares: measured on this machine kind (from the issue); its "point select" shares are compared with the warm rows. ' +
+              'Target: twice Go\'s share; single-row WAL/NORMAL commits at least 10%.',
+            '',
+            liteFSTable(sqlite),
+            '',
+        ]),
     ];
     process.stdout.write(out.join('\n'));
   } finally {
