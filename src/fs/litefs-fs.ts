@@ -94,6 +94,8 @@ export class LiteFS implements FuseHandler {
   private readonly inoOf = new Map<string, number>();
   /** `-pos` inodes the kernel has looked up: only those can have cached pages to invalidate. */
   private readonly posLookedUp = new Set<number>();
+  /** The kernel looked up `.lag` (it may cache its contents). */
+  private lagLookedUp = false;
   private readonly dbAt: DB[] = [];
   private readonly handles = new Map<number, Handle>();
   private nextFh = 1;
@@ -182,7 +184,9 @@ export class LiteFS implements FuseHandler {
   lookup(req: LookupRequest, out: EntryOut): void {
     if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
     const ino = this.inoOfName(req.name);
-    if (this.node(ino).kind === 'pos') this.posLookedUp.add(ino);
+    const kind = this.node(ino).kind;
+    if (kind === 'pos') this.posLookedUp.add(ino);
+    else if (kind === 'lag') this.lagLookedUp = true;
     this.fillAttr(ino, out.attr);
     out.nodeid = ino;
     out.generation = 0;
@@ -682,23 +686,32 @@ export class LiteFS implements FuseHandler {
     const n = this.notices;
     if (n === undefined) return null;
     const base = this.inoOf.get(db.name);
+    // Queued as calls so that the last one carries the wake-up; a notice for
+    // an inode the kernel never looked up would only fail with ENOENT.
+    const notices: ((wake: boolean) => number)[] = [];
     if (r.deleted) {
-      for (const kind of ['database', 'journal', 'wal', 'shm'] as const) n.invalEntry(FUSE_ROOT_ID, fileName(db.name, kind));
+      for (const kind of ['database', 'journal', 'wal', 'shm'] as const) notices.push((w) => n.invalEntry(FUSE_ROOT_ID, fileName(db.name, kind), w));
     }
     // Never looked up: the kernel holds nothing of this database's files.
     if (base !== undefined) {
       const dbIno = base + FILE_KINDS.indexOf('database');
-      if (r.deleted || r.wholeFile) n.invalInode(dbIno, 0, 0);
-      else for (const range of r.ranges) n.invalInode(dbIno, range.off, range.len);
+      if (r.deleted || r.wholeFile) notices.push((w) => n.invalInode(dbIno, 0, 0, w));
+      else for (const range of r.ranges) notices.push((w) => n.invalInode(dbIno, range.off, range.len, w));
       // The -shm is mapped by SQLite: replace the header page in the kernel's
       // cache rather than invalidate it (see ApplyResult.shmPage).
-      if (r.shmPage !== null) n.store(base + FILE_KINDS.indexOf('shm'), 0, r.shmPage);
-      if (r.deleted) n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0);
+      const shmPage = r.shmPage;
+      if (shmPage !== null) notices.push((w) => n.store(base + FILE_KINDS.indexOf('shm'), 0, shmPage, w));
+      if (r.deleted) notices.push((w) => n.invalInode(base + FILE_KINDS.indexOf('shm'), 0, 0, w));
       // Cut to 0 bytes behind the kernel's back: its pages and cached size go.
-      if (r.walFolded) n.invalInode(base + FILE_KINDS.indexOf('wal'), 0, 0);
-      n.invalInode(base + FILE_KINDS.indexOf('pos'), 0, 0);
+      if (r.walFolded) notices.push((w) => n.invalInode(base + FILE_KINDS.indexOf('wal'), 0, 0, w));
+      const pos = base + FILE_KINDS.indexOf('pos');
+      if (this.posLookedUp.has(pos)) notices.push((w) => n.invalInode(pos, 0, 0, w));
     }
-    const seq = n.invalInode(LAG_INO, 0, 0, true);
+    if (this.lagLookedUp) notices.push((w) => n.invalInode(LAG_INO, 0, 0, w));
+    // Nothing the kernel could have cached: nothing to wait for.
+    if (notices.length === 0) return null;
+    let seq = 0;
+    notices.forEach((notice, i) => (seq = notice(i === notices.length - 1)));
     n.flush();
     return seq;
   }
