@@ -68,11 +68,6 @@ export class ApplyPipeline {
     return this.files;
   }
 
-  /** True when a file of `db` waits to run (the running step not counted). */
-  hasQueuedFile(db: string): boolean {
-    return this.steps.some((s) => s.kind === 'file' && s.db === db);
-  }
-
   /** The position `db` will be at once its queued files are applied; undefined when none is queued. */
   expected(db: string): Pos | undefined {
     return this.tail.get(db)?.pos;

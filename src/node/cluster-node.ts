@@ -219,7 +219,7 @@ export class ClusterNode implements ApiNode {
   onStoreEvent(event: StoreEvent): void {
     if (event.type === 'tx') {
       const pos = this.core.onTx(event, this.roleNow !== 'primary');
-      this.replication.onTx(event.db, pos);
+      this.replication.onTx(event.db, pos, event.ltx);
     } else if (event.type === 'quarantine') {
       this.core.metrics.quarantineCount.inc({ db: event.db });
     }

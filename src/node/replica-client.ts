@@ -33,8 +33,10 @@ import { quarantineReason } from './quarantine-rule.js';
 
 /** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
 export interface LTXApplier {
-  /** Resolves once applied (the 'tx' event has updated `positions()`); rejects on a position mismatch or failure. */
-  /** `syncDatabase` false: more files of `db` are queued behind this one, the last of them syncs the database file. */
+  /**
+   * Resolves once applied (the 'tx' event has updated `positions()`); rejects on a position mismatch or failure.
+   * `syncDatabase` false leaves the database file's fsync to the group (ApplyCommand.syncDatabase).
+   */
   apply(db: string, path: string, quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void>;
 }
 
@@ -331,8 +333,8 @@ export class ReplicaClient {
       const { header, trailer } = received;
       const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
       const apply = async (quarantine: QuarantineRequest | null): Promise<void> => {
-        // With more files of this database queued, its fsync waits for the last of them.
-        await this.o.applier.apply(db, received.path, quarantine, !queue.hasQueuedFile(db));
+        // The database fsync is left to the group (see ApplyCommand.syncDatabase).
+        await this.o.applier.apply(db, received.path, quarantine, false);
         this.progress();
         if (this.ready) this.timestamps.soon(Number(header.timestamp));
       };

@@ -15,6 +15,7 @@ import type { ChangeNotice, ChangeSubscription, LTXFileStream, ReplicationSource
 import type { Pos } from '../http/posmap.js';
 import {
   ChecksumFlag,
+  HEADER_SIZE,
   HeaderFlagCompressLZ4,
   LTXDecoder,
   LTXEncoder,
@@ -23,6 +24,9 @@ import {
   formatPos,
   lockPgno,
   makeHeader,
+  TRAILER_SIZE,
+  unmarshalHeader,
+  unmarshalTrailer,
   type DecodeSummary,
 } from '../ltx/index.js';
 import { databaseDir, imageGeometry, readConsistentImage, retryDelay } from './database-image.js';
@@ -57,6 +61,8 @@ export interface DataDirReplicationSourceOptions {
 export class DataDirReplicationSource implements ReplicationSource {
   private readonly o: DataDirReplicationSourceOptions;
   private readonly positions = new Map<string, Pos>();
+  /** By database: its newest commit's LTX file, when the store handed over its bytes. */
+  private readonly newest = new Map<string, { readonly txid: bigint; readonly bytes: Uint8Array }>();
   private readonly subscribers = new Set<Subscriber>();
   private primary: AbortController | undefined;
 
@@ -69,9 +75,15 @@ export class DataDirReplicationSource implements ReplicationSource {
     this.setPrimary(options.primary ?? true);
   }
 
-  /** A transaction of `db` is durable (the store's `tx` event): move its position and wake the streams. */
-  onTx(db: string, pos: Pos): void {
+  /**
+   * A transaction of `db` is durable (the store's `tx` event): move its
+   * position and wake the streams. `ltx`: the transaction's LTX file as the
+   * store wrote it, which streams then send without reading it back.
+   */
+  onTx(db: string, pos: Pos, ltx?: Uint8Array): void {
     this.positions.set(db, pos);
+    if (ltx !== undefined) this.newest.set(db, { txid: pos.txid, bytes: ltx });
+    else this.newest.delete(db);
     this.markDirty(db);
   }
 
@@ -136,6 +148,9 @@ export class DataDirReplicationSource implements ReplicationSource {
   async openLTXFile(name: string, txid: bigint): Promise<LTXFileStream | undefined> {
     // Only databases we know: the name comes from the replica's request.
     if (!this.positions.has(name)) return undefined;
+    const kept = this.newest.get(name);
+    const inMemory = kept !== undefined && kept.txid === txid ? memoryStream(kept.bytes, txid) : undefined;
+    if (inMemory !== undefined) return inMemory;
     const path = join(ltxDir(this.o.dataDir, name), ltxFileName(formatHex16(txid)));
     let file: FileHandle;
     try {
@@ -324,6 +339,24 @@ async function verify(file: FileHandle): Promise<DecodeSummary> {
     position += bytesRead;
   }
   return dec.end();
+}
+
+/** A file the store just wrote, from its bytes (our encoder's output: no verification needed). */
+function memoryStream(bytes: Uint8Array, txid: bigint): LTXFileStream | undefined {
+  const header = unmarshalHeader(bytes.subarray(0, HEADER_SIZE));
+  if (header.minTXID !== txid || header.maxTXID !== txid) return undefined;
+  const trailer = unmarshalTrailer(bytes.subarray(bytes.length - TRAILER_SIZE));
+  return {
+    preApplyChecksum: header.preApplyChecksum,
+    pos: { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum },
+    body: memoryPieces(bytes),
+    close: async () => {},
+  };
+}
+
+/** As `pieces`, from memory. */
+async function* memoryPieces(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  for (let off = 0; off < bytes.length; off += LTX_PIECE_SIZE) yield bytes.subarray(off, off + LTX_PIECE_SIZE);
 }
 
 async function* pieces(file: FileHandle): AsyncGenerator<Uint8Array> {

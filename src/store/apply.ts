@@ -11,9 +11,10 @@
  *      then removes every other LTX file. From here start-up re-applies
  *      the file (open.ts), so a crash mid-apply is repaired;
  *   5. pages, truncate, fsync (or, for commit 0, the database is deleted).
- *      With `syncDatabase` false (more files wait behind this one) the
- *      fsync is left to a later apply of the group, at most MAX_APPLY_GROUP
- *      in a row: start-up applies that many newest files again;
+ *      With `syncDatabase` false the fsync is left to the group: a later
+ *      apply (at most MAX_APPLY_GROUP in a row), the `sync` command, a
+ *      local commit or unmount; start-up applies that many newest files
+ *      again;
  *   6. the checksum must equal the file's post-apply checksum;
  *   7. position, mode, `tx` event, wal-index header, retention.
  * Any failure after step 4 is an ApplyFatalError: the daemon must stop.

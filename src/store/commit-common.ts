@@ -58,6 +58,7 @@ export function publishCommit(db: DB, header: Header, postApply: bigint, pages: 
     pageSize: header.pageSize,
     commit: header.commit,
     timestamp: Number(header.timestamp),
+    ...(written.bytes !== null ? { ltx: written.bytes } : {}),
   });
   maybeEnforceRetention(db);
   return written;

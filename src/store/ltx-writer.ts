@@ -20,7 +20,16 @@ export interface WrittenLTX {
   /** Bytes on disk. */
   readonly size: number;
   readonly pageCount: number;
+  /** The file's bytes when it is at most KEEP_BYTES_MAX long (a copy the caller may keep), else null. */
+  readonly bytes: Uint8Array | null;
 }
+
+/**
+ * Files up to this size are encoded in memory and written with one call,
+ * and their bytes handed back: the primary streams a new file to its
+ * replicas from those instead of reading it back from disk.
+ */
+export const KEEP_BYTES_MAX = 1024 * 1024;
 
 export function writeLTXFile(
   io: StoreIO,
@@ -33,15 +42,11 @@ export function writeLTXFile(
   const path = join(ltxDir, formatFilename(header.minTXID, header.maxTXID));
   const tmp = `${path}.tmp`;
   const fd = io.open(tmp, 'replace');
-  let size = 0;
+  const out = new SpillBuffer(io, fd, KEEP_BYTES_MAX);
   let pageCount = 0;
+  let bytes: Uint8Array | null;
   try {
-    const enc = new LTXEncoder({
-      write(chunk) {
-        io.write(fd, chunk, size);
-        size += chunk.length;
-      },
-    });
+    const enc = new LTXEncoder({ write: (chunk) => out.append(chunk) });
     enc.encodeHeader(header);
     pages((pgno, data) => {
       enc.encodePage(pgno, data);
@@ -49,6 +54,7 @@ export function writeLTXFile(
     });
     enc.setPostApplyChecksum(postApplyChecksum);
     enc.close();
+    bytes = out.finish();
     if (durable) io.fdatasync(fd);
   } catch (err) {
     io.close(fd);
@@ -63,5 +69,54 @@ export function writeLTXFile(
   io.rename(tmp, path);
   // The rename is durable only once the folder is.
   if (durable) io.fsyncDir(ltxDir);
-  return { path, size, pageCount };
+  return { path, size: out.size, pageCount, bytes };
+}
+
+/**
+ * Collects a file's bytes in memory (the encoder's chunks may be views of
+ * its scratch space, so they are copied) until they would pass `limit`;
+ * from then on everything goes straight to the file.
+ */
+class SpillBuffer {
+  private buf = new Uint8Array(16 * 1024);
+  private held = 0;
+  private spilled = false;
+  /** Bytes appended so far. */
+  size = 0;
+
+  constructor(
+    private readonly io: StoreIO,
+    private readonly fd: number,
+    private readonly limit: number,
+  ) {}
+
+  append(chunk: Uint8Array): void {
+    if (!this.spilled && this.held + chunk.length > this.limit) {
+      this.io.write(this.fd, this.buf.subarray(0, this.held), 0);
+      this.spilled = true;
+      this.buf = new Uint8Array(0);
+      this.held = 0;
+    }
+    if (this.spilled) {
+      this.io.write(this.fd, chunk, this.size);
+    } else {
+      if (this.held + chunk.length > this.buf.length) {
+        const grown = new Uint8Array(Math.min(this.limit, Math.max(this.buf.length * 2, this.held + chunk.length)));
+        grown.set(this.buf.subarray(0, this.held));
+        this.buf = grown;
+      }
+      this.buf.set(chunk, this.held);
+      this.held += chunk.length;
+    }
+    this.size += chunk.length;
+  }
+
+  /** Writes what is held; returns the whole file's bytes, or null once it spilled. */
+  finish(): Uint8Array | null {
+    if (this.spilled) return null;
+    // Exactly the file: a view's whole buffer would travel with it in a message.
+    const bytes = this.held === this.buf.length ? this.buf : this.buf.slice(0, this.held);
+    this.io.write(this.fd, bytes, 0);
+    return bytes;
+  }
 }

@@ -26,6 +26,11 @@ export type StoreEvent =
       readonly commit: number;
       /** The LTX header's timestamp, ms since the epoch. */
       readonly timestamp: number;
+      /**
+       * A commit's LTX file, byte for byte, when it is small (ltx-writer.ts
+       * KEEP_BYTES_MAX): the primary streams it from memory.
+       */
+      readonly ltx?: Uint8Array;
     }
   /**
    * The store hit an error it cannot report to SQLite (a WAL commit failed
@@ -100,9 +105,10 @@ export interface ApplyCommand {
    */
   readonly quarantine: QuarantineRequest | null;
   /**
-   * False when more files of `db` wait behind this one: its database fsync
-   * is left to the last of the group (at most MAX_APPLY_GROUP in a row;
-   * start-up applies that many newest files again after a power loss).
+   * False (what the replica client sends): the database file's fsync is
+   * left to the group, done by the MAX_APPLY_GROUP-th unsynced apply in a
+   * row, the `sync` command a second later, a local commit or unmount;
+   * start-up applies that many newest files again after a power loss.
    */
   readonly syncDatabase: boolean;
 }

@@ -176,6 +176,34 @@ describe('openLTXFile', () => {
     }
   });
 
+  test("the newest commit's bytes from the store's tx event stream from memory, in the same pieces", async () => {
+    const dataDir = tempDataDir();
+    const db = writeDB(dataDir, 'big.db', [image(20, 1), image(20, 2)], false);
+    const { src } = source(dataDir);
+    // The disk file goes: only the bytes handed over can serve TXID 2 now.
+    const path = join(db.dir, 'ltx', `${formatHex16(2n)}-${formatHex16(2n)}.ltx`);
+    unlinkSync(path);
+    src.onTx('big.db', db.pos, db.files[1]);
+    const file = await src.openLTXFile('big.db', 2n);
+    assert.ok(file);
+    assert.equal(file.preApplyChecksum, checksumOf(db.images[0]!));
+    assert.deepEqual(file.pos, db.pos);
+    const pieces = await collect(file.body);
+    assert.deepEqual(
+      pieces.map((p) => p.length),
+      [LTX_PIECE_SIZE, LTX_PIECE_SIZE, db.files[1]!.length - 2 * LTX_PIECE_SIZE],
+    );
+    assert.ok(Buffer.concat(pieces).equals(db.files[1]!));
+    await file.close();
+    // Any other TXID comes from disk; a tx event without bytes forgets them.
+    const first = await src.openLTXFile('big.db', 1n);
+    assert.ok(first);
+    assert.ok(Buffer.concat(await collect(first.body)).equals(db.files[0]!));
+    await first.close();
+    src.onTx('big.db', db.pos);
+    assert.equal(await src.openLTXFile('big.db', 2n), undefined);
+  });
+
   test('keeps the descriptor: a file unlinked by retention while it streams still arrives whole', async () => {
     const dataDir = tempDataDir();
     const db = writeDB(dataDir, 'a.db', [image(2, 1), image(2, 2)]);
