@@ -16,6 +16,7 @@ import type { ConnInfo } from './handler.js';
 import type { Notice, NoticeAck, NoticeBatch } from './notices.js';
 import { abortConnection, clearStaleMount, findMount, mountState } from './stale-mount.js';
 import type { FuseWorkerData, FuseWorkerStatus } from './worker-runtime.js';
+import { PARK_SHARED_BYTES, ParkFlag } from './park.js';
 
 export interface FuseMountOptions {
   readonly mountpoint: string;
@@ -59,6 +60,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   private readonly notifier: Worker;
   private readonly commandPort: MessagePort;
   private readonly wakePath: string;
+  private readonly park: ParkFlag;
   private readonly workerExit: Promise<number>;
   private readonly signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
   /** Minor device number of our mount (to tell it from a later mount at the same path). */
@@ -78,6 +80,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     notifier: Worker;
     commandPort: MessagePort;
     wakePath: string;
+    park: ParkFlag;
     workerExit: Promise<number>;
     handleSignals: boolean;
     device: number;
@@ -90,6 +93,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.notifier = init.notifier;
     this.commandPort = init.commandPort;
     this.wakePath = init.wakePath;
+    this.park = init.park;
     this.workerExit = init.workerExit;
     this.device = init.device;
     this.worker.on('message', (msg: unknown) => {
@@ -161,6 +165,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     const device = findMount(mountpoint)?.minor ?? -1;
 
     const shared = new SharedArrayBuffer(8);
+    const parkShared = new SharedArrayBuffer(PARK_SHARED_BYTES);
     const noticeChannel = new MessageChannel();
     const commandChannel = new MessageChannel();
     const notifier = new Worker(new URL('./notifier-worker.js', import.meta.url), {
@@ -168,6 +173,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
         fd,
         wakePath: join(mountpoint, wakeName),
         shared,
+        parkShared,
         fusePort: noticeChannel.port2,
         debug: opts.debug === true,
       },
@@ -183,6 +189,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       commandPort: commandChannel.port2,
       noticePort: noticeChannel.port1,
       noticeShared: shared,
+      parkShared,
       user: opts.workerData,
     };
     const cleanUp = async (workerExit: Promise<number> | undefined): Promise<void> => {
@@ -230,6 +237,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       notifier,
       commandPort: commandChannel.port1,
       wakePath: join(mountpoint, wakeName),
+      park: new ParkFlag(parkShared),
       workerExit,
       handleSignals: opts.handleSignals !== false,
       device,
@@ -239,7 +247,8 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   /** Posts a message to the FUSE thread's handler (onMessage) and wakes the thread. */
   send(msg: unknown): void {
     this.commandPort.postMessage(msg);
-    this.wake();
+    // A busy thread drains its messages after its current request (park.ts).
+    if (this.park.parked) this.wake();
   }
 
   /**

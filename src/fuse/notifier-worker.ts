@@ -11,12 +11,15 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorCode } from './errors.js';
 import { WRITTEN_SEQ_SLOT, type Notice, type NoticeAck, type NoticeBatch } from './notices.js';
 import { encodeDelete, encodeInvalEntry, encodeInvalInode, encodeStore } from './notify.js';
+import { ParkFlag } from './park.js';
 
 export interface NotifierWorkerData {
   readonly fd: number;
   /** Path whose stat makes the kernel send the FUSE thread a LOOKUP. */
   readonly wakePath: string;
   readonly shared: SharedArrayBuffer;
+  /** The FUSE thread's ParkFlag: the wake-up LOOKUP is needed only while it is parked. */
+  readonly parkShared: SharedArrayBuffer;
   readonly fusePort: MessagePort;
   readonly debug: boolean;
 }
@@ -24,6 +27,7 @@ export interface NotifierWorkerData {
 const data = workerData as NotifierWorkerData;
 // 64-bit: a busy replica can write more than 2^31 notices over its lifetime.
 const shared = new BigInt64Array(data.shared);
+const fuseThread = new ParkFlag(data.parkShared);
 // A notice is a fixed struct plus one name of at most 255 bytes (NAME_MAX) and 4 KiB of slack.
 const buf = Buffer.alloc(16 + 24 + 4096 + 256);
 
@@ -76,5 +80,5 @@ parentPort?.on('message', (batch: NoticeBatch) => {
 data.fusePort.on('message', (batch: NoticeBatch) => {
   writeBatch(batch);
   Atomics.store(shared, WRITTEN_SEQ_SLOT, BigInt(batch.seq));
-  if (batch.wake) stat(data.wakePath, () => {});
+  if (batch.wake && fuseThread.parked) stat(data.wakePath, () => {});
 });

@@ -22,6 +22,7 @@ import {
 import { Errno, FuseDecodeError, errnoOf, errorCode } from './errors.js';
 import { DEFERRED, type ConnInfo, type FuseHandler } from './handler.js';
 import type { NoticeQueue } from './notices.js';
+import type { ParkFlag } from './park.js';
 import {
   DirentWriter,
   encodeAttrOut,
@@ -96,6 +97,8 @@ export interface SessionOptions {
   readonly ports?: readonly MessagePort[];
   /** Notices queued by the handler are flushed after every request. */
   readonly notices?: NoticeQueue;
+  /** Set while the loop is parked in read() (senders wake it only then). */
+  readonly park?: ParkFlag;
   /** Called once INIT has been answered. */
   readonly onInit?: (conn: ConnInfo) => void;
   /** A line per request and per error reply, when set. */
@@ -111,6 +114,7 @@ export class FuseSession {
   private readonly wantFlags: number;
   private readonly wakeName: string | undefined;
   private readonly ports: readonly MessagePort[];
+  private readonly park: ParkFlag | undefined;
   private readonly onInit: ((conn: ConnInfo) => void) | undefined;
   private readonly log: ((line: string) => void) | undefined;
 
@@ -143,6 +147,7 @@ export class FuseSession {
     this.wakeName = opts.wakeName;
     this.ports = opts.ports ?? [];
     this.notices = opts.notices;
+    this.park = opts.park;
     this.onInit = opts.onInit;
     this.log = opts.log;
     this.inBuf = Buffer.allocUnsafe(requestBufferSize(this.maxWrite));
@@ -162,27 +167,26 @@ export class FuseSession {
 
   /** Serves requests until the file system is unmounted (read fails with ENODEV). */
   run(): void {
-    // One drain per request: the one after a request is also the one before
-    // the next read, so messages never wait longer than one request.
-    this.drain();
+    // One drain per request, just before the next read, so messages never
+    // wait longer than one request; the park flag goes up before it (park.ts).
     while (!this.stopped) {
+      this.park?.park();
+      this.drain();
       let n: number;
       try {
         n = this.device.read(this.inBuf);
       } catch (err) {
         const code = errorCode(err);
         // EINTR/EAGAIN: retry. ENOENT: the request was interrupted before we read it.
-        if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') {
-          this.drain();
-          continue;
-        }
+        if (code === 'EINTR' || code === 'EAGAIN' || code === 'ENOENT') continue;
         if (code === 'ENODEV') break;
         throw err;
+      } finally {
+        this.park?.unpark();
       }
       if (n === 0) break;
       this.requests++;
       this.dispatch(n);
-      this.drain();
     }
     this.destroyOnce();
   }

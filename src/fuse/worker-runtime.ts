@@ -8,6 +8,7 @@ import { writeSync } from 'node:fs';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { ConnInfo, FuseHandler } from './handler.js';
 import { NoticeQueue } from './notices.js';
+import { ParkFlag } from './park.js';
 import { FuseSession } from './session.js';
 
 /** What FuseMount passes to the worker (workerData). */
@@ -23,6 +24,8 @@ export interface FuseWorkerData {
   /** FUSE thread → notifier batches. */
   readonly noticePort: MessagePort;
   readonly noticeShared: SharedArrayBuffer;
+  /** The FUSE thread's ParkFlag. */
+  readonly parkShared: SharedArrayBuffer;
   /** The caller's own options for its handler. */
   readonly user: unknown;
 }
@@ -68,6 +71,7 @@ export function runFuseWorker(makeHandler: (user: unknown, ctx: FuseWorkerContex
       wakeName: d.wakeName,
       ports: [d.commandPort],
       notices,
+      park: new ParkFlag(d.parkShared),
       onInit: (conn) => port.postMessage({ fuseStatus: 'ready', conn } satisfies FuseWorkerStatus),
       log: d.debug ? log : undefined,
     });

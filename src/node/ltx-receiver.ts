@@ -12,7 +12,9 @@
  * a third of the receive time measured on a loaded machine).
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasync, open, write, writeSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { LTXDecoder, type Header, type Trailer } from '../ltx/index.js';
 
@@ -49,8 +51,13 @@ export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, optio
 /** An empty file in the receive folder, open for writing. */
 interface OpenFile {
   readonly path: string;
-  readonly fh: FileHandle;
+  readonly fd: number;
 }
+
+const openFile = promisify(open);
+const fdatasyncFile = promisify(fdatasync);
+const writeFile = async (fd: number, buf: Buffer, off: number, len: number, position: number): Promise<number> =>
+  await new Promise((resolve, reject) => write(fd, buf, off, len, position, (err, n) => (err ? reject(err) : resolve(n))));
 
 /**
  * Receives one stream's LTX files, one at a time, each into a file created
@@ -86,7 +93,7 @@ export class LTXReceiver {
     } catch {
       return;
     }
-    await file.fh.close().catch(() => {});
+    closeSync(file.fd);
     await rm(file.path, { force: true });
   }
 
@@ -98,8 +105,14 @@ export class LTXReceiver {
   }
 }
 
+/**
+ * Writes (see writeAll) and closes synchronously, fdatasyncs through the
+ * thread pool: on a busy machine each thread-pool job costs the main thread
+ * a context switch or two, more than a small write into the page cache or a
+ * close takes.
+ */
 async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options: ReceiveOptions): Promise<ReceivedLTX> {
-  const { path, fh } = file;
+  const { path, fd } = file;
   let kept = false;
   try {
     const dec = new LTXDecoder({ onHeader: options.onHeader });
@@ -107,15 +120,15 @@ async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options:
     for await (const data of body) {
       options.onData?.();
       pushWhole(dec, data);
-      await writeAll(fh, data);
+      await writeAll(fd, data, size);
       size += data.length;
     }
     const summary = dec.end();
-    await fh.sync();
+    await fdatasyncFile(fd);
     kept = true;
     return { path, header: summary.header, trailer: summary.trailer, size };
   } finally {
-    await fh.close();
+    closeSync(fd);
     if (!kept) await rm(path, { force: true });
   }
 }
@@ -124,12 +137,12 @@ async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options:
 async function createFile(dir: string): Promise<OpenFile> {
   const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
   try {
-    return { path, fh: await open(path, 'wx', 0o644) };
+    return { path, fd: await openFile(path, 'wx', 0o644) };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
   }
   await mkdir(dir, { recursive: true });
-  return { path, fh: await open(path, 'wx', 0o644) };
+  return { path, fd: await openFile(path, 'wx', 0o644) };
 }
 
 /**
@@ -142,10 +155,18 @@ function pushWhole(dec: LTXDecoder, data: Buffer): void {
   if (off < data.length) throw new LTXBodyError('LTX body continues after its trailer');
 }
 
-async function writeAll(fh: FileHandle, data: Buffer): Promise<void> {
-  let off = 0;
-  while (off < data.length) {
-    const { bytesWritten } = await fh.write(data, off, data.length - off);
-    off += bytesWritten;
+/**
+ * The first SYNC_WRITE_MAX bytes of a file are written synchronously (a
+ * transaction's file, into the page cache); the rest of a large one (a
+ * snapshot) through the thread pool, where the kernel's dirty-page
+ * throttling cannot stall the event loop.
+ */
+const SYNC_WRITE_MAX = 1024 * 1024;
+
+async function writeAll(fd: number, data: Buffer, position: number): Promise<void> {
+  for (let off = 0; off < data.length; ) {
+    const n = data.length - off;
+    if (position + off + n <= SYNC_WRITE_MAX) off += writeSync(fd, data, off, n, position + off);
+    else off += await writeFile(fd, data, off, n, position + off);
   }
 }
