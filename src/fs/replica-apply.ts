@@ -10,7 +10,7 @@
  * overlapping readers cannot starve it; SQLite's busy handler retries them.
  * A waiting apply is retried after every FUSE request (`poll`).
  */
-import { applyLTX, restoreWalIndexPage, type ApplyResult } from '../store/apply.js';
+import { applyLTXFiles, restoreWalIndexPage, type ApplyResult } from '../store/apply.js';
 import type { DB } from '../store/db.js';
 import { ApplyFatalError } from '../store/errors.js';
 import { DATABASE_LOCKS, Lock, type LockMask, type LockingMode, READ_LOCKS, newInternalOwner } from '../store/locks.js';
@@ -130,7 +130,7 @@ export class ReplicaApplier {
     if (!db.locks.tryAcquireWriteSet(p.owner, db.mode)) return false;
     let result: ApplyResult;
     try {
-      result = applyLTX(db, cmd.path, cmd.quarantine, cmd.syncDatabase);
+      result = applyLTXFiles(db, cmd.paths, cmd.quarantine, cmd.syncDatabase);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       if (err instanceof ApplyFatalError) {

@@ -14,6 +14,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { Pos } from '../http/posmap.js';
+import { MAX_APPLY_GROUP } from '../store/db.js';
 
 /** A received file to apply, and the position it produces. */
 export interface QueuedFile {
@@ -23,8 +24,18 @@ export interface QueuedFile {
   /** Bytes on disk, counted against the byte bound. */
   readonly size: number;
   readonly pos: Pos;
-  /** Applies the file (the applier moves it into ltx/ on success). */
-  readonly run: () => Promise<void>;
+  /** The LTX header's timestamp, ms since the epoch. */
+  readonly timestamp: number;
+  /** Resolves once the file is durable (its fdatasync); it is not applied before. */
+  readonly durable: Promise<void>;
+  /** May be applied together with the batchable files of `db` queued right behind it. */
+  readonly batchable: boolean;
+  /**
+   * Applies the file and, in the same apply, `more` (files of the same
+   * database that followed it, all batchable; empty unless this one is).
+   * The applier moves them into ltx/ on success.
+   */
+  readonly run: (more: readonly QueuedFile[]) => Promise<void>;
 }
 
 /** A callback that must run after every file queued before it. */
@@ -40,9 +51,11 @@ export interface PipelineLimits {
   readonly maxFiles: number;
   /** Their bytes; one file larger than this is still taken when the queue is empty. */
   readonly maxBytes: number;
+  /** Files applied together at most (the store's apply group bound, MAX_APPLY_GROUP). */
+  readonly maxBatch: number;
 }
 
-export const DEFAULT_PIPELINE_LIMITS: PipelineLimits = { maxFiles: 16, maxBytes: 64 * 1024 * 1024 };
+export const DEFAULT_PIPELINE_LIMITS: PipelineLimits = { maxFiles: 16, maxBytes: 64 * 1024 * 1024, maxBatch: MAX_APPLY_GROUP };
 
 export class ApplyPipeline {
   private readonly steps: QueuedStep[] = [];
@@ -113,24 +126,68 @@ export class ApplyPipeline {
   }
 
   private async next(): Promise<void> {
+    // push() stores the returned promise in `running`; a loop that found
+    // nothing to wait for must not set it back to null before that.
+    await Promise.resolve();
     for (;;) {
-      const step = this.steps.shift();
+      const step = this.steps[0];
       if (step === undefined || this.closed || this.failure !== null) {
-        if (step !== undefined) this.steps.unshift(step);
         this.running = null;
         this.wake();
         return;
       }
-      try {
-        await step.run();
-      } catch (err) {
-        this.failure = err instanceof Error ? err : new Error(String(err));
-        // The file was not handed over: it is ours to remove.
-        if (step.kind === 'file') await rm(step.path, { force: true });
-        this.onFailure(this.failure);
+      if (step.kind === 'call') {
+        this.steps.shift();
+        this.runCall(step);
+        continue;
       }
-      if (step.kind === 'file') this.finished(step);
+      const { files, calls } = this.takeBatch(step);
+      try {
+        for (const f of files) await f.durable;
+        // Closed while the files were being synced: never handed over.
+        if (this.closed) throw new Error('apply queue closed');
+        await step.run(files.slice(1));
+      } catch (err) {
+        // The files were not handed over: they are ours to remove.
+        for (const f of files) await rm(f.path, { force: true });
+        if (!this.closed) {
+          this.failure = err instanceof Error ? err : new Error(String(err));
+          this.onFailure(this.failure);
+        }
+      }
+      for (const f of files) this.finished(f);
+      // Steps that were queued between the files run after all of them (they only need the files before them applied).
+      if (this.failure === null) for (const c of calls) this.runCall(c);
       this.wake();
+    }
+  }
+
+  /**
+   * Takes `head` off the queue with the batchable files of its database
+   * right behind it (up to maxBatch), and the calls queued between them.
+   */
+  private takeBatch(head: QueuedFile): { files: QueuedFile[]; calls: QueuedCall[] } {
+    const files = [head];
+    let end = 1;
+    if (head.batchable) {
+      for (let i = 1; i < this.steps.length && files.length < this.limits.maxBatch; i++) {
+        const s = this.steps[i]!;
+        if (s.kind === 'call') continue;
+        if (s.db !== head.db || !s.batchable) break;
+        files.push(s);
+        end = i + 1;
+      }
+    }
+    const taken = this.steps.splice(0, end);
+    return { files, calls: taken.filter((s): s is QueuedCall => s.kind === 'call') };
+  }
+
+  private runCall(call: QueuedCall): void {
+    try {
+      call.run();
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.onFailure(this.failure);
     }
   }
 

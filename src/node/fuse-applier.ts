@@ -19,9 +19,9 @@ export class FuseApplier {
     private readonly onRefused: () => void = () => {},
   ) {}
 
-  /** `syncDatabase` false: more files of `db` are queued behind this one (see ApplyCommand). */
-  async apply(db: string, path: string, quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void> {
-    const result = await this.channel.request({ type: 'apply', db, path, quarantine, syncDatabase });
+  /** See ApplyCommand. */
+  async apply(db: string, paths: readonly string[], quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void> {
+    const result = await this.channel.request({ type: 'apply', db, paths, quarantine, syncDatabase });
     if (result.status === 'ok') return;
     this.onRefused();
     throw new ApplyError(`${db}: ${result.status === 'error' ? result.message : 'store busy'}`);

@@ -3,8 +3,9 @@
  * database lock (ARCHITECTURE §3.4; LiteFS held the write lock for the whole
  * network transfer): every byte is decoded as it arrives, so by the time
  * the body ends the file is fully verified (page block, LZ4 frame, file
- * checksum, a snapshot's post-apply checksum) and fsynced. A body that
- * fails or stops early leaves no file behind.
+ * checksum, a snapshot's post-apply checksum); its fdatasync then runs
+ * while the next file arrives (`durable`). A body that fails or stops
+ * early leaves no file behind.
  *
  * A stream's receiver (LTXReceiver) creates the next file while the
  * current one is handed on, so a transaction's latency does not include
@@ -19,12 +20,19 @@ import { join } from 'node:path';
 import { LTXDecoder, type Header, type Trailer } from '../ltx/index.js';
 
 export interface ReceivedLTX {
-  /** `<dir>/<16 hex>.ltx`, fsynced. */
+  /** `<dir>/<16 hex>.ltx`, written whole and verified. */
   readonly path: string;
   readonly header: Header;
   readonly trailer: Trailer;
   /** Bytes on disk. */
   readonly size: number;
+  /**
+   * Resolves once the file is durable (fdatasync; then its descriptor is
+   * closed). The next file can arrive meanwhile, so the fsyncs of queued
+   * files overlap. Rejections are also observed here, so one nobody awaits
+   * (the stream dropped) is not an unhandled rejection.
+   */
+  readonly durable: Promise<void>;
 }
 
 export class LTXBodyError extends Error {
@@ -45,7 +53,14 @@ export interface ReceiveOptions {
  * whatever the body's source throws.
  */
 export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
-  return await receiveInto(await createFile(dir), body, options);
+  const received = await receiveInto(await createFile(dir), body, options);
+  try {
+    await received.durable;
+  } catch (err) {
+    await rm(received.path, { force: true });
+    throw err;
+  }
+  return received;
 }
 
 /** An empty file in the receive folder, open for writing. */
@@ -69,7 +84,7 @@ export class LTXReceiver {
 
   constructor(private readonly dir: string) {}
 
-  /** As receiveLTX. */
+  /** As receiveLTX, except that it resolves before the file is durable (`durable`). */
   async receive(body: AsyncIterable<Buffer>, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
     if (this.closed) throw new Error('LTX receiver closed');
     const file = await (this.spare ?? createFile(this.dir));
@@ -107,30 +122,31 @@ export class LTXReceiver {
 
 /**
  * Writes (see writeAll) and closes synchronously, fdatasyncs through the
- * thread pool: on a busy machine each thread-pool job costs the main thread
- * a context switch or two, more than a small write into the page cache or a
- * close takes.
+ * thread pool (`durable`): on a busy machine each thread-pool job costs the
+ * main thread a context switch or two, more than a small write into the
+ * page cache or a close takes.
  */
 async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options: ReceiveOptions): Promise<ReceivedLTX> {
   const { path, fd } = file;
-  let kept = false;
+  let summary: ReturnType<LTXDecoder['end']>;
+  let size = 0;
   try {
     const dec = new LTXDecoder({ onHeader: options.onHeader });
-    let size = 0;
     for await (const data of body) {
       options.onData?.();
       pushWhole(dec, data);
       await writeAll(fd, data, size);
       size += data.length;
     }
-    const summary = dec.end();
-    await fdatasyncFile(fd);
-    kept = true;
-    return { path, header: summary.header, trailer: summary.trailer, size };
-  } finally {
+    summary = dec.end();
+  } catch (err) {
     closeSync(fd);
-    if (!kept) await rm(path, { force: true });
+    await rm(path, { force: true });
+    throw err;
   }
+  const durable = fdatasyncFile(fd).finally(() => closeSync(fd));
+  durable.catch(() => {});
+  return { path, header: summary.header, trailer: summary.trailer, size, durable };
 }
 
 /** Creates a new file in `dir`, making `dir` only when it is missing (not a mkdir per file). */

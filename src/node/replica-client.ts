@@ -27,7 +27,7 @@ import { HEARTBEAT_INTERVAL_MS } from '../http/stream-session.js';
 import { formatPos, isSnapshot, type Header } from '../ltx/index.js';
 import type { QuarantineRequest } from '../store/messages.js';
 import { isValidClusterID } from './cluster-id.js';
-import { ApplyPipeline, DEFAULT_PIPELINE_LIMITS, type PipelineLimits } from './apply-pipeline.js';
+import { ApplyPipeline, DEFAULT_PIPELINE_LIMITS, type PipelineLimits, type QueuedFile } from './apply-pipeline.js';
 import { LTXReceiver } from './ltx-receiver.js';
 import { quarantineReason } from './quarantine-rule.js';
 
@@ -35,9 +35,10 @@ import { quarantineReason } from './quarantine-rule.js';
 export interface LTXApplier {
   /**
    * Resolves once applied (the 'tx' event has updated `positions()`); rejects on a position mismatch or failure.
-   * `syncDatabase` false leaves the database file's fsync to the group (ApplyCommand.syncDatabase).
+   * Several `paths` are applied in order as one apply (ApplyCommand); `syncDatabase` false leaves the
+   * database file's fsync to the group (ApplyCommand.syncDatabase).
    */
-  apply(db: string, path: string, quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void>;
+  apply(db: string, paths: readonly string[], quarantine: QuarantineRequest | null, syncDatabase: boolean): Promise<void>;
 }
 
 export interface ReplicaClientOptions {
@@ -332,18 +333,29 @@ export class ReplicaClient {
     try {
       const { header, trailer } = received;
       const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
-      const apply = async (quarantine: QuarantineRequest | null): Promise<void> => {
-        // The database fsync is left to the group (see ApplyCommand.syncDatabase).
-        await this.o.applier.apply(db, received.path, quarantine, false);
-        this.progress();
-        if (this.ready) this.timestamps.soon(Number(header.timestamp));
-      };
+      const step = (quarantine: QuarantineRequest | null): QueuedFile => ({
+        kind: 'file',
+        db,
+        path: received.path,
+        size: received.size,
+        pos,
+        timestamp: Number(header.timestamp),
+        durable: received.durable,
+        // Applied together with the ones queued behind it (store/apply.ts applyLTXFiles).
+        batchable: !isSnapshot(header) && header.commit > 0 && quarantine === null,
+        run: async (more) => {
+          // The database fsync is left to the group (see ApplyCommand.syncDatabase).
+          await this.o.applier.apply(db, [received.path, ...more.map((f) => f.path)], quarantine, false);
+          this.progress();
+          if (this.ready) this.timestamps.soon(more.at(-1)?.timestamp ?? Number(header.timestamp));
+        },
+      });
       const after = queue.expected(db);
       if (!isSnapshot(header) && after !== undefined) {
         // A repeat of the last queued file: nothing to do.
         if (samePos(after, pos)) return;
         if (continues(after, header)) {
-          queue.push({ kind: 'file', db, path: received.path, size: received.size, pos, run: () => apply(null) });
+          queue.push(step(null));
           handedOver = true;
           return;
         }
@@ -362,7 +374,7 @@ export class ReplicaClient {
       } else {
         this.checkContinues(db, header, local);
       }
-      queue.push({ kind: 'file', db, path: received.path, size: received.size, pos, run: () => apply(quarantine) });
+      queue.push(step(quarantine));
       handedOver = true;
     } finally {
       // The queue owns a file pushed to it; anything else is ours to remove.

@@ -71,28 +71,63 @@ export interface ApplyResult {
 }
 
 export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | null, syncDatabase = true): ApplyResult {
+  return applyLTXFiles(db, [path], quarantine, syncDatabase);
+}
+
+/** A file to apply: where it is, and its two ends. */
+interface ApplyFile {
+  readonly path: string;
+  readonly header: Header;
+  readonly postApply: bigint;
+  readonly name: string;
+}
+
+/**
+ * Applies `paths` in order as one apply (a replica's queued files): the
+ * checks of all of them first, then every file renamed into `ltx/` with
+ * one folder fsync, then their pages, one wal-index rewrite and one round
+ * of cache invalidation. Several files must all be incremental, non-empty
+ * and without a quarantine, and at most MAX_APPLY_GROUP: their pages are
+ * left unsynced behind the apply group's marker, so start-up can redo them
+ * (the database file is fsynced after the last one when `syncDatabase`).
+ */
+export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: QuarantineRequest | null, syncDatabase = true): ApplyResult {
   const io = db.io;
-  const { header, postApply } = readEnds(db, path);
-  const snapshot = isSnapshot(header);
-  const name = formatFilename(header.minTXID, header.maxTXID);
+  const files: ApplyFile[] = paths.map((path) => {
+    const { header, postApply } = readEnds(db, path);
+    return { path, header, postApply, name: formatFilename(header.minTXID, header.maxTXID) };
+  });
+  const first = files[0];
+  if (first === undefined) throw new Error('applyLTXFiles: no file');
+  const last = files[files.length - 1]!;
+  const snapshot = isSnapshot(first.header);
+  if (files.length > 1) {
+    if (files.length > MAX_APPLY_GROUP) throw new Error(`applyLTXFiles: ${files.length} files, at most ${MAX_APPLY_GROUP} at once`);
+    const alone = files.find((f) => isSnapshot(f.header) || f.header.commit === 0);
+    if (alone !== undefined || quarantine !== null) throw new InvalidWriteError(db.name, `${(alone ?? first).name}: snapshots, deletions and quarantines are applied alone`);
+  }
 
   // WAL commits of this node's time as primary: durable before anything here rewrites the database.
   db.syncPendingLTX();
   // 1. Refusals: nothing has changed yet.
-  if (!snapshot && (db.pos.txid !== header.minTXID - 1n || db.pos.postApplyChecksum !== header.preApplyChecksum)) {
-    throw new ApplyPosMismatchError(db.name, db.pos, { txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum }, name);
-  }
-  if (!snapshot && header.commit > 0 && db.pageSize !== 0 && db.pageSize !== header.pageSize) {
-    throw new InvalidWriteError(db.name, `${name} has page size ${header.pageSize}, the database ${db.pageSize} (only a snapshot may change it)`);
-  }
-  // An empty database's checksum is the bare flag.
-  if (header.commit === 0 && postApply !== ChecksumFlag) {
-    throw new InvalidWriteError(db.name, `deletion ${name} has post-apply checksum ${formatHex16(postApply)}`);
+  let pos = db.pos;
+  for (const { header, postApply, name } of files) {
+    if (!snapshot && (pos.txid !== header.minTXID - 1n || pos.postApplyChecksum !== header.preApplyChecksum)) {
+      throw new ApplyPosMismatchError(db.name, pos, { txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum }, name);
+    }
+    if (!snapshot && header.commit > 0 && db.pageSize !== 0 && db.pageSize !== header.pageSize) {
+      throw new InvalidWriteError(db.name, `${name} has page size ${header.pageSize}, the database ${db.pageSize} (only a snapshot may change it)`);
+    }
+    // An empty database's checksum is the bare flag.
+    if (header.commit === 0 && postApply !== ChecksumFlag) {
+      throw new InvalidWriteError(db.name, `deletion ${name} has post-apply checksum ${formatHex16(postApply)}`);
+    }
+    pos = { txid: header.maxTXID, postApplyChecksum: postApply };
   }
 
   // 2. Diverged local data is copied aside before anything replaces it.
   let quarantineDir: string | null = null;
-  if (snapshot && quarantine !== null && hasLocalData(db)) quarantineDir = quarantineLocalData(db, quarantine, header, postApply);
+  if (snapshot && quarantine !== null && hasLocalData(db)) quarantineDir = quarantineLocalData(db, quarantine, first.header, first.postApply);
 
   // 3. WAL frames from a time as primary: the wal-index is about to say
   // "WAL empty", so their pages must be in the database file first.
@@ -100,51 +135,57 @@ export function applyLTX(db: DB, path: string, quarantine: QuarantineRequest | n
   const walFolded = foldWAL(db, ranges);
 
   // 4. Durable in ltx/ before the database is touched; so is the marker of
-  // an apply group (its first file leaves the database unsynced).
+  // an apply group (its first file leaves the database unsynced, and files
+  // applied together are in ltx/ before their pages are written). The
+  // group stays within the MAX_APPLY_GROUP newest files start-up redoes.
   io.mkdirp(db.ltxDir);
-  const sync = syncDatabase || db.unsyncedApplies + 1 >= MAX_APPLY_GROUP;
-  if (!sync && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) io.close(io.open(db.applyGroupPath, 'createNew'));
-  const ltxPath = join(db.ltxDir, name);
-  io.rename(path, ltxPath);
+  if (db.unsyncedApplies + files.length > MAX_APPLY_GROUP) db.syncAppliedPages();
+  const sync = syncDatabase || db.unsyncedApplies + files.length >= MAX_APPLY_GROUP;
+  if ((!sync || files.length > 1) && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) io.close(io.open(db.applyGroupPath, 'createNew'));
+  for (const f of files) io.rename(f.path, join(db.ltxDir, f.name));
   io.fsyncDir(db.ltxDir);
   try {
-    if (snapshot) removeOtherLTXFiles(db, name);
-    const deleted = header.commit === 0;
-    let pageCount: number;
-    if (deleted) {
-      pageCount = 0;
-      removeDatabaseFiles(db);
-      db.endApplyGroup();
-    } else {
-      pageCount = writePages(db, ltxPath, header, ranges, sync);
-      if (sync) db.endApplyGroup();
-      else db.unsyncedApplies++;
-      const actual = db.cache().databaseChecksum(header.commit);
-      if (actual !== postApply) {
-        throw new Error(`database checksum ${formatHex16(actual)} does not match LTX post-apply checksum ${formatHex16(postApply)} of ${name}`);
+    if (snapshot) removeOtherLTXFiles(db, first.name);
+    const deleted = first.header.commit === 0;
+    for (const { header, postApply, name } of files) {
+      let pageCount = 0;
+      if (deleted) {
+        removeDatabaseFiles(db);
+        db.endApplyGroup();
+      } else {
+        pageCount = writePages(db, join(db.ltxDir, name), header, ranges, sync && header === last.header);
+        const actual = db.cache().databaseChecksum(header.commit);
+        if (actual !== postApply) {
+          throw new Error(`database checksum ${formatHex16(actual)} does not match LTX post-apply checksum ${formatHex16(postApply)} of ${name}`);
+        }
       }
+      db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
+      db.pageN = header.commit;
+      db.timestamp = Number(header.timestamp);
+      db.ctx.post({
+        type: 'tx',
+        db: db.name,
+        txid: formatHex16(header.maxTXID),
+        checksum: formatHex16(postApply),
+        pages: pageCount,
+        pageSize: header.pageSize,
+        commit: header.commit,
+        timestamp: Number(header.timestamp),
+      });
     }
-    db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
-    db.pageN = header.commit;
-    db.timestamp = Number(header.timestamp);
+    if (!deleted) {
+      if (sync) db.endApplyGroup();
+      else db.unsyncedApplies += files.length;
+    }
     db.dirty.clear();
     db.journalActive = false;
     db.lastRefusal = null;
-    db.ctx.post({
-      type: 'tx',
-      db: db.name,
-      txid: formatHex16(header.maxTXID),
-      checksum: formatHex16(postApply),
-      pages: pageCount,
-      pageSize: header.pageSize,
-      commit: header.commit,
-      timestamp: Number(header.timestamp),
-    });
     const shmPage = deleted ? null : rewriteWalIndexHeader(db);
     maybeEnforceRetention(db);
     return { ranges: ranges.list(), wholeFile: snapshot, deleted, shmPage, quarantineDir, walFolded };
   } catch (err) {
-    throw new ApplyFatalError(db.name, `applying ${name} failed after it was moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
+    const names = files.map((f) => f.name).join(', ');
+    throw new ApplyFatalError(db.name, `applying ${names} failed after ${files.length > 1 ? 'they were' : 'it was'} moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
   }
 }
 

@@ -82,8 +82,9 @@ export interface ImportCommand {
 }
 
 /**
- * Replica: apply the LTX file at `path` (in `<data>/tmp/`, fully verified by
- * the main thread, fsynced) to `db` (created if missing) under the
+ * Replica: apply the LTX files at `paths`, in order (in `<data>/tmp/`, fully
+ * verified by the main thread, fsynced; several only when all are
+ * incremental: store/apply.ts applyLTXFiles) to `db` (created if missing) under the
  * database's write lock set (ref §6.6, §9.6). The FUSE thread moves the file
  * into `ltx/` (durable) before it touches the database, so start-up
  * re-applies it after a crash mid-apply. An incremental file must continue
@@ -95,7 +96,7 @@ export interface ApplyCommand {
   readonly type: 'apply';
   readonly id: number;
   readonly db: string;
-  readonly path: string;
+  readonly paths: readonly string[];
   /**
    * Set for a snapshot that replaces local data which is not provably a
    * prefix of the primary's history (ARCHITECTURE §3.1): the database, its

@@ -133,7 +133,7 @@ describe('litefs fence and role changes', { skip }, () => {
     if (mount === undefined) throw new Error('not mounted');
     const id = nextId++;
     const result = new Promise<StoreCommandResult>((resolve) => waiters.set(id, resolve));
-    mount.send({ type: 'apply', id, db, path, quarantine: null, syncDatabase: true });
+    mount.send({ type: 'apply', id, db, paths: [path], quarantine: null, syncDatabase: true });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`apply ${id} of ${db} got no result within ${DEADLINE_MS} ms`)), DEADLINE_MS);

@@ -109,7 +109,7 @@ describe('litefs replica: applying LTX files under concurrent readers', { skip }
   async function apply(db: string, path: string, quarantine: QuarantineRequest | null = null): Promise<StoreCommandResult> {
     const id = nextId++;
     const result = new Promise<StoreCommandResult>((resolve) => waiters.set(id, resolve));
-    send({ type: 'apply', id, db, path, quarantine, syncDatabase: true });
+    send({ type: 'apply', id, db, paths: [path], quarantine, syncDatabase: true });
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`apply ${id} of ${db} (${path}) got no result within ${DEADLINE_MS} ms`)), DEADLINE_MS);

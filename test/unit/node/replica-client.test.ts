@@ -345,7 +345,7 @@ describe('replica client pipeline: receiving ahead of a slow applier', () => {
     const r = (box.r = track(
       startReplica(sp.url, {
         local: new Map([['a.db', h.pos(1)]]),
-        pipeline: { maxFiles: 4, maxBytes: 64 << 20 },
+        pipeline: { maxFiles: 4, maxBytes: 64 << 20, maxBatch: 16 },
         onReady: () => seen.push(`ready after ${calls()}`),
         onPrimaryTimestamp: (ms) => seen.push(`timestamp ${ms} after ${calls()}`),
       }),
@@ -363,6 +363,8 @@ describe('replica client pipeline: receiving ahead of a slow applier', () => {
     assert.deepEqual(applied(r), txs(2, 9));
     assert.deepEqual(seen, ['ready after 8', 'timestamp 7 after 8']);
     assert.equal(r.applier.maxActive, 1, 'one apply at a time');
+    // The three files that queued behind the stuck one went in one apply (between them: HWM frames).
+    assert.deepEqual(r.applier.batches.slice(0, 2), [1, 3]);
     assert.deepEqual(r.applier.positions.get('a.db'), h.pos(9));
     assert.deepEqual(r.tmpFiles(), []);
     assert.equal(sp.requests.length, 1, 'no reconnect');
@@ -386,7 +388,7 @@ describe('replica client pipeline: receiving ahead of a slow applier', () => {
   test('an apply failure mid-queue drops the stream: the files behind it are removed, never applied; the replica reconnects from the real position', async () => {
     const sp = await scriptedPrimary((n) => (n === 0 ? { bytes: files(2, 7), hold: true } : { bytes: [...files(3, 7), ready], hold: true }));
     cleanups.push(sp.close);
-    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]), pipeline: { maxFiles: 4, maxBytes: 64 << 20 } }));
+    const r = track(startReplica(sp.url, { local: new Map([['a.db', h.pos(1)]]), pipeline: { maxFiles: 4, maxBytes: 64 << 20, maxBatch: 16 } }));
     r.applier.rejectTXID = 3n;
     const release = r.applier.pause();
     await waitFor('four files queued', () => r.tmpFiles().length === 4);

@@ -304,11 +304,15 @@ export class FakeApplier implements LTXApplier {
     };
   }
 
-  async apply(db: string, path: string, quarantine: QuarantineRequest | null): Promise<void> {
+  /** Files per apply call, in call order. */
+  readonly batches: number[] = [];
+
+  async apply(db: string, paths: readonly string[], quarantine: QuarantineRequest | null): Promise<void> {
     this.active++;
     this.maxActive = Math.max(this.maxActive, this.active);
+    this.batches.push(paths.length);
     try {
-      await this.applyOne(db, path, quarantine);
+      for (const path of paths) await this.applyOne(db, path, quarantine);
     } finally {
       this.active--;
     }

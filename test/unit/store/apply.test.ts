@@ -4,11 +4,11 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, w
 import { join } from 'node:path';
 import { LTXEncoder, formatFilename, formatHex16, makeHeader } from '../../../src/ltx/index.js';
 import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sqlite/index.js';
-import { applyLTX } from '../../../src/store/apply.js';
+import { applyLTX, applyLTXFiles } from '../../../src/store/apply.js';
 import { type DB, MAX_APPLY_GROUP } from '../../../src/store/db.js';
-import { CrashIO } from '../../../src/store/io-crash.js';
+import { CrashIO, SimulatedCrash } from '../../../src/store/io-crash.js';
 import { Store } from '../../../src/store/store.js';
-import { ApplyPosMismatchError } from '../../../src/store/errors.js';
+import { ApplyPosMismatchError, InvalidWriteError } from '../../../src/store/errors.js';
 import type { StoreEvent } from '../../../src/store/messages.js';
 import { type Harness, PAGE, harness, imageChecksum, ltxNames, page, report, tx } from './store-fixture.js';
 
@@ -287,6 +287,112 @@ describe('store: applying received LTX files (replica)', () => {
     applyLTX(db, primary.commit(2, [2], 102), null, true);
     assert.equal(db.unsyncedApplies, 0);
   });
+
+  test('files applied together: renamed with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
+    const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), trace: true });
+    const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, (e) => h.events.push(e), () => {}, io);
+    store.open();
+    const db = store.createDB('r.db');
+    applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+    io.trace!.length = 0;
+    const batch = [primary.commit(6, [1, 5, 6], 2), primary.commit(6, [3], 3), primary.commit(3, [1, 2], 4)];
+    const r = applyLTXFiles(db, batch, null, false);
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database file equals the primary image');
+    assert.deepEqual(db.pos, { txid: 4n, postApplyChecksum: primary.checksum });
+    assert.equal(db.pageN, 3);
+    assert.deepEqual(ltxNames(db), [1n, 2n, 3n, 4n].map((t) => formatFilename(t, t)));
+    assert.deepEqual(readdirSync(join(h.dataDir, 'tmp')), []);
+    assert.deepEqual(
+      txEvents(h.events).map((e) => [e.txid, e.pages, e.commit]),
+      [
+        ['0000000000000001', 4, 4],
+        ['0000000000000002', 3, 6],
+        ['0000000000000003', 1, 6],
+        ['0000000000000004', 2, 3],
+      ],
+    );
+    // Pages 1-3 written, 5-6 written then cut off, 4 cut off: all of it, merged.
+    assert.deepEqual(r.ranges, [{ off: 0, len: 6 * PAGE }]);
+    assert.equal(r.wholeFile, false);
+    const syncs = io.trace!.filter((t) => /^\d+ (fsync|fdatasync|fsyncDir) /.test(t));
+    assert.deepEqual(
+      syncs.map((t) => t.replace(/^\d+ /, '')),
+      [`fsyncDir ${db.ltxDir}`],
+      'one folder fsync for the three renames; the database fsync is left to the group',
+    );
+    assert.equal(db.unsyncedApplies, 3);
+    assert.ok(existsSync(db.applyGroupPath));
+  });
+
+  test('files applied together are checked first: one that does not continue the one before, or a snapshot among them, changes nothing', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    const before = readFileSync(db.databasePath);
+    const second = primary.commit(2, [2], 2);
+    primary.commit(2, [1], 3); // never reaches the replica
+    const fourth = primary.commit(2, [2], 4);
+    assert.throws(() => applyLTXFiles(db, [second, fourth], null, false), ApplyPosMismatchError);
+    const snap = primary.snapshot();
+    assert.throws(() => applyLTXFiles(db, [second, snap], null, false), InvalidWriteError);
+    assert.throws(() => applyLTXFiles(db, [second, fourth], { reason: 'diverged', primary: 'p' }, false), InvalidWriteError);
+    assert.ok(readFileSync(db.databasePath).equals(before));
+    assert.equal(db.pos.txid, 1n);
+    assert.deepEqual(ltxNames(db), [formatFilename(1n, 1n)]);
+    for (const f of [second, fourth, snap]) assert.ok(existsSync(f), 'refused files stay where they were');
+  });
+
+  for (const [loss, syncDatabase] of [
+    ['process', false],
+    ['power', false],
+    ['process', true],
+    ['power', true],
+  ] as const) {
+    test(`files applied together (syncDatabase ${syncDatabase}) survive a ${loss} loss at every change: start-up reaches a position of the chain with its exact image`, () => {
+      let points = 0;
+      const images = new Map<bigint, Buffer>();
+      for (let killAt = 1; ; killAt++) {
+        rmSync(h.base, { recursive: true, force: true });
+        h = harness();
+        primary = new ModelPrimary(join(h.dataDir, 'tmp'));
+        const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), count: 'mutation' });
+        const open = (): Store => {
+          const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, () => {}, () => {}, io);
+          store.open();
+          return store;
+        };
+        let db = open().createDB('r.db');
+        applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+        images.set(1n, Buffer.from(primary.image));
+        const batch = [6, 6, 3].map((pages, i) => {
+          const path = primary.commit(pages, i === 1 ? [3, 4] : [1, 2, ...(pages > 4 ? [5, 6] : [])], i + 2);
+          images.set(primary.txid, Buffer.from(primary.image));
+          return path;
+        });
+        io.setKillAt(killAt, 'mutation');
+        try {
+          applyLTXFiles(db, batch, null, syncDatabase);
+        } catch (err) {
+          // The crash, or the fatal error wrapping it.
+          if (!(err instanceof SimulatedCrash) && !String(err).includes('simulated crash')) throw err;
+        }
+        const completed = io.crashed === null;
+        io.setKillAt(0);
+        io.restart();
+        if (loss === 'power') io.simulatePowerLoss();
+        db = open().db('r.db')!;
+        const want = images.get(db.pos.txid);
+        assert.ok(want !== undefined, `kill point ${killAt}: position ${db.pos.txid} is not one of the chain`);
+        assert.ok(readFileSync(db.databasePath).equals(want), `kill point ${killAt}: the database is the image of TXID ${db.pos.txid}`);
+        if (completed) {
+          if (loss === 'process' || syncDatabase) assert.equal(db.pos.txid, 4n);
+          assert.ok(points > 10, `only ${points} kill points`);
+          break;
+        }
+        points++;
+        if (killAt > 200) throw new Error('kill points never end');
+      }
+    });
+  }
 
   test('the wal-index header is rewritten: iChange + 1, mxFrame 0, nPage; the rest of the block kept', () => {
     const db = replicaDB();
