@@ -51,11 +51,11 @@ export interface PipelineLimits {
   readonly maxFiles: number;
   /** Their bytes; one file larger than this is still taken when the queue is empty. */
   readonly maxBytes: number;
-  /** Files applied together at most (the store's apply group bound, MAX_APPLY_GROUP). */
+  /** Files applied together at most (within the store's apply group bound, MAX_APPLY_GROUP). */
   readonly maxBatch: number;
 }
 
-export const DEFAULT_PIPELINE_LIMITS: PipelineLimits = { maxFiles: 16, maxBytes: 64 * 1024 * 1024, maxBatch: MAX_APPLY_GROUP };
+export const DEFAULT_PIPELINE_LIMITS: PipelineLimits = { maxFiles: 16, maxBytes: 64 * 1024 * 1024, maxBatch: Math.min(16, MAX_APPLY_GROUP) };
 
 export class ApplyPipeline {
   private readonly steps: QueuedStep[] = [];

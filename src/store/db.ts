@@ -36,12 +36,14 @@ import type { StoreEvent, StoreOptions } from './messages.js';
 export const MAX_PENDING_LTX = 1024;
 
 /**
- * A replica fsyncs its database file once per group of applies (while more
- * files wait behind one), at most this many in a row. Start-up applies the
- * newest this-many LTX files again (open.ts), which repairs pages a power
- * loss took from the group.
+ * A replica fsyncs its database file once per group of applies: at most
+ * this many in a row, and (the `sync` command) within a second. Start-up
+ * applies the newest this-many LTX files again (open.ts), which repairs
+ * pages a power loss took from the group: a few milliseconds for small
+ * files. Large enough that at a few hundred commits a second the second,
+ * not the count, ends a group (every database fsync stalls the FUSE thread).
  */
-export const MAX_APPLY_GROUP = 16;
+export const MAX_APPLY_GROUP = 256;
 
 /**
  * An empty file in `ltx/` (not an LTX name: every reader skips it) made
