@@ -28,13 +28,15 @@ import { markdownTable } from './fuse/report.js';
 interface Settings {
   name: string;
   lagSeconds: number;
+  /** Each lag row first runs this long the same way, unrecorded (JIT compilation of the daemons' paths, a new database). */
+  warmupSeconds: number;
   bulkMiB: number;
   selectSeconds: number;
   selectRows: number;
 }
 
-const FULL: Settings = { name: 'full', lagSeconds: 10, bulkMiB: 64, selectSeconds: 5, selectRows: 20_000 };
-const QUICK: Settings = { name: 'quick (BENCH_QUICK=1)', lagSeconds: 3, bulkMiB: 16, selectSeconds: 2, selectRows: 5000 };
+const FULL: Settings = { name: 'full', lagSeconds: 10, warmupSeconds: 2, bulkMiB: 64, selectSeconds: 5, selectRows: 20_000 };
+const QUICK: Settings = { name: 'quick (BENCH_QUICK=1)', lagSeconds: 3, warmupSeconds: 1, bulkMiB: 16, selectSeconds: 2, selectRows: 5000 };
 
 /** The issue's commit rate for the lag target and the "replica under writes" selects. */
 const TARGET_RATE = 200;
@@ -97,12 +99,14 @@ interface LagResult {
   errors: string[];
 }
 
-async function measureLag(cluster: Cluster, mode: string, rate: number, gapMs: number, seconds: number, cleanup: CleanupStack): Promise<LagResult> {
+async function measureLag(cluster: Cluster, mode: string, rate: number, gapMs: number, settings: Settings, cleanup: CleanupStack): Promise<LagResult> {
+  const seconds = settings.lagSeconds;
   const db = `lag-${mode.toLowerCase()}-${rate === 0 ? 'max' : rate}${gapMs > 0 ? `-gap${gapMs}` : ''}.db`;
   progress(`lag: ${mode}, ${rate === 0 ? 'as fast as possible' : `${rate} commits/s`}, ${seconds} s (${db})`);
   await pyRun(['init', join(cluster.primary.mnt, db), mode, '1'], 60_000, cleanup);
   await waitConverged(cluster, db);
-  const r = await py(['lag', join(cluster.primary.mnt, db), join(cluster.replicas[0]!.mnt, db), String(seconds), String(rate), String(gapMs)], 120_000 + seconds * 1000, cleanup);
+  const args = [String(seconds), String(rate), String(gapMs), String(settings.warmupSeconds)];
+  const r = await py(['lag', join(cluster.primary.mnt, db), join(cluster.replicas[0]!.mnt, db), ...args], 120_000 + (seconds + settings.warmupSeconds) * 1000, cleanup);
   const inOrder = r.lags_ms as number[];
   const lags = inOrder.slice().sort((a, b) => a - b);
   const tenth = Math.max(1, Math.floor(inOrder.length / 10));
@@ -293,10 +297,10 @@ async function main(): Promise<void> {
 
     const lags: LagResult[] = [];
     for (const mode of ['WAL', 'DELETE']) {
-      for (const rate of [TARGET_RATE, 0]) lags.push(await measureLag(cluster, mode, rate, 0, settings.lagSeconds, cleanup));
+      for (const rate of [TARGET_RATE, 0]) lags.push(await measureLag(cluster, mode, rate, 0, settings, cleanup));
     }
     // Diagnostic: the same WAL run with a poller that leaves the replica's FUSE thread alone between selects.
-    lags.push(await measureLag(cluster, 'WAL', TARGET_RATE, POLL_GAP_MS, settings.lagSeconds, cleanup));
+    lags.push(await measureLag(cluster, 'WAL', TARGET_RATE, POLL_GAP_MS, settings, cleanup));
     const apply = await measureApply(cluster, settings.bulkMiB, cleanup);
     const selects = await measureSelects(cluster, settings, cleanup);
     const errors = lags.flatMap((l) => l.errors.map((e) => `${l.mode} ${l.rate === 0 ? 'max' : l.rate}: ${e}`));
@@ -306,9 +310,11 @@ async function main(): Promise<void> {
       '',
       describeRun(settings, loadAtStart),
       '',
-      `#### Lag: commit returned on the primary → row visible on the replica (${settings.lagSeconds} s per row)`,
+      `#### Lag: commit returned on the primary → row visible on the replica (${settings.lagSeconds} s per row, after ${settings.warmupSeconds} s of warm-up)`,
       '',
-      'Writer and poller are two threads of one python3 process (one clock). The poller runs `SELECT max(id)` on the replica ' +
+      `Each row first runs ${settings.warmupSeconds} s the same way without recording anything (the daemons' JavaScript is compiled ` +
+        'while it runs: the first second of a fresh daemon had about twice the lag of the rest). ' +
+        'Writer and poller are two threads of one python3 process (one clock). The poller runs `SELECT max(id)` on the replica ' +
         'in a tight loop (one connection, one read transaction per select; "poll µs" is one select\'s mean duration, so a ' +
         'row becomes visible on average half a poll before it is seen). "seen early": ids visible before their commit call returned, ' +
         `counted as lag 0; "unseen": never seen within 30 s. The last row repeats WAL at ${TARGET_RATE}/s with the poller sleeping ${POLL_GAP_MS} ms between selects ` +

@@ -1,7 +1,7 @@
 """Client programs of `npm run bench:replication` (bench/replication.ts).
 
 usage: lag.py init   DB JOURNAL_MODE ROWS
-       lag.py lag    PRIMARY_DB REPLICA_DB SECONDS RATE [POLL_GAP_MS]
+       lag.py lag    PRIMARY_DB REPLICA_DB SECONDS RATE [POLL_GAP_MS [WARMUP_SECONDS]]
        lag.py bulk   PRIMARY_DB MIB PRIMARY_POS REPLICA_POS
        lag.py select DB SECONDS
        lag.py write  DB SECONDS RATE
@@ -15,7 +15,8 @@ commits/s (0: as fast as it can) for SECONDS and records when each commit
 returned; a poller thread reads `SELECT max(id)` on REPLICA_DB in a tight loop
 (one long-lived connection, one read transaction per select) and records when
 each id was first seen (POLL_GAP_MS > 0: it sleeps that long between
-selects instead, to show what the tight loop itself costs). Prints JSON {"lags_ms": [...], "commits", "seconds",
+selects instead, to show what the tight loop itself costs). The first
+WARMUP_SECONDS (default 0) run the same way but are not recorded. Prints JSON {"lags_ms": [...], "commits", "seconds",
 "unseen", "polls", "poll_us", "early"}; an id seen before its commit returned
 (possible: the replica may apply before the primary's client gets control
 back) counts as lag 0 and is counted in "early".
@@ -77,7 +78,7 @@ def paced(seconds, rate, body):
     return n, time.perf_counter() - start
 
 
-def lag(primary, replica, seconds, rate, gap_ms):
+def lag(primary, replica, seconds, rate, gap_ms, warmup):
     # The poller's Python code and the writer share the GIL; a short switch
     # interval keeps a thread that just returned from SQLite from waiting long.
     sys.setswitchinterval(0.0002)
@@ -138,6 +139,12 @@ def lag(primary, replica, seconds, rate, gap_ms):
         committed[cur.lastrowid] = time.perf_counter()
 
     try:
+        if warmup > 0:
+            paced(warmup, rate, commit)
+            # Only what follows counts; ids seen meanwhile stay in `seen` but are never looked up.
+            committed.clear()
+            stats["polls"] = 0
+            stats["poll_s"] = 0.0
         n, elapsed = paced(seconds, rate, commit)
     finally:
         last[0] = max(committed) if committed else base
@@ -236,7 +243,8 @@ def main():
     if cmd == "init":
         init(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     elif cmd == "lag":
-        lag(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]) if len(sys.argv) > 6 else 0)
+        lag(sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]),
+            float(sys.argv[6]) if len(sys.argv) > 6 else 0, float(sys.argv[7]) if len(sys.argv) > 7 else 0)
     elif cmd == "bulk":
         bulk(sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5])
     elif cmd == "select":
