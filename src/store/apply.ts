@@ -36,6 +36,7 @@ import {
   unmarshalTrailer,
 } from '../ltx/index.js';
 import { SHM_REGION_SIZE, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WAL_INDEX_HEADER_SIZE, buildEmptyWalShmHeader, parseWalIndexHeader } from '../sqlite/index.js';
+import { advancePosition } from './commit-common.js';
 import { type DB, MAX_APPLY_GROUP } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ApplyFatalError, ApplyPosMismatchError, InvalidWriteError } from './errors.js';
@@ -159,19 +160,7 @@ export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: Quar
           throw new Error(`database checksum ${formatHex16(actual)} does not match LTX post-apply checksum ${formatHex16(postApply)} of ${name}`);
         }
       }
-      db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
-      db.pageN = header.commit;
-      db.timestamp = Number(header.timestamp);
-      db.ctx.post({
-        type: 'tx',
-        db: db.name,
-        txid: formatHex16(header.maxTXID),
-        checksum: formatHex16(postApply),
-        pages: pageCount,
-        pageSize: header.pageSize,
-        commit: header.commit,
-        timestamp: Number(header.timestamp),
-      });
+      advancePosition(db, header, postApply, pageCount, null);
     }
     if (!deleted) {
       if (sync) db.endApplyGroup();

@@ -46,6 +46,17 @@ export function publishCommit(db: DB, header: Header, postApply: bigint, pages: 
   if (durability === 'now') db.syncPendingLTX();
   const written = writeLTXFile(db.io, db.ltxDir, header, postApply, pages, durability === 'now');
   if (durability === 'group') db.addPendingLTX(written.path);
+  advancePosition(db, header, postApply, written.pageCount, written.bytes);
+  maybeEnforceRetention(db);
+  return written;
+}
+
+/**
+ * The database is at the LTX file's position now (a commit or a replica
+ * apply): position, size and time, and the `tx` event (with the file's
+ * bytes when the caller has them, for streaming).
+ */
+export function advancePosition(db: DB, header: Header, postApply: bigint, pages: number, ltx: Uint8Array | null): void {
   db.pos = { txid: header.maxTXID, postApplyChecksum: postApply };
   db.pageN = header.commit;
   db.timestamp = Number(header.timestamp);
@@ -54,14 +65,12 @@ export function publishCommit(db: DB, header: Header, postApply: bigint, pages: 
     db: db.name,
     txid: formatHex16(header.maxTXID),
     checksum: formatHex16(postApply),
-    pages: written.pageCount,
+    pages,
     pageSize: header.pageSize,
     commit: header.commit,
     timestamp: Number(header.timestamp),
-    ...(written.bytes !== null ? { ltx: written.bytes } : {}),
+    ...(ltx !== null ? { ltx } : {}),
   });
-  maybeEnforceRetention(db);
-  return written;
 }
 
 /**

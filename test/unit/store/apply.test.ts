@@ -107,6 +107,13 @@ describe('store: applying received LTX files (replica)', () => {
     return h.open().createDB(name);
   }
 
+  /** The replica's store in the harness's data folder, on `io`. */
+  function openStore(io: CrashIO, post: (e: StoreEvent) => void = () => {}): Store {
+    const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, post, () => {}, io);
+    store.open();
+    return store;
+  }
+
   test('incremental files apply in sequence: file, position, LTX files, tx events, merged ranges', () => {
     const db = replicaDB();
     let r = applyLTX(db, primary.commit(3, [1, 2, 3], 1), null);
@@ -250,11 +257,7 @@ describe('store: applying received LTX files (replica)', () => {
 
   test('applies grouped without a database fsync lose their pages at a power loss; start-up applies the group again', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
-    const open = (): Store => {
-      const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, () => {}, () => {}, io);
-      store.open();
-      return store;
-    };
+    const open = (): Store => openStore(io);
     let db = open().createDB('r.db');
     applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
     // A group: every page changes, and the database grows and shrinks.
@@ -290,9 +293,7 @@ describe('store: applying received LTX files (replica)', () => {
 
   test('files applied together: renamed with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), trace: true });
-    const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, (e) => h.events.push(e), () => {}, io);
-    store.open();
-    const db = store.createDB('r.db');
+    const db = openStore(io, (e) => h.events.push(e)).createDB('r.db');
     applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
     io.trace!.length = 0;
     const batch = [primary.commit(6, [1, 5, 6], 2), primary.commit(6, [3], 3), primary.commit(3, [1, 2], 4)];
@@ -355,11 +356,7 @@ describe('store: applying received LTX files (replica)', () => {
         h = harness();
         primary = new ModelPrimary(join(h.dataDir, 'tmp'));
         const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), count: 'mutation' });
-        const open = (): Store => {
-          const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: true, nodeId: 'r' }, () => {}, () => {}, io);
-          store.open();
-          return store;
-        };
+        const open = (): Store => openStore(io);
         let db = open().createDB('r.db');
         applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
         images.set(1n, Buffer.from(primary.image));
