@@ -10,7 +10,8 @@
 import { constants as fsc, statSync, statfsSync, type Stats } from 'node:fs';
 import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag, Opcode, S_IFDIR, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import { Errno, FuseError } from '../fuse/errors.js';
-import type { FuseHandler } from '../fuse/handler.js';
+import { DEFERRED, type Deferred, type FuseHandler } from '../fuse/handler.js';
+import type { FuseSession } from '../fuse/session.js';
 import type { NoticeQueue } from '../fuse/notices.js';
 import { statfsFromStatsFs, type AttrOut, type Attr, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../fuse/replies.js';
 import type {
@@ -44,6 +45,7 @@ import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
+import { ParkedLocks } from './parked-locks.js';
 import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
 import { StepDownRecovery, heldBy } from './step-down.js';
 
@@ -114,6 +116,9 @@ export class LiteFS implements FuseHandler {
   private writeDeadline: number | null = null;
   /** `<db>\0<kind>` fence refusals already logged in this term. */
   private readonly fenceLogged = new Set<string>();
+  /** For answering parked lock requests (set at INIT). */
+  private session: FuseSession | null = null;
+  private readonly parked = new ParkedLocks();
 
   constructor(
     private readonly store: Store,
@@ -135,7 +140,17 @@ export class LiteFS implements FuseHandler {
       invalidate: (db, result) => this.invalidateApplied(db, result),
       written: () => notices?.written() ?? Number.MAX_SAFE_INTEGER,
       blocked: (db) => this.stepDown.waiting(db),
+      released: (db) => this.answerParked(db),
     });
+  }
+
+  init(session: FuseSession): void {
+    this.session = session;
+  }
+
+  /** An interrupted lock request that was parked is answered EINTR. */
+  interrupt(unique: number): boolean {
+    return this.parked.cancel(unique);
   }
 
   /**
@@ -424,6 +439,10 @@ export class LiteFS implements FuseHandler {
       if (db.locks.releasesWalWrite(req.lockOwner, SHM_LOCKS)) this.commitWAL(db);
       db.locks.releaseShmLocks(req.lockOwner);
     }
+    // A lock request of this owner still parked must not be granted after its locks ended.
+    if (node.kind === 'database' || node.kind === 'shm') {
+      for (const p of this.parked.cancelOwner(node.db.name, req.lockOwner)) this.session?.complete(p.unique, Errno.EAGAIN);
+    }
   }
 
   getlk(req: LockRequest, out: FileLock): void {
@@ -439,9 +458,11 @@ export class LiteFS implements FuseHandler {
   /**
    * F_SETLK and F_SETLKW. SQLite never waits for a lock (it polls with its
    * busy handler), so SETLKW is answered like SETLK: EAGAIN if refused.
-   * LiteFS answers ENOSYS, which only differs for other programs.
+   * LiteFS answers ENOSYS, which only differs for other programs. One
+   * exception: a request that conflicts with a replica apply holding its
+   * write lock set is answered when the set is released (parked-locks.ts).
    */
-  setlk(req: LockRequest): void {
+  setlk(req: LockRequest): void | Deferred {
     const { db, mask, isShm } = this.lockTarget(req);
     if (req.opcode !== Opcode.SETLK && req.opcode !== Opcode.SETLKW) throw new FuseError(Errno.EINVAL);
     switch (req.type) {
@@ -452,20 +473,44 @@ export class LiteFS implements FuseHandler {
         db.locks.unlock(req.owner, mask);
         return;
       case F_RDLCK:
-        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, false, heldBy(db, req.owner))) throw new FuseError(Errno.EAGAIN);
-        if (this.stepDown.blocks(db, req.owner, mask, false)) throw new FuseError(Errno.EAGAIN);
-        if (!db.locks.tryRLock(req.owner, mask)) throw new FuseError(Errno.EAGAIN);
-        return;
-      case F_WRLCK:
-        if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, true, heldBy(db, req.owner))) throw new FuseError(Errno.EAGAIN);
-        if (this.stepDown.blocks(db, req.owner, mask, true)) throw new FuseError(Errno.EAGAIN);
-        if (!db.locks.tryLock(req.owner, mask)) {
-          if (db.locks.fencedFor(req.owner, mask)) this.logFence(db.name, 'lock', `refused (EAGAIN): ${db.name}: new write transaction: lease deadline near`);
-          throw new FuseError(Errno.EAGAIN);
+      case F_WRLCK: {
+        const exclusive = req.type === F_WRLCK;
+        if (this.session !== null && this.applier.holding(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, req.owner))) {
+          this.parked.park(db.name, { unique: req.header.unique, owner: req.owner, mask, exclusive });
+          return DEFERRED;
         }
+        this.takeLock(db, req.owner, mask, exclusive);
         return;
+      }
       default:
         throw new FuseError(Errno.EINVAL);
+    }
+  }
+
+  /** Grants a read or write lock, or throws EAGAIN. */
+  private takeLock(db: DB, owner: bigint, mask: LockMask, exclusive: boolean): void {
+    if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, owner))) throw new FuseError(Errno.EAGAIN);
+    if (this.stepDown.blocks(db, owner, mask, exclusive)) throw new FuseError(Errno.EAGAIN);
+    if (!exclusive) {
+      if (!db.locks.tryRLock(owner, mask)) throw new FuseError(Errno.EAGAIN);
+      return;
+    }
+    if (!db.locks.tryLock(owner, mask)) {
+      if (db.locks.fencedFor(owner, mask)) this.logFence(db.name, 'lock', `refused (EAGAIN): ${db.name}: new write transaction: lease deadline near`);
+      throw new FuseError(Errno.EAGAIN);
+    }
+  }
+
+  /** An apply released `db`'s write lock set: the lock requests parked meanwhile are decided now. */
+  private answerParked(db: DB): void {
+    for (const p of this.parked.take(db.name)) {
+      let errno = 0;
+      try {
+        this.takeLock(db, p.owner, p.mask, p.exclusive);
+      } catch (err) {
+        errno = err instanceof FuseError ? err.errno : Errno.EIO;
+      }
+      this.session?.complete(p.unique, errno);
     }
   }
 

@@ -60,6 +60,8 @@ export interface ApplierDeps {
   written(): number;
   /** True while `db` may not be applied to yet (step-down recovery still pending). */
   blocked?(db: string): boolean;
+  /** An apply released `db`'s write lock set (lock requests parked meanwhile may be answered). */
+  released?(db: DB): void;
 }
 
 export class ReplicaApplier {
@@ -81,7 +83,12 @@ export class ReplicaApplier {
 
   /** True while an apply of `db` waits for or holds its locks. */
   waiting(db: string): boolean {
-    return this.queues.size !== 0 && this.queues.has(db);
+    return this.queues.size !== 0 && (this.queues.get(db)?.length ?? 0) > 0;
+  }
+
+  /** True while an apply of `db` holds its write lock set (applied, its invalidations not yet written). */
+  holding(db: string): boolean {
+    return this.queues.size !== 0 && (this.queues.get(db)?.[0]?.applied ?? null) !== null;
   }
 
   /** Retries waiting applies and finishes those whose notices are written. Cheap when idle. */
@@ -106,7 +113,11 @@ export class ReplicaApplier {
         }
         // The kernel's caches are clean: readers may come back.
         db.locks.releaseAll(head.owner);
+        q.shift();
         this.deps.post({ type: 'commandResult', id: head.cmd.id, status: 'ok', inodes: [] });
+        // Before the next apply of the queue may take the set again.
+        this.deps.released?.(db);
+        continue;
       }
       q.shift();
     }

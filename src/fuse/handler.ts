@@ -127,7 +127,7 @@ export interface FuseHandler {
   fsyncdir?(req: FsyncRequest): void | Deferred;
   /** F_GETLK: `out` starts as the request's range with type F_UNLCK; fill a conflicting lock. */
   getlk?(req: LockRequest, out: FileLock): void;
-  /** F_SETLK and F_SETLKW (req.opcode); SETLKW may return DEFERRED. */
+  /** F_SETLK and F_SETLKW (req.opcode); may return DEFERRED (then session.complete). */
   setlk?(req: LockRequest): void | Deferred;
   /** INTERRUPT of a deferred request: return true to have it answered EINTR. */
   interrupt?(unique: number): boolean;
