@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { LTXDecoder, type Header, type Trailer } from '../ltx/index.js';
 
 export interface ReceivedLTX {
-  /** `<dir>/<16 hex>.ltx`, written whole and verified. */
+  /** `<dir>/<name>.ltx`, written whole and verified. */
   readonly path: string;
   readonly header: Header;
   readonly trailer: Trailer;
@@ -149,16 +149,34 @@ async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options:
   return { path, header: summary.header, trailer: summary.trailer, size, durable };
 }
 
+/**
+ * File names: random per process, then counted (a random name per file cost
+ * a getrandom call, ~30 µs on the main thread here). A name that exists
+ * already (left by an earlier process) is skipped.
+ */
+const namePrefix = randomBytes(6).toString('hex');
+let nameCount = 0;
+
+function newFilePath(dir: string): string {
+  return join(dir, `${namePrefix}-${(++nameCount).toString(16).padStart(6, '0')}.ltx`);
+}
+
 /** Creates a new file in `dir`, making `dir` only when it is missing (not a mkdir per file). */
 async function createFile(dir: string): Promise<OpenFile> {
-  const path = join(dir, `${randomBytes(8).toString('hex')}.ltx`);
-  try {
-    return { path, fd: await openFile(path, 'wx', 0o644) };
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  for (let madeDir = false; ; ) {
+    const path = newFilePath(dir);
+    try {
+      return { path, fd: await openFile(path, 'wx', 0o644) };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' && !madeDir) {
+        await mkdir(dir, { recursive: true });
+        madeDir = true;
+      } else if (code !== 'EEXIST') {
+        throw err;
+      }
+    }
   }
-  await mkdir(dir, { recursive: true });
-  return { path, fd: await openFile(path, 'wx', 0o644) };
 }
 
 /**
