@@ -28,6 +28,7 @@ import { parseListenAddr } from '../node/http-addr.js';
 import { LeaseLoop } from '../node/lease-loop.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import { GroupSyncTimer } from '../node/group-sync-timer.js';
+import { GroupSyncer } from '../node/group-syncer.js';
 import { StoreChannel } from '../node/store-channel.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
 import { createLeaser } from './leaser.js';
@@ -141,7 +142,9 @@ export async function runMount(argv: string[]): Promise<number> {
     throw err;
   }
   const fuse = mount;
-  // No transaction waits more than a second for its group sync (ARCHITECTURE §7).
+  // No transaction waits more than a second for its group sync (ARCHITECTURE §7);
+  // the FUSE thread hands the groups to the syncer thread.
+  const syncer = new GroupSyncer((cmd) => channel.tell(cmd), log);
   const groupSync = new GroupSyncTimer(() => {
     try {
       channel.tell({ type: 'sync' });
@@ -156,6 +159,7 @@ export async function runMount(argv: string[]): Promise<number> {
     if (event.type === 'commandResult') return channel.onResult(event);
     node.onStoreEvent(event);
     if (event.type === 'tx') groupSync.onTx();
+    if (event.type === 'groupSync') syncer.run(event.jobs);
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
     if (event.type === 'quarantine') console.error(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
     if (event.type === 'fatal') {
@@ -242,6 +246,7 @@ export async function runMount(argv: string[]): Promise<number> {
   node.close();
   await server.close();
   await fuse.close();
+  await syncer.close();
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   return fatal ? FATAL_EXIT : exitCode;

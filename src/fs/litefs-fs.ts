@@ -40,7 +40,7 @@ import { CommitFencedError } from '../store/fence.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
 import type { ApplyResult } from '../store/apply.js';
-import type { StatusCommand, StoreEvent } from '../store/messages.js';
+import type { GroupSyncJob, StatusCommand, StoreEvent } from '../store/messages.js';
 import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
@@ -156,14 +156,22 @@ export class LiteFS implements FuseHandler {
   /**
    * Commands from the main thread, run between two requests: `import`
    * (src/fs/commands.ts), `apply` (replica-apply.ts), `status` (here),
-   * `sync` (Store.syncGroups).
+   * `sync` and `groupSynced` (the group sync on the syncer thread:
+   * store/group-sync.ts).
    */
   onMessage(msg: unknown): void {
     if (!isStoreCommand(msg)) return;
     if (msg.type === 'apply') this.applier.enqueue(msg);
     else if (msg.type === 'status') this.setStatus(msg);
-    else if (msg.type === 'sync') this.store.syncGroups();
-    else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+    else if (msg.type === 'sync') this.postGroupSyncs(this.store.takeGroupSyncs());
+    else if (msg.type === 'groupSynced') {
+      const next = this.store.groupSyncDone(msg.db, msg.gen, msg.ok);
+      if (next !== null) this.postGroupSyncs([next]);
+    } else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+  }
+
+  private postGroupSyncs(jobs: GroupSyncJob[]): void {
+    if (jobs.length > 0) this.post({ type: 'groupSync', jobs });
   }
 
   /** A waiting step-down recovery or apply may go ahead now that a request released locks. */

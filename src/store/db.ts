@@ -26,7 +26,8 @@ import { InvalidWriteError } from './errors.js';
 import { CommitFencedError, type WriteFence, writesCommitFrame } from './fence.js';
 import type { StoreIO } from './io.js';
 import { DatabaseLocks, Lock } from './locks.js';
-import type { StoreEvent, StoreOptions } from './messages.js';
+import { type LTXGroup, SyncfsState, syncIfPresent, syncLTXGroup } from './group-sync.js';
+import type { GroupSyncJob, StoreEvent, StoreOptions } from './messages.js';
 
 /**
  * WAL commits write their LTX files without fsync (ARCHITECTURE §7); at most
@@ -53,9 +54,6 @@ export const MAX_APPLY_GROUP = 256;
  * as evidence (the re-base path), not be overwritten from LTX files.
  */
 export const APPLY_GROUP_MARKER = '.apply-group';
-
-/** Groups up to this size are fsynced file by file; larger ones with one syncfs. */
-const FSYNC_EACH_MAX = 8;
 
 /** What a DB needs from its store. */
 export interface StoreContext {
@@ -116,8 +114,17 @@ export class DB {
   databaseUnsynced = false;
   /** Replica applies since the database file's last fsync (see MAX_APPLY_GROUP). */
   unsyncedApplies = 0;
-  /** syncfs failed once (logged); groups are fsynced file by file since. */
-  private syncfsFailed = false;
+  /**
+   * The group handed to the syncer thread (takeGroupSync) and not reported
+   * done yet. Until then its files and applies still count as waiting: a
+   * sync on this thread covers them too, and a report of a group that such
+   * a sync already covered changes nothing.
+   */
+  private inFlight: { gen: number; ltx: string[]; applies: number } | null = null;
+  private lastGen = 0;
+  /** A `sync` found a group in flight: take the rest when it is done. */
+  private syncWanted = false;
+  private readonly syncfs: SyncfsState;
   readonly locks: DatabaseLocks;
   readonly wal: WalState = { header: null, offset: WAL_HEADER_SIZE, checksum: [0, 0], frameOffsets: new Map() };
 
@@ -133,6 +140,7 @@ export class DB {
     this.ltxDir = join(this.dir, 'ltx');
     this.applyGroupPath = join(this.ltxDir, APPLY_GROUP_MARKER);
     this.locks = new DatabaseLocks(ctx.fence ?? null);
+    this.syncfs = new SyncfsState(ctx.log);
   }
 
   get io(): StoreIO {
@@ -215,47 +223,75 @@ export class DB {
    * older WAL for a newer one.
    */
   syncPendingLTX(): void {
-    const pending = this.pendingLTX;
-    if (pending.length === 0) return;
-    const io = this.io;
-    if (pending.length > FSYNC_EACH_MAX && !this.syncfsFailed) {
-      try {
-        io.syncFileSystem(this.ltxDir);
-        pending.length = 0;
-        return;
-      } catch (err) {
-        this.syncfsFailed = true;
-        this.ctx.log(`${this.name}: syncfs of the data directory failed, syncing LTX files one by one from now on: ${err instanceof Error ? err.message : String(err)}`);
-      }
+    const inFlight = this.inFlight?.ltx ?? [];
+    if (this.pendingLTX.length === 0 && inFlight.length === 0) return;
+    syncLTXGroup(this.io, this.ltxGroup([...inFlight, ...this.pendingLTX]), this.syncfs);
+    this.pendingLTX.length = 0;
+    inFlight.length = 0;
+  }
+
+  private ltxGroup(files: readonly string[]): LTXGroup {
+    return { db: this.name, dir: this.dir, walPath: this.walPath, ltxDir: this.ltxDir, files };
+  }
+
+  /**
+   * The once-a-second group sync, off this thread: hands the waiting LTX
+   * files and applied pages to the syncer (src/node/group-syncer.ts), or
+   * null when nothing waits or a group is still in flight (groupSyncDone
+   * then asks for the rest).
+   */
+  takeGroupSync(): GroupSyncJob | null {
+    if (this.pendingLTX.length === 0 && this.unsyncedApplies === 0) return null;
+    if (this.inFlight !== null) {
+      this.syncWanted = true;
+      return null;
     }
-    if (io.exists(this.walPath)) {
-      syncFile(io, this.walPath);
-      // A new WAL's own folder entry (SQLite syncs it only at its first WAL sync).
-      io.fsyncDir(this.dir);
+    this.syncWanted = false;
+    const ltx = this.pendingLTX.splice(0);
+    const applies = this.unsyncedApplies;
+    this.inFlight = { gen: ++this.lastGen, ltx, applies };
+    return { ...this.ltxGroup([...ltx]), gen: this.lastGen, databasePath: applies > 0 ? this.databasePath : null };
+  }
+
+  /**
+   * The syncer finished group `gen`: its files are durable, and its applies
+   * unless the database file was replaced meanwhile (which synced them
+   * itself). On failure the files wait again for a sync on this thread.
+   * Returns the next job when a `sync` came while this one was in flight.
+   */
+  groupSyncDone(gen: number, ok: boolean): GroupSyncJob | null {
+    const done = this.inFlight;
+    if (done === null || done.gen !== gen) return null;
+    this.inFlight = null;
+    if (!ok) {
+      this.pendingLTX.unshift(...done.ltx);
+      return null;
     }
-    // Retention may have removed older ones already.
-    for (const path of pending) if (io.exists(path)) syncFile(io, path);
-    io.fsyncDir(this.ltxDir);
-    pending.length = 0;
+    if (done.applies > 0) {
+      this.unsyncedApplies -= done.applies;
+      if (this.unsyncedApplies === 0) this.endApplyGroup();
+    }
+    return this.syncWanted ? this.takeGroupSync() : null;
   }
 
   /** Makes the pages of unsynced replica applies durable (before anything newer than them is written). */
   syncAppliedPages(): void {
     if (this.unsyncedApplies === 0) return;
-    if (this.io.exists(this.databasePath)) syncFile(this.io, this.databasePath);
+    syncIfPresent(this.io, this.databasePath);
     this.endApplyGroup();
   }
 
   /** The group's pages are durable: the marker may go (its removal needs no sync: a stale one only costs a re-apply). */
   endApplyGroup(): void {
     this.unsyncedApplies = 0;
+    if (this.inFlight !== null) this.inFlight.applies = 0;
     if (this.io.exists(this.applyGroupPath)) this.io.unlink(this.applyGroupPath);
   }
 
   /** Records an LTX file written without fsync; syncs the group once it is full. */
   addPendingLTX(path: string): void {
     this.pendingLTX.push(path);
-    if (this.pendingLTX.length >= MAX_PENDING_LTX) this.syncPendingLTX();
+    if (this.pendingLTX.length + (this.inFlight?.ltx.length ?? 0) >= MAX_PENDING_LTX) this.syncPendingLTX();
   }
 
   /**

@@ -57,19 +57,49 @@ export type StoreEvent =
    * primary's history; the old data is in `dir` (with report.json).
    */
   | { readonly type: 'quarantine'; readonly db: string; readonly reason: string; readonly dir: string }
+  /** Groups for the syncer thread (src/node/group-syncer.ts); each answered with a `groupSynced` command. */
+  | { readonly type: 'groupSync'; readonly jobs: readonly GroupSyncJob[] }
   | StoreCommandResult;
 
+/**
+ * One database's waiting group, made durable off the FUSE thread
+ * (store/group-sync.ts syncGroup): the WAL, the LTX files of WAL commits
+ * and their folder, then the database file when replica applies wait.
+ */
+export interface GroupSyncJob {
+  readonly db: string;
+  /** Matches the job to its `groupSynced` report. */
+  readonly gen: number;
+  readonly dir: string;
+  readonly walPath: string;
+  readonly ltxDir: string;
+  /** LTX files, oldest first (may be empty). */
+  readonly files: readonly string[];
+  /** The database file, when replica applies left its pages unsynced. */
+  readonly databasePath: string | null;
+}
+
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand;
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand;
 
 /**
- * Makes every waiting group durable: LTX files of WAL commits and pages of
- * replica applies (ARCHITECTURE §7). The main thread sends it a second
- * after a transaction (src/node/group-sync-timer.ts), so an idle database
- * never leaves its last transactions waiting for a checkpoint. No result.
+ * Starts the group sync of every waiting group: LTX files of WAL commits
+ * and pages of replica applies (ARCHITECTURE §7). The main thread sends it
+ * a second after a transaction (src/node/group-sync-timer.ts), so an idle
+ * database never leaves its last transactions waiting for a checkpoint.
+ * The FUSE thread answers with a `groupSync` event: the syncs run on the
+ * syncer thread, not on the FUSE thread.
  */
 export interface SyncCommand {
   readonly type: 'sync';
+}
+
+/** The syncer finished a GroupSyncJob (`ok` false: an I/O error, logged by the main thread; the group waits again). */
+export interface GroupSyncedCommand {
+  readonly type: 'groupSynced';
+  readonly db: string;
+  readonly gen: number;
+  readonly ok: boolean;
 }
 
 /** Replace `db` with the validated SQLite image at `path` as one transaction (primary only). */

@@ -9,7 +9,7 @@ import { DB, type StoreContext } from './db.js';
 import { DatabaseExistsError } from './errors.js';
 import { WriteFence } from './fence.js';
 import { type StoreIO, RealIO } from './io.js';
-import type { StoreEvent, StoreOptions } from './messages.js';
+import type { GroupSyncJob, StoreEvent, StoreOptions } from './messages.js';
 import { openDB } from './open.js';
 import { maybeEnforceRetention } from './retention.js';
 
@@ -70,9 +70,24 @@ export class Store {
     for (const db of this.dbs.values()) if (this.io.exists(db.dir)) this.io.fsyncDir(db.dir);
   }
 
+  /** The waiting groups to hand to the syncer thread (DB.takeGroupSync). */
+  takeGroupSyncs(): GroupSyncJob[] {
+    const jobs: GroupSyncJob[] = [];
+    for (const db of this.dbs.values()) {
+      const job = db.takeGroupSync();
+      if (job !== null) jobs.push(job);
+    }
+    return jobs;
+  }
+
+  /** The syncer's report on a job; returns that database's next job, if one is due. */
+  groupSyncDone(name: string, gen: number, ok: boolean): GroupSyncJob | null {
+    return this.dbs.get(name)?.groupSyncDone(gen, ok) ?? null;
+  }
+
   /**
-   * Makes every database's waiting group durable (LTX files of WAL commits,
-   * pages of replica applies). A failure is logged and the next database
+   * Makes every database's waiting group durable now, on this thread (LTX
+   * files of WAL commits, pages of replica applies): at unmount. A failure is logged and the next database
    * still synced; the group stays waiting and is synced again later.
    */
   syncGroups(): void {

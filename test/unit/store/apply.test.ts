@@ -7,6 +7,7 @@ import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sq
 import { applyLTX, applyLTXFiles } from '../../../src/store/apply.js';
 import { type DB, MAX_APPLY_GROUP } from '../../../src/store/db.js';
 import { CrashIO, SimulatedCrash } from '../../../src/store/io-crash.js';
+import { SyncfsState, syncGroup } from '../../../src/store/group-sync.js';
 import { Store } from '../../../src/store/store.js';
 import { ApplyPosMismatchError, InvalidWriteError } from '../../../src/store/errors.js';
 import type { StoreEvent } from '../../../src/store/messages.js';
@@ -276,6 +277,43 @@ describe('store: applying received LTX files (replica)', () => {
     assert.equal(existsSync(join(h.dataDir, 'forensic')), false, 'no re-base, no forensic folder');
     assert.equal(existsSync(db.applyGroupPath), false, 'the marker is gone once the group is durable');
     assert.ok(synced > 0);
+  });
+
+  test('the syncer thread syncs applied pages: the marker goes only once every apply of the group is reported durable', () => {
+    const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
+    const db = openStore(io).createDB('r.db');
+    applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+    applyLTX(db, primary.commit(4, [1], 2), null, false);
+    applyLTX(db, primary.commit(4, [2], 3), null, false);
+    const job = db.takeGroupSync();
+    assert.ok(job !== null);
+    assert.equal(job.databasePath, db.databasePath);
+    applyLTX(db, primary.commit(4, [3], 4), null, false);
+    syncGroup(io, job, new SyncfsState(() => {}));
+    assert.equal(db.groupSyncDone(job.gen, true), null);
+    assert.equal(db.unsyncedApplies, 1, 'the apply after the hand-over still waits');
+    assert.ok(existsSync(db.applyGroupPath));
+    const next = db.takeGroupSync();
+    assert.ok(next !== null);
+    syncGroup(io, next, new SyncfsState(() => {}));
+    db.groupSyncDone(next.gen, true);
+    assert.equal(db.unsyncedApplies, 0);
+    assert.equal(existsSync(db.applyGroupPath), false, 'the group is durable: marker gone');
+    io.simulatePowerLoss();
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'every applied page survived');
+  });
+
+  test('a group synced on the FUSE thread while the syncer works on it: the late report credits nothing twice', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(2, [1, 2], 1), null);
+    applyLTX(db, primary.commit(2, [2], 2), null, false);
+    const job = db.takeGroupSync();
+    assert.ok(job !== null);
+    db.syncAppliedPages();
+    applyLTX(db, primary.commit(2, [1], 3), null, false);
+    assert.equal(db.groupSyncDone(job.gen, true), null);
+    assert.equal(db.unsyncedApplies, 1, 'the newer apply is not taken for synced');
+    assert.ok(existsSync(db.applyGroupPath));
   });
 
   test(`at most ${MAX_APPLY_GROUP} applies in a row leave the database unsynced; the last of a group syncs it`, () => {
