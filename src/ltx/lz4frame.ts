@@ -41,6 +41,26 @@ function maxBlockSize(bd: number): number {
   return index >= 4 ? 1 << (8 + 2 * index) : 0;
 }
 
+/**
+ * Block buffers of finished frames, by size, for the next decoder on this
+ * thread: a replica decodes every received LTX file (one frame each) and
+ * allocating 64 KiB to 8 MiB per file made the garbage collector run a
+ * full collection every second or so, pausing the thread each time. The
+ * contents are never read before being written.
+ */
+const spareBlockBuffers = new Map<number, Uint8Array[]>();
+const SPARES_PER_SIZE = 2;
+
+function takeBlockBuffer(size: number): Uint8Array {
+  return spareBlockBuffers.get(size)?.pop() ?? new Uint8Array(size);
+}
+
+function giveBackBlockBuffer(buf: Uint8Array): void {
+  let spares = spareBlockBuffers.get(buf.length);
+  if (spares === undefined) spareBlockBuffers.set(buf.length, (spares = []));
+  if (spares.length < SPARES_PER_SIZE) spares.push(buf);
+}
+
 /** The header checksum byte: second byte of xxh32 over the descriptor. */
 function headerChecksum(descriptor: Uint8Array): number {
   return (xxh32(descriptor, 0) >>> 8) & 0xff;
@@ -236,7 +256,7 @@ export class LZ4FrameDecoder {
             off += this.blockLen;
             this.onBlockData();
           } else {
-            const buf = this.inBuf ?? (this.inBuf = new Uint8Array(this.blockMax));
+            const buf = this.inBuf ?? (this.inBuf = takeBlockBuffer(this.blockMax));
             const n = Math.min(this.blockLen - this.inFill, end - off);
             buf.set(src.subarray(off, off + n), this.inFill);
             this.inFill += n;
@@ -296,7 +316,7 @@ export class LZ4FrameDecoder {
         const word = this.u32le(0);
         if (word === 0) {
           if (this.flg & FLG_CONTENT_CHECKSUM) this.expectSmall(Stage.ContentChecksum, 4);
-          else this.stage = Stage.Done;
+          else this.finish();
           return;
         }
         this.blockStored = (word & STORED_BIT) !== 0;
@@ -325,7 +345,7 @@ export class LZ4FrameDecoder {
         if ((this.content.digest() >>> 0) !== this.u32le(0)) {
           throw new LZ4FrameError('lz4-content-checksum-mismatch', 'lz4: invalid frame checksum');
         }
-        this.stage = Stage.Done;
+        this.finish();
         return;
       default:
         return;
@@ -338,7 +358,7 @@ export class LZ4FrameDecoder {
       // The block checksum may arrive in a later push; if the block lives in
       // the caller's chunk, keep a copy so it survives until then.
       if (this.blockSrc !== this.inBuf && this.blockLen > 0) {
-        const buf = this.inBuf ?? (this.inBuf = new Uint8Array(this.blockMax));
+        const buf = this.inBuf ?? (this.inBuf = takeBlockBuffer(this.blockMax));
         const src = this.blockSrc as Uint8Array;
         buf.set(src.subarray(this.blockSrcPos, this.blockSrcPos + this.blockLen), 0);
         this.blockSrc = buf;
@@ -361,7 +381,7 @@ export class LZ4FrameDecoder {
     } else if (this.blockStored) {
       this.setOutput(src, sPos, sPos + len);
     } else {
-      const buf = this.inBuf === src ? this.scratchOut() : (this.inBuf ?? (this.inBuf = new Uint8Array(this.blockMax)));
+      const buf = this.inBuf === src ? this.scratchOut() : (this.inBuf ?? (this.inBuf = takeBlockBuffer(this.blockMax)));
       const n = decodeBlock(src, sPos, sPos + len, buf, 0, this.blockMax, 0);
       if (n < 0) throw new LZ4FrameError('lz4-corrupt-block', 'lz4: invalid source or destination buffer too short');
       this.setOutput(buf, 0, n);
@@ -370,8 +390,18 @@ export class LZ4FrameDecoder {
 
   private outScratch: Uint8Array | null = null;
 
+  /** The frame is over (nothing decoded is pending): its block buffers go back for the next frame. */
+  private finish(): void {
+    this.stage = Stage.Done;
+    if (this.inBuf !== null) giveBackBlockBuffer(this.inBuf);
+    if (this.outScratch !== null) giveBackBlockBuffer(this.outScratch);
+    this.inBuf = null;
+    this.outScratch = null;
+    this.blockSrc = null;
+  }
+
   private scratchOut(): Uint8Array {
-    return this.outScratch ?? (this.outScratch = new Uint8Array(this.blockMax));
+    return this.outScratch ?? (this.outScratch = takeBlockBuffer(this.blockMax));
   }
 
   /** Linked blocks: decode after the last 64 KiB of output so matches can reach back into it. */

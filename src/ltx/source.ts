@@ -25,15 +25,25 @@ export function forEachChunk(source: SyncSource, fn: (chunk: Uint8Array) => void
     fn(source);
     return;
   }
-  withReader(source, (reader) => {
-    const buf = new Uint8Array(READ_CHUNK);
-    for (;;) {
-      const n = reader.read(buf);
-      if (n <= 0) return;
-      fn(buf.subarray(0, n));
-    }
-  });
+  // One buffer per thread, reused (a nested call gets its own): a replica
+  // reads every applied file through here, and a fresh 64 KiB per file was
+  // garbage the collector paused the FUSE thread for.
+  const buf = spareChunk ?? new Uint8Array(READ_CHUNK);
+  spareChunk = null;
+  try {
+    withReader(source, (reader) => {
+      for (;;) {
+        const n = reader.read(buf);
+        if (n <= 0) return;
+        fn(buf.subarray(0, n));
+      }
+    });
+  } finally {
+    spareChunk = buf;
+  }
 }
+
+let spareChunk: Uint8Array | null = null;
 
 /** Runs `fn` with a reader over the source; a path is opened and closed here. */
 export function withReader<T>(source: Exclude<SyncSource, Uint8Array> | Uint8Array, fn: (r: SyncReader) => T): T {

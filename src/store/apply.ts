@@ -322,19 +322,22 @@ function writePages(db: DB, ltxPath: string, header: Header, ranges: RangeSet, s
 /**
  * ref §6.7 / §3.4: the wal-index header says "WAL empty, nPage pages,
  * changed" (mxFrame 0, iChange + 1) so every WAL-mode reader drops its
- * page cache and reads the database file. The rest of the first 32 KiB
- * block is kept. Only when a `-shm` exists: without one no reader has a
- * wal-index (LiteFS creates it anyway, quirk §15.8.9). The file is not
- * truncated (LiteFS truncates to 32 KiB): readers may have more of it
- * mapped, and with mxFrame 0 they never look past the header.
+ * page cache and reads the database file. The rest of the file is kept.
+ * Only when a `-shm` exists: without one no reader has a wal-index
+ * (LiteFS creates it anyway, quirk §15.8.9). The file is not truncated
+ * (LiteFS truncates to 32 KiB): readers may have more of it mapped, and
+ * with mxFrame 0 they never look past the header.
  */
 function rewriteWalIndexHeader(db: DB): Uint8Array | null {
   const io = db.io;
   if (!io.exists(db.shmPath)) return null;
-  const block = Buffer.alloc(SHM_REGION_SIZE);
+  // Only the header's page is read and written (the kernel caches it as one
+  // page); a file shorter than the first region is extended with zeros.
+  const block = Buffer.alloc(SHM_HEADER_PAGE);
   const fd = io.open(db.shmPath, 'readWrite');
   try {
     const n = io.read(fd, block, 0);
+    if (io.fileSize(fd) < SHM_REGION_SIZE) io.truncate(fd, SHM_REGION_SIZE);
     const previous = n >= WAL_INDEX_HEADER_SIZE ? parseWalIndexHeader(block) : null;
     const header = buildEmptyWalShmHeader({
       previous,
@@ -349,7 +352,7 @@ function rewriteWalIndexHeader(db: DB): Uint8Array | null {
   } finally {
     io.close(fd);
   }
-  return block.subarray(0, SHM_HEADER_PAGE);
+  return block;
 }
 
 /**

@@ -115,6 +115,32 @@ describe('LZ4 frame decoder', () => {
     }
   });
 
+  test('decoders running side by side never share block buffers; a finished one hands them to the next', () => {
+    // Finished frames give their buffers back for reuse: two decoders at
+    // once, each fed in pieces (so both assemble blocks in their own buffer),
+    // then more after them, must each produce exactly their own data.
+    const datas = [sample(200_000, 11), sample(180_000, 12), sample(70_000, 13), sample(90_000, 14)];
+    const frames = datas.map((d) => encode(d));
+    const decs = [new LZ4FrameDecoder(), new LZ4FrameDecoder()];
+    const outs: Buffer[][] = [[], []];
+    const offs = [0, 0];
+    while (decs.some((d) => !d.done)) {
+      for (const i of [0, 1]) {
+        const dec = decs[i]!;
+        if (dec.done) continue;
+        if (dec.pending > 0) {
+          outs[i]!.push(Buffer.from(dec.outputBuffer.subarray(dec.outputOffset, dec.outputOffset + dec.pending)));
+          dec.consume(dec.pending);
+          continue;
+        }
+        offs[i]! += dec.push(frames[i]!, offs[i]!, Math.min(5000, frames[i]!.length - offs[i]!));
+      }
+    }
+    assert.ok(Buffer.concat(outs[0]!).equals(datas[0]!));
+    assert.ok(Buffer.concat(outs[1]!).equals(datas[1]!));
+    for (const i of [2, 3]) for (const chunk of [7, 4096, frames[i]!.length]) assert.ok(decode(frames[i]!, chunk).out.equals(datas[i]!), `frame ${i}, chunk ${chunk}`);
+  });
+
   test('accepts stored blocks, no content checksum, 4 MiB blocks, block checksums, small blocks', () => {
     const data = sample(5000, 3);
     const blocks = [data.subarray(0, 100), data.subarray(100, 4000), data.subarray(4000)];
