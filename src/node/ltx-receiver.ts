@@ -3,9 +3,11 @@
  * database lock (ARCHITECTURE §3.4; LiteFS held the write lock for the whole
  * network transfer): every byte is decoded as it arrives, so by the time
  * the body ends the file is fully verified (page block, LZ4 frame, file
- * checksum, a snapshot's post-apply checksum); its fdatasync then runs
- * while the next file arrives (`durable`). A body that fails or stops
- * early leaves no file behind.
+ * checksum, a snapshot's post-apply checksum). It is left open and not yet
+ * synced (`durability`): the apply queue syncs it while the next file
+ * arrives when files queue up, or leaves the fdatasync to the apply (one
+ * journal commit then carries the data and the rename into `ltx/`). A body
+ * that fails or stops early leaves no file behind.
  *
  * A stream's receiver (LTXReceiver) creates the next file while the
  * current one is handed on, so a transaction's latency does not include
@@ -26,13 +28,48 @@ export interface ReceivedLTX {
   readonly trailer: Trailer;
   /** Bytes on disk. */
   readonly size: number;
+  /** The file's descriptor, still open: synced here, or closed unsynced for the apply to sync. */
+  readonly durability: FileDurability;
+}
+
+/** Whether and when a received file is fdatasynced before its apply. */
+export interface FileDurability {
+  /** True once `sync()` was called. */
+  readonly started: boolean;
   /**
-   * Resolves once the file is durable (fdatasync; then its descriptor is
-   * closed). The next file can arrive meanwhile, so the fsyncs of queued
-   * files overlap. Rejections are also observed here, so one nobody awaits
-   * (the stream dropped) is not an unhandled rejection.
+   * Starts the fdatasync (once; later calls return the same promise) and
+   * closes the descriptor after it. Resolves once the file is durable.
    */
-  readonly durable: Promise<void>;
+  sync(): Promise<void>;
+  /** Closes the descriptor without a sync; nothing once `sync()` was called. */
+  release(): void;
+}
+
+/** FileDurability of an open descriptor. */
+class OpenFileDurability implements FileDurability {
+  private syncing: Promise<void> | null = null;
+  private closed = false;
+
+  constructor(private readonly fd: number) {}
+
+  get started(): boolean {
+    return this.syncing !== null;
+  }
+
+  sync(): Promise<void> {
+    if (this.syncing !== null) return this.syncing;
+    if (this.closed) throw new Error('received file already closed unsynced');
+    this.syncing = fdatasyncFile(this.fd).finally(() => closeSync(this.fd));
+    // Observed here too, so one nobody awaits (the stream dropped) is not an unhandled rejection.
+    this.syncing.catch(() => {});
+    return this.syncing;
+  }
+
+  release(): void {
+    if (this.syncing !== null || this.closed) return;
+    this.closed = true;
+    closeSync(this.fd);
+  }
 }
 
 export class LTXBodyError extends Error {
@@ -55,7 +92,7 @@ export interface ReceiveOptions {
 export async function receiveLTX(body: AsyncIterable<Buffer>, dir: string, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
   const received = await receiveInto(await createFile(dir), body, options);
   try {
-    await received.durable;
+    await received.durability.sync();
   } catch (err) {
     await rm(received.path, { force: true });
     throw err;
@@ -84,7 +121,7 @@ export class LTXReceiver {
 
   constructor(private readonly dir: string) {}
 
-  /** As receiveLTX, except that it resolves before the file is durable (`durable`). */
+  /** As receiveLTX, except that it resolves before the file is durable (`durability`). */
   async receive(body: AsyncIterable<Buffer>, options: ReceiveOptions = {}): Promise<ReceivedLTX> {
     if (this.closed) throw new Error('LTX receiver closed');
     const file = await (this.spare ?? createFile(this.dir));
@@ -121,10 +158,10 @@ export class LTXReceiver {
 }
 
 /**
- * Writes (see writeAll) and closes synchronously, fdatasyncs through the
- * thread pool (`durable`): on a busy machine each thread-pool job costs the
+ * Writes synchronously (see writeAll) and leaves the fdatasync to the
+ * caller (`durability`): on a busy machine each thread-pool job costs the
  * main thread a context switch or two, more than a small write into the
- * page cache or a close takes.
+ * page cache takes.
  */
 async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options: ReceiveOptions): Promise<ReceivedLTX> {
   const { path, fd } = file;
@@ -144,9 +181,7 @@ async function receiveInto(file: OpenFile, body: AsyncIterable<Buffer>, options:
     await rm(path, { force: true });
     throw err;
   }
-  const durable = fdatasyncFile(fd).finally(() => closeSync(fd));
-  durable.catch(() => {});
-  return { path, header: summary.header, trailer: summary.trailer, size, durable };
+  return { path, header: summary.header, trailer: summary.trailer, size, durability: new OpenFileDurability(fd) };
 }
 
 /**

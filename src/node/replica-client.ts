@@ -340,7 +340,7 @@ export class ReplicaClient {
         size: received.size,
         pos,
         timestamp: Number(header.timestamp),
-        durable: received.durable,
+        durability: received.durability,
         // Applied together with the ones queued behind it (store/apply.ts applyLTXFiles).
         batchable: !isSnapshot(header) && header.commit > 0 && quarantine === null,
         run: async (more) => {
@@ -378,7 +378,10 @@ export class ReplicaClient {
       handedOver = true;
     } finally {
       // The queue owns a file pushed to it; anything else is ours to remove.
-      if (!handedOver) await rm(received.path, { force: true });
+      if (!handedOver) {
+        received.durability.release();
+        await rm(received.path, { force: true });
+      }
     }
   }
 

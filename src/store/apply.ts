@@ -7,7 +7,8 @@
  *   1. checks that change nothing (position, page size);
  *   2. a snapshot over diverged local data: quarantine copy (ARCHITECTURE §3.1);
  *   3. committed WAL frames (left from a time as primary) go into the file;
- *   4. the file is renamed into `ltx/` and the folder fsynced; a snapshot
+ *   4. the file is renamed into `ltx/` (with RECEIVED_SUFFIX), fdatasynced
+ *      there and the folder fsynced, then the suffix dropped; a snapshot
  *      then removes every other LTX file. From here start-up re-applies
  *      the file (open.ts), so a crash mid-apply is repaired;
  *   5. pages, truncate, fsync (or, for commit 0, the database is deleted).
@@ -37,7 +38,8 @@ import {
 } from '../ltx/index.js';
 import { SHM_REGION_SIZE, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WAL_INDEX_HEADER_SIZE, buildEmptyWalShmHeader, parseWalIndexHeader } from '../sqlite/index.js';
 import { advancePosition } from './commit-common.js';
-import { type DB, MAX_APPLY_GROUP } from './db.js';
+import { syncFile } from './group-sync.js';
+import { type DB, MAX_APPLY_GROUP, RECEIVED_SUFFIX } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ApplyFatalError, ApplyPosMismatchError, InvalidWriteError } from './errors.js';
 import { ForensicCase } from './forensic.js';
@@ -143,8 +145,13 @@ export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: Quar
   if (db.unsyncedApplies + files.length > MAX_APPLY_GROUP) db.syncAppliedPages();
   const sync = syncDatabase || db.unsyncedApplies + files.length >= MAX_APPLY_GROUP;
   if ((!sync || files.length > 1) && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) io.close(io.open(db.applyGroupPath, 'createNew'));
-  for (const f of files) io.rename(f.path, join(db.ltxDir, f.name));
+  // One journal commit for a received file that was not synced yet: its
+  // data and its rename go in the same one (RECEIVED_SUFFIX says why this
+  // order is safe). Files the receiver synced already cost only the rename.
+  for (const f of files) io.rename(f.path, join(db.ltxDir, f.name + RECEIVED_SUFFIX));
+  for (const f of files) syncFile(io, join(db.ltxDir, f.name + RECEIVED_SUFFIX));
   io.fsyncDir(db.ltxDir);
+  for (const f of files) io.rename(join(db.ltxDir, f.name + RECEIVED_SUFFIX), join(db.ltxDir, f.name));
   try {
     if (snapshot) removeOtherLTXFiles(db, first.name);
     const deleted = first.header.commit === 0;

@@ -26,7 +26,7 @@ import { InvalidWriteError } from './errors.js';
 import { CommitFencedError, type WriteFence, writesCommitFrame } from './fence.js';
 import type { StoreIO } from './io.js';
 import { DatabaseLocks, Lock } from './locks.js';
-import { type LTXGroup, SyncfsState, syncIfPresent, syncLTXGroup } from './group-sync.js';
+import { type LTXGroup, SyncfsState, syncFile, syncIfPresent, syncLTXGroup } from './group-sync.js';
 import type { GroupSyncJob, StoreEvent, StoreOptions } from './messages.js';
 
 /**
@@ -54,6 +54,17 @@ export const MAX_APPLY_GROUP = 256;
  * as evidence (the re-base path), not be overwritten from LTX files.
  */
 export const APPLY_GROUP_MARKER = '.apply-group';
+
+/**
+ * A replica's apply renames each received file into `ltx/` under its name
+ * plus this suffix, fdatasyncs it there and fsyncs the folder (one journal
+ * commit carries the data and the rename), then drops the suffix. The
+ * suffix marks a file that may not have been durable: start-up keeps one
+ * that verifies (it may have been applied: open.ts applies the group again)
+ * and sets aside one that does not (never applied: its pages are written
+ * only once it is durable). No reader of `ltx/` takes it for an LTX file.
+ */
+export const RECEIVED_SUFFIX = '.received';
 
 /** What a DB needs from its store. */
 export interface StoreContext {
@@ -413,15 +424,6 @@ export class DB {
     const buf = new Uint8Array(DATABASE_HEADER_SIZE);
     if (this.io.read(fd, buf, 0) < DATABASE_HEADER_SIZE) return 0;
     return new DataView(buf.buffer).getUint32(28);
-  }
-}
-
-function syncFile(io: StoreIO, path: string): void {
-  const fd = io.open(path, 'read');
-  try {
-    io.fdatasync(fd);
-  } finally {
-    io.close(fd);
   }
 }
 

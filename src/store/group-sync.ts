@@ -79,12 +79,21 @@ export function syncIfPresent(io: StoreIO, path: string): boolean {
     if (isErrno(err, 'ENOENT')) return false;
     throw err;
   }
+  syncOpen(io, fd);
+  return true;
+}
+
+/** fdatasync of `path`, which must exist. */
+export function syncFile(io: StoreIO, path: string): void {
+  syncOpen(io, io.open(path, 'read'));
+}
+
+function syncOpen(io: StoreIO, fd: number): void {
   try {
     io.fdatasync(fd);
   } finally {
     io.close(fd);
   }
-  return true;
 }
 
 function fsyncDirIfPresent(io: StoreIO, path: string): void {

@@ -31,6 +31,7 @@ import {
   checksumPage,
   forEachChunk,
   isSnapshot,
+  formatFilename,
   formatHex16,
   HEADER_SIZE as LTX_HEADER_SIZE,
   lockPgno,
@@ -56,9 +57,10 @@ import {
 } from '../sqlite/index.js';
 import { MissingChecksumError, loadPageChecksums } from './checksum-cache.js';
 import { commitWAL } from './commit-wal.js';
-import { type DB, MAX_APPLY_GROUP, MAX_PENDING_LTX } from './db.js';
+import { type DB, MAX_APPLY_GROUP, MAX_PENDING_LTX, RECEIVED_SUFFIX } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ForensicCase } from './forensic.js';
+import { syncFile } from './group-sync.js';
 import { rebase } from './rebase.js';
 
 export function openDB(db: DB): void {
@@ -66,6 +68,7 @@ export function openDB(db: DB): void {
   io.mkdirp(db.ltxDir);
   if (readDatabaseHeader(db) === 'invalid') setAsideInvalidDatabase(db);
   if (io.exists(db.shmPath)) io.unlink(db.shmPath);
+  const receivedKept = settleReceivedFiles(db);
   const found = lastLTX(db);
   const last = found.last;
   rollbackJournal(db);
@@ -79,7 +82,7 @@ export function openDB(db: DB): void {
       // A replica's apply group may have lost pages: apply it again. Otherwise
       // only the last file (a crash between "LTX durable" and "journal
       // finalized"); a page changed behind our back stays for the checksum check.
-      if (io.exists(db.applyGroupPath)) reapplyNewest(db, last);
+      if (io.exists(db.applyGroupPath) || receivedKept) reapplyNewest(db, last);
       else applyLTX(db, last.path);
     }
     db.pos = { txid: last.header.maxTXID, postApplyChecksum: last.postApply };
@@ -105,6 +108,48 @@ export function openDB(db: DB): void {
   // Whatever was re-applied is durable now (applyLTX synced the file).
   db.endApplyGroup();
   io.fsyncDir(db.dir);
+}
+
+/**
+ * Received files an interrupted replica apply left under RECEIVED_SUFFIX
+ * (a crash after their rename into `ltx/`, before the suffix was dropped).
+ * One that verifies under the name it claims is kept as an LTX file, made
+ * durable first; its pages may be partly written, so the caller applies the
+ * newest group again (true is returned). Any other was never applied (pages
+ * are written only once the files are durable) and is set aside.
+ */
+function settleReceivedFiles(db: DB): boolean {
+  const io = db.io;
+  let kept = false;
+  let changed = false;
+  for (const name of io.readdir(db.ltxDir)) {
+    if (!name.endsWith(RECEIVED_SUFFIX)) continue;
+    changed = true;
+    const path = join(db.ltxDir, name);
+    const ltxName = name.slice(0, -RECEIVED_SUFFIX.length);
+    const problem = receivedFileProblem(db, path, ltxName);
+    if (problem !== null) {
+      const forensic = new ForensicCase(db, `received file ${name} left by an interrupted apply is set aside: ${problem}`);
+      forensic.move(path, 'ltx');
+      forensic.close({ file: name, error: problem });
+      continue;
+    }
+    syncFile(io, path);
+    io.rename(path, join(db.ltxDir, ltxName));
+    kept = true;
+  }
+  if (changed) io.fsyncDir(db.ltxDir);
+  return kept;
+}
+
+/** Why a received file cannot be kept as `ltxName`, or null. */
+function receivedFileProblem(db: DB, path: string, ltxName: string): string | null {
+  const verified = verifyLTX(db, path);
+  if (typeof verified === 'string') return verified;
+  const claimed = formatFilename(verified.header.minTXID, verified.header.maxTXID);
+  if (claimed !== ltxName) return `its header says ${claimed}`;
+  if (db.io.exists(join(db.ltxDir, ltxName))) return `${ltxName} exists already`;
+  return null;
 }
 
 /**

@@ -35,4 +35,13 @@ test('received files are whole and verified; a failed one leaves no file; close(
   await rx.close();
   assert.deepEqual(readdirSync(dir).sort(), [one.path, two.path].map((p) => p.slice(dir.length + 1)).sort());
   await assert.rejects(rx.receive(chunks(h.files[3]!)), /closed/);
+  // Each file's descriptor: synced once (and closed after it), or closed unsynced.
+  assert.equal(one.durability.started, false);
+  const synced = one.durability.sync();
+  assert.equal(one.durability.sync(), synced, 'one fdatasync however often asked');
+  await synced;
+  one.durability.release();
+  two.durability.release();
+  two.durability.release();
+  assert.throws(() => two.durability.sync(), /closed unsynced/);
 });

@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LTXEncoder, formatFilename, formatHex16, makeHeader } from '../../../src/ltx/index.js';
 import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sqlite/index.js';
 import { applyLTX, applyLTXFiles } from '../../../src/store/apply.js';
-import { type DB, MAX_APPLY_GROUP } from '../../../src/store/db.js';
+import { type DB, MAX_APPLY_GROUP, RECEIVED_SUFFIX } from '../../../src/store/db.js';
 import { CrashIO, SimulatedCrash } from '../../../src/store/io-crash.js';
 import { SyncfsState, syncGroup } from '../../../src/store/group-sync.js';
 import { Store } from '../../../src/store/store.js';
@@ -18,12 +18,24 @@ import { type Harness, PAGE, harness, imageChecksum, ltxNames, page, report, tx 
  * files in a temporary data dir, LTX files made by a model primary.
  */
 
+/** A received file as the receiver leaves it for the apply to sync: written through CrashIO, not synced. */
+function writeUnsynced(io: CrashIO, path: string, bytes: Buffer): void {
+  const fd = io.open(path, 'createNew');
+  try {
+    io.write(fd, bytes, 0);
+  } finally {
+    io.close(fd);
+  }
+}
+
 /** The primary's side: a database image and its LTX chain, files written into `<data>/tmp/`. */
 class ModelPrimary {
   image = Buffer.alloc(0);
   txid = 0n;
   checksum = 0n;
   private n = 0;
+  /** How a received file is written (default: writeFileSync, which CrashIO takes as durable). */
+  writeFile: (path: string, bytes: Buffer) => void = (path, bytes) => writeFileSync(path, bytes);
 
   constructor(
     private readonly tmpDir: string,
@@ -66,7 +78,7 @@ class ModelPrimary {
       this.checksum = post;
     }
     const path = join(this.tmpDir, `recv-${++this.n}.ltx`);
-    writeFileSync(path, Buffer.concat(chunks));
+    this.writeFile(path, Buffer.concat(chunks));
     return path;
   }
 
@@ -329,7 +341,7 @@ describe('store: applying received LTX files (replica)', () => {
     assert.equal(db.unsyncedApplies, 0);
   });
 
-  test('files applied together: renamed with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
+  test('files applied together: renamed and synced in ltx/ with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), trace: true });
     const db = openStore(io, (e) => h.events.push(e)).createDB('r.db');
     applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
@@ -356,8 +368,8 @@ describe('store: applying received LTX files (replica)', () => {
     const syncs = io.trace!.filter((t) => /^\d+ (fsync|fdatasync|fsyncDir) /.test(t));
     assert.deepEqual(
       syncs.map((t) => t.replace(/^\d+ /, '')),
-      [`fsyncDir ${db.ltxDir}`],
-      'one folder fsync for the three renames; the database fsync is left to the group',
+      [...[2n, 3n, 4n].map((t) => `fdatasync ${join(db.ltxDir, formatFilename(t, t))}${RECEIVED_SUFFIX}`), `fsyncDir ${db.ltxDir}`],
+      'each file fdatasynced in ltx/ (a no-op for a file the receiver synced), one folder fsync for the three renames; the database fsync is left to the group',
     );
     assert.equal(db.unsyncedApplies, 3);
     assert.ok(existsSync(db.applyGroupPath));
@@ -380,13 +392,16 @@ describe('store: applying received LTX files (replica)', () => {
     for (const f of [second, fourth, snap]) assert.ok(existsSync(f), 'refused files stay where they were');
   });
 
-  for (const [loss, syncDatabase] of [
-    ['process', false],
-    ['power', false],
-    ['process', true],
-    ['power', true],
+  for (const [loss, syncDatabase, receivedSynced] of [
+    ['process', false, true],
+    ['power', false, true],
+    ['process', true, true],
+    ['power', true, true],
+    ['process', false, false],
+    ['power', false, false],
   ] as const) {
-    test(`files applied together (syncDatabase ${syncDatabase}) survive a ${loss} loss at every change: start-up reaches a position of the chain with its exact image`, () => {
+    const received = receivedSynced ? 'synced by the receiver' : 'not synced yet (the apply syncs them)';
+    test(`files applied together (syncDatabase ${syncDatabase}, ${received}) survive a ${loss} loss at every change: start-up reaches a position of the chain with its exact image`, () => {
       let points = 0;
       const images = new Map<bigint, Buffer>();
       for (let killAt = 1; ; killAt++) {
@@ -394,6 +409,7 @@ describe('store: applying received LTX files (replica)', () => {
         h = harness();
         primary = new ModelPrimary(join(h.dataDir, 'tmp'));
         const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), count: 'mutation' });
+        if (!receivedSynced) primary.writeFile = (path, bytes) => writeUnsynced(io, path, bytes);
         const open = (): Store => openStore(io);
         let db = open().createDB('r.db');
         applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
@@ -428,6 +444,49 @@ describe('store: applying received LTX files (replica)', () => {
       }
     });
   }
+
+  test('a received file an interrupted apply left torn in ltx/: set aside; the group before it is applied again; nothing re-based', () => {
+    const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
+    const open = (): Store => openStore(io);
+    let db = open().createDB('r.db');
+    applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+    applyLTX(db, primary.commit(4, [1, 2], 2), null, false);
+    applyLTX(db, primary.commit(4, [3], 3), null, false);
+    const image = Buffer.from(primary.image);
+    const pos = db.pos;
+    // What a power loss can leave on ext4: the rename into ltx/ committed, the data not.
+    const next = primary.commit(4, [4], 4);
+    const torn = join(db.ltxDir, formatFilename(4n, 4n) + RECEIVED_SUFFIX);
+    writeFileSync(torn, readFileSync(next).subarray(0, 150));
+    io.simulatePowerLoss();
+    assert.notDeepEqual(readFileSync(db.databasePath), image, 'the group lost its unsynced pages');
+    db = open().db('r.db')!;
+    assert.deepEqual(db.pos, pos);
+    assert.ok(readFileSync(db.databasePath).equals(image), 'database is the image of TXID 3 again');
+    assert.deepEqual(ltxNames(db), [1n, 2n, 3n].map((t) => formatFilename(t, t)));
+    assert.equal(existsSync(torn), false);
+    const cases = readdirSync(join(h.dataDir, 'forensic', 'r.db'));
+    assert.equal(cases.length, 1, 'the torn file is set aside, not deleted');
+    assert.match(readFileSync(join(h.dataDir, 'forensic', 'r.db', cases[0]!, 'report.json'), 'utf8'), /interrupted apply/);
+  });
+
+  test('a whole received file an interrupted apply left in ltx/ is kept and applied again (its pages may be partly written)', () => {
+    const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
+    const open = (): Store => openStore(io);
+    let db = open().createDB('r.db');
+    applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
+    const next = primary.commit(5, [1, 5], 2);
+    // The process died after the file's sync, with one of its pages written.
+    renameSync(next, join(db.ltxDir, formatFilename(2n, 2n) + RECEIVED_SUFFIX));
+    const fd = openSync(db.databasePath, 'r+');
+    writeSync(fd, primary.image.subarray(4 * PAGE, 5 * PAGE), 0, PAGE, 4 * PAGE);
+    closeSync(fd);
+    db = open().db('r.db')!;
+    assert.deepEqual(db.pos, { txid: 2n, postApplyChecksum: primary.checksum });
+    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database is the image of TXID 2');
+    assert.deepEqual(ltxNames(db), [1n, 2n].map((t) => formatFilename(t, t)));
+    assert.equal(existsSync(join(h.dataDir, 'forensic')), false);
+  });
 
   test('the wal-index header is rewritten: iChange + 1, mxFrame 0, nPage; the rest of the block kept', () => {
     const db = replicaDB();
