@@ -27,13 +27,7 @@ export interface QueuedFile {
   readonly pos: Pos;
   /** The LTX header's timestamp, ms since the epoch. */
   readonly timestamp: number;
-  /**
-   * The file's fdatasync: started when the file has to wait (something is
-   * applying or queued) or is large, and then awaited before its apply.
-   * A small file that finds the queue idle goes to the apply unsynced: the
-   * apply fdatasyncs it after its rename into `ltx/`, and one journal commit
-   * carries both (two when synced here first, on the apply's critical path).
-   */
+  /** The file's fdatasync: started when it is queued, awaited before its apply. */
   readonly durability: FileDurability;
   /** May be applied together with the batchable files of `db` queued right behind it. */
   readonly batchable: boolean;
@@ -61,9 +55,6 @@ export interface PipelineLimits {
   /** Files applied together at most (within the store's apply group bound, MAX_APPLY_GROUP). */
   readonly maxBatch: number;
 }
-
-/** Files larger than this are synced before their apply even when the queue is idle (not on the FUSE thread). */
-export const APPLY_SYNCS_MAX_BYTES = 1024 * 1024;
 
 export const DEFAULT_PIPELINE_LIMITS: PipelineLimits = { maxFiles: 16, maxBytes: 64 * 1024 * 1024, maxBatch: Math.min(16, MAX_APPLY_GROUP) };
 
@@ -99,10 +90,9 @@ export class ApplyPipeline {
   /** Queues a step; it runs after every step queued before it. */
   push(step: QueuedStep): void {
     if (this.closed || this.failure !== null) throw this.failure ?? new Error('apply queue closed');
-    const waits = this.running !== null || this.steps.length > 0;
     this.steps.push(step);
     if (step.kind === 'file') {
-      if (waits || step.size > APPLY_SYNCS_MAX_BYTES) void step.durability.sync().catch(() => {});
+      void step.durability.sync().catch(() => {});
       this.files++;
       this.bytes += step.size;
       const t = this.tail.get(step.db);
@@ -155,9 +145,7 @@ export class ApplyPipeline {
       }
       const { files, calls } = this.takeBatch(step);
       try {
-        // A lone file nobody started syncing is synced by the apply itself.
-        if (files.length === 1 && !head(files).durability.started) head(files).durability.release();
-        else for (const f of files) await f.durability.sync();
+        for (const f of files) await f.durability.sync();
         // Closed while the files were being synced: never handed over.
         if (this.closed) throw new Error('apply queue closed');
         await step.run(files.slice(1));
@@ -234,12 +222,6 @@ export class ApplyPipeline {
       });
     }
   }
-}
-
-function head(files: readonly QueuedFile[]): QueuedFile {
-  const f = files[0];
-  if (f === undefined) throw new Error('empty batch');
-  return f;
 }
 
 /** Removes a file that was never handed over (its descriptor closed first, unless its sync closes it). */

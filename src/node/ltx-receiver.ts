@@ -4,10 +4,10 @@
  * network transfer): every byte is decoded as it arrives, so by the time
  * the body ends the file is fully verified (page block, LZ4 frame, file
  * checksum, a snapshot's post-apply checksum). It is left open and not yet
- * synced (`durability`): the apply queue syncs it while the next file
- * arrives when files queue up, or leaves the fdatasync to the apply (one
- * journal commit then carries the data and the rename into `ltx/`). A body
- * that fails or stops early leaves no file behind.
+ * synced (`durability`): the replica client may first move it into the
+ * database's `ltx/` folder, so that one journal commit carries the data
+ * and the rename; the fdatasync then runs while the next file arrives. A
+ * body that fails or stops early leaves no file behind.
  *
  * A stream's receiver (LTXReceiver) creates the next file while the
  * current one is handed on, so a transaction's latency does not include
@@ -15,7 +15,7 @@
  * a third of the receive time measured on a loaded machine).
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fdatasync, open, write, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fsync, open, openSync, write, writeSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
@@ -28,17 +28,18 @@ export interface ReceivedLTX {
   readonly trailer: Trailer;
   /** Bytes on disk. */
   readonly size: number;
-  /** The file's descriptor, still open: synced here, or closed unsynced for the apply to sync. */
+  /** The file's descriptor, still open until it is synced or released. */
   readonly durability: FileDurability;
 }
 
-/** Whether and when a received file is fdatasynced before its apply. */
+/** A received file's fdatasync, started when its owner says. */
 export interface FileDurability {
-  /** True once `sync()` was called. */
-  readonly started: boolean;
+  /** The file was renamed into `dir`: its sync also fsyncs that folder (the new name must be durable too). Before sync(). */
+  movedInto(dir: string): void;
   /**
-   * Starts the fdatasync (once; later calls return the same promise) and
-   * closes the descriptor after it. Resolves once the file is durable.
+   * Starts the fdatasync (once; later calls return the same promise), then
+   * closes the descriptor and fsyncs the folder it was moved into, if any.
+   * Resolves once the file is durable.
    */
   sync(): Promise<void>;
   /** Closes the descriptor without a sync; nothing once `sync()` was called. */
@@ -49,20 +50,33 @@ export interface FileDurability {
 class OpenFileDurability implements FileDurability {
   private syncing: Promise<void> | null = null;
   private closed = false;
+  private folder: string | null = null;
 
   constructor(private readonly fd: number) {}
 
-  get started(): boolean {
-    return this.syncing !== null;
+  movedInto(dir: string): void {
+    if (this.syncing !== null) throw new Error('received file moved after its sync started');
+    this.folder = dir;
   }
 
   sync(): Promise<void> {
     if (this.syncing !== null) return this.syncing;
     if (this.closed) throw new Error('received file already closed unsynced');
-    this.syncing = fdatasyncFile(this.fd).finally(() => closeSync(this.fd));
+    this.syncing = this.syncNow();
     // Observed here too, so one nobody awaits (the stream dropped) is not an unhandled rejection.
     this.syncing.catch(() => {});
     return this.syncing;
+  }
+
+  private async syncNow(): Promise<void> {
+    // The folder's fsync runs beside the file's: both wait for the same
+    // journal commit (the rename went in with the data), one round trip.
+    const dir = this.folder === null ? null : openSync(this.folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    // Both settle before the descriptors close (a job still queued must not find them closed).
+    const results = await Promise.allSettled([fdatasyncFile(this.fd), ...(dir === null ? [] : [fsyncFile(dir)])]);
+    closeSync(this.fd);
+    if (dir !== null) closeSync(dir);
+    for (const r of results) if (r.status === 'rejected') throw r.reason;
   }
 
   release(): void {
@@ -108,6 +122,7 @@ interface OpenFile {
 
 const openFile = promisify(open);
 const fdatasyncFile = promisify(fdatasync);
+const fsyncFile = promisify(fsync);
 const writeFile = async (fd: number, buf: Buffer, off: number, len: number, position: number): Promise<number> =>
   await new Promise((resolve, reject) => write(fd, buf, off, len, position, (err, n) => (err ? reject(err) : resolve(n))));
 

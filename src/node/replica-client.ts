@@ -16,6 +16,7 @@
  *   (ApplyPipeline); Ready, heartbeat and HWM frames act in stream order,
  *   after the files before them are applied.
  */
+import { mkdirSync, renameSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ApiClientError, NodeClient, type PeerHeaders, type ReplicationStream } from '../http/client.js';
@@ -24,11 +25,12 @@ import { SNAPSHOT_REASON_FEATURE } from '../http/frames.js';
 import { formatNodeID } from '../http/node-id.js';
 import type { Pos, PosMap } from '../http/posmap.js';
 import { HEARTBEAT_INTERVAL_MS } from '../http/stream-session.js';
-import { formatPos, isSnapshot, type Header } from '../ltx/index.js';
+import { formatFilename, formatPos, isSnapshot, type Header } from '../ltx/index.js';
+import { RECEIVED_SUFFIX, databaseDir, isValidDatabaseName } from '../store/db.js';
 import type { QuarantineRequest } from '../store/messages.js';
 import { isValidClusterID } from './cluster-id.js';
 import { ApplyPipeline, DEFAULT_PIPELINE_LIMITS, type PipelineLimits, type QueuedFile } from './apply-pipeline.js';
-import { LTXReceiver } from './ltx-receiver.js';
+import { LTXReceiver, type ReceivedLTX } from './ltx-receiver.js';
 import { quarantineReason } from './quarantine-rule.js';
 
 /** Applies a received LTX file; the FUSE thread's `apply` command behind it. */
@@ -105,6 +107,11 @@ export class PositionMismatchError extends Error {
 
 export class IdleStreamError extends Error {
   override readonly name = 'IdleStreamError';
+}
+
+/** A frame naming a database that cannot be a file name here (a path, `..`): never written anywhere. */
+export class InvalidDatabaseNameError extends Error {
+  override readonly name = 'InvalidDatabaseNameError';
 }
 
 const DEFAULT_RECONNECT_DELAY_MS = 1000;
@@ -321,6 +328,7 @@ export class ReplicaClient {
     signal: AbortSignal,
   ): Promise<void> {
     const db = frame.name;
+    if (!isValidDatabaseName(db)) throw new InvalidDatabaseNameError(`LTX frame for an invalid database name ${JSON.stringify(db)}`);
     const received = await receiver.receive(frame.body, {
       // Refuse a file that cannot continue the local position before the rest arrives
       // (only with nothing queued for the database: otherwise the queue's end decides).
@@ -330,26 +338,32 @@ export class ReplicaClient {
       onData: () => watchdog.touch(),
     });
     let handedOver = false;
+    let path = received.path;
     try {
       const { header, trailer } = received;
       const pos: Pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
-      const step = (quarantine: QuarantineRequest | null): QueuedFile => ({
-        kind: 'file',
-        db,
-        path: received.path,
-        size: received.size,
-        pos,
-        timestamp: Number(header.timestamp),
-        durability: received.durability,
+      const step = (quarantine: QuarantineRequest | null): QueuedFile => {
         // Applied together with the ones queued behind it (store/apply.ts applyLTXFiles).
-        batchable: !isSnapshot(header) && header.commit > 0 && quarantine === null,
-        run: async (more) => {
-          // The database fsync is left to the group (see ApplyCommand.syncDatabase).
-          await this.o.applier.apply(db, [received.path, ...more.map((f) => f.path)], quarantine, false);
-          this.progress();
-          if (this.ready) this.timestamps.soon(more.at(-1)?.timestamp ?? Number(header.timestamp));
-        },
-      });
+        const batchable = !isSnapshot(header) && header.commit > 0 && quarantine === null;
+        if (batchable) path = this.placeInLTXDir(db, header, received);
+        const file = path;
+        return {
+          kind: 'file',
+          db,
+          path: file,
+          size: received.size,
+          pos,
+          timestamp: Number(header.timestamp),
+          durability: received.durability,
+          batchable,
+          run: async (more) => {
+            // The database fsync is left to the group (see ApplyCommand.syncDatabase).
+            await this.o.applier.apply(db, [file, ...more.map((f) => f.path)], quarantine, false);
+            this.progress();
+            if (this.ready) this.timestamps.soon(more.at(-1)?.timestamp ?? Number(header.timestamp));
+          },
+        };
+      };
       const after = queue.expected(db);
       if (!isSnapshot(header) && after !== undefined) {
         // A repeat of the last queued file: nothing to do.
@@ -380,9 +394,30 @@ export class ReplicaClient {
       // The queue owns a file pushed to it; anything else is ours to remove.
       if (!handedOver) {
         received.durability.release();
-        await rm(received.path, { force: true });
+        await rm(path, { force: true });
       }
     }
+  }
+
+  /**
+   * Moves an incremental file into its database's `ltx/` folder as
+   * `<name>.received` before it is queued (store/db.ts RECEIVED_SUFFIX): its
+   * sync then makes the data and the new name durable with one journal
+   * commit, off the FUSE thread, and the apply only drops the suffix.
+   */
+  private placeInLTXDir(db: string, header: Header, received: ReceivedLTX): string {
+    const dir = join(databaseDir(this.o.dataDir, db), 'ltx');
+    const path = join(dir, formatFilename(header.minTXID, header.maxTXID) + RECEIVED_SUFFIX);
+    try {
+      renameSync(received.path, path);
+    } catch (err) {
+      // A database this node has not seen yet.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      mkdirSync(dir, { recursive: true });
+      renameSync(received.path, path);
+    }
+    received.durability.movedInto(dir);
+    return path;
   }
 
   private checkContinues(db: string, h: Header, local: Pos | undefined): void {

@@ -7,10 +7,11 @@
  *   1. checks that change nothing (position, page size);
  *   2. a snapshot over diverged local data: quarantine copy (ARCHITECTURE §3.1);
  *   3. committed WAL frames (left from a time as primary) go into the file;
- *   4. the file is renamed into `ltx/` (with RECEIVED_SUFFIX), fdatasynced
- *      there and the folder fsynced, then the suffix dropped; a snapshot
- *      then removes every other LTX file. From here start-up re-applies
- *      the file (open.ts), so a crash mid-apply is repaired;
+ *   4. the file is renamed into `ltx/` and the folder fsynced (a file the
+ *      replica client placed there as `<name>.received` is durable already:
+ *      only the suffix goes); a snapshot then removes every other LTX
+ *      file. From here start-up re-applies the file (open.ts), so a crash
+ *      mid-apply is repaired;
  *   5. pages, truncate, fsync (or, for commit 0, the database is deleted).
  *      With `syncDatabase` false the fsync is left to the group: a later
  *      apply (at most MAX_APPLY_GROUP in a row), the `sync` command, a
@@ -38,7 +39,6 @@ import {
 } from '../ltx/index.js';
 import { SHM_REGION_SIZE, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE, WAL_INDEX_HEADER_SIZE, buildEmptyWalShmHeader, parseWalIndexHeader } from '../sqlite/index.js';
 import { advancePosition } from './commit-common.js';
-import { syncFile } from './group-sync.js';
 import { type DB, MAX_APPLY_GROUP, RECEIVED_SUFFIX } from './db.js';
 import { removeDatabaseFiles } from './drop.js';
 import { ApplyFatalError, ApplyPosMismatchError, InvalidWriteError } from './errors.js';
@@ -144,14 +144,17 @@ export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: Quar
   io.mkdirp(db.ltxDir);
   if (db.unsyncedApplies + files.length > MAX_APPLY_GROUP) db.syncAppliedPages();
   const sync = syncDatabase || db.unsyncedApplies + files.length >= MAX_APPLY_GROUP;
-  if ((!sync || files.length > 1) && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) io.close(io.open(db.applyGroupPath, 'createNew'));
-  // One journal commit for a received file that was not synced yet: its
-  // data and its rename go in the same one (RECEIVED_SUFFIX says why this
-  // order is safe). Files the receiver synced already cost only the rename.
-  for (const f of files) io.rename(f.path, join(db.ltxDir, f.name + RECEIVED_SUFFIX));
-  for (const f of files) syncFile(io, join(db.ltxDir, f.name + RECEIVED_SUFFIX));
-  io.fsyncDir(db.ltxDir);
-  for (const f of files) io.rename(join(db.ltxDir, f.name + RECEIVED_SUFFIX), join(db.ltxDir, f.name));
+  let madeMarker = false;
+  if ((!sync || files.length > 1) && db.unsyncedApplies === 0 && !io.exists(db.applyGroupPath)) {
+    io.close(io.open(db.applyGroupPath, 'createNew'));
+    madeMarker = true;
+  }
+  // A file the replica client placed in ltx/ as `<name>.received` is
+  // durable there already (RECEIVED_SUFFIX): dropping the suffix needs no
+  // sync. Any other comes in by a rename the folder fsync makes durable.
+  const placed = (f: ApplyFile): boolean => f.path === join(db.ltxDir, f.name + RECEIVED_SUFFIX);
+  for (const f of files) io.rename(f.path, join(db.ltxDir, f.name));
+  if (madeMarker || !files.every(placed)) io.fsyncDir(db.ltxDir);
   try {
     if (snapshot) removeOtherLTXFiles(db, first.name);
     const deleted = first.header.commit === 0;

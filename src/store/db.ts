@@ -56,15 +56,25 @@ export const MAX_APPLY_GROUP = 256;
 export const APPLY_GROUP_MARKER = '.apply-group';
 
 /**
- * A replica's apply renames each received file into `ltx/` under its name
- * plus this suffix, fdatasyncs it there and fsyncs the folder (one journal
- * commit carries the data and the rename), then drops the suffix. The
- * suffix marks a file that may not have been durable: start-up keeps one
- * that verifies (it may have been applied: open.ts applies the group again)
- * and sets aside one that does not (never applied: its pages are written
- * only once it is durable). No reader of `ltx/` takes it for an LTX file.
+ * The replica client places a received incremental LTX file in `ltx/` under
+ * its name plus this suffix and makes it durable there (fdatasync, folder
+ * fsync: one journal commit carries the data and the rename, off the FUSE
+ * thread); the apply only drops the suffix. Start-up keeps such a file when
+ * it verifies and continues the chain (it may have been applied in part:
+ * open.ts applies the group again) and sets aside any other. No reader of
+ * `ltx/` takes it for an LTX file.
  */
 export const RECEIVED_SUFFIX = '.received';
+
+/** `<data>/dbs/<name>`: a database's folder (its LTX files in `ltx/` inside). */
+export function databaseDir(dataDir: string, name: string): string {
+  return join(dataDir, 'dbs', name);
+}
+
+/** True for a name that is one plain file name (what a database name must be: it names a folder under `dbs/`). */
+export function isValidDatabaseName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !name.includes('/') && !name.includes('\0') && Buffer.byteLength(name) <= 255;
+}
 
 /** What a DB needs from its store. */
 export interface StoreContext {
@@ -143,7 +153,7 @@ export class DB {
     readonly name: string,
     readonly ctx: StoreContext,
   ) {
-    this.dir = join(ctx.options.dataDir, 'dbs', name);
+    this.dir = databaseDir(ctx.options.dataDir, name);
     this.databasePath = join(this.dir, 'database');
     this.journalPath = join(this.dir, 'journal');
     this.walPath = join(this.dir, 'wal');

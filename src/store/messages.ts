@@ -112,12 +112,14 @@ export interface ImportCommand {
 }
 
 /**
- * Replica: apply the LTX files at `paths`, in order (in `<data>/tmp/`, fully
- * verified by the main thread, fsynced or not; several only when all are
- * incremental: store/apply.ts applyLTXFiles) to `db` (created if missing)
- * under the database's write lock set (ref §6.6, §9.6). The FUSE thread
- * moves the files into `ltx/` and makes them durable there before it
- * touches the database, so start-up re-applies them after a crash mid-apply. An incremental file must continue
+ * Replica: apply the LTX files at `paths`, in order (fully verified by the
+ * main thread and fsynced: in `<data>/tmp/`, or an incremental one already
+ * in the database's `ltx/` as `<name>.received` with its folder fsynced;
+ * several only when all are incremental: store/apply.ts applyLTXFiles) to
+ * `db` (created if missing) under the database's write lock set (ref §6.6,
+ * §9.6). The FUSE thread moves the files to their `ltx/` names, durably,
+ * before it touches the database, so start-up re-applies them after a
+ * crash mid-apply. An incremental file must continue
  * the local position exactly, else the result is `error` and nothing
  * changes. The result comes once the pages are written, the locks released
  * and the kernel's caches invalidated; a `tx` event comes first.

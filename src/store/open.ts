@@ -111,44 +111,66 @@ export function openDB(db: DB): void {
 }
 
 /**
- * Received files an interrupted replica apply left under RECEIVED_SUFFIX
- * (a crash after their rename into `ltx/`, before the suffix was dropped).
- * One that verifies under the name it claims is kept as an LTX file, made
- * durable first; its pages may be partly written, so the caller applies the
- * newest group again (true is returned). Any other was never applied (pages
- * are written only once the files are durable) and is set aside.
+ * Received files under RECEIVED_SUFFIX: placed by the replica client and
+ * not yet applied, or applied with the suffix drop lost to a power loss.
+ * One that verifies under the name it claims and continues the newest LTX
+ * file is kept as an LTX file (made durable first); its pages may be partly
+ * written, so the caller applies the newest group again (true is
+ * returned). Any other never had a page written (pages are written only
+ * once the file is durable) and is set aside.
  */
 function settleReceivedFiles(db: DB): boolean {
   const io = db.io;
-  let kept = false;
-  let changed = false;
+  const received: { name: string; max: bigint }[] = [];
+  let newestFinal: { name: string; max: bigint } | null = null;
   for (const name of io.readdir(db.ltxDir)) {
-    if (!name.endsWith(RECEIVED_SUFFIX)) continue;
-    changed = true;
+    const ltxName = name.endsWith(RECEIVED_SUFFIX) ? name.slice(0, -RECEIVED_SUFFIX.length) : name;
+    let max: bigint;
+    try {
+      max = parseFilename(ltxName).maxTXID;
+    } catch {
+      if (name !== ltxName) received.push({ name, max: -1n });
+      continue;
+    }
+    if (name !== ltxName) received.push({ name, max });
+    else if (newestFinal === null || max > newestFinal.max) newestFinal = { name, max };
+  }
+  if (received.length === 0) return false;
+  received.sort((a, b) => (a.max < b.max ? -1 : a.max > b.max ? 1 : 0));
+  // The chain they must continue: the newest LTX file, then each one kept.
+  let prev: VerifiedLTX | string | null = newestFinal === null ? null : verifyLTX(db, join(db.ltxDir, newestFinal.name));
+  let kept = false;
+  for (const { name } of received) {
     const path = join(db.ltxDir, name);
     const ltxName = name.slice(0, -RECEIVED_SUFFIX.length);
-    const problem = receivedFileProblem(db, path, ltxName);
+    const verified = verifyLTX(db, path);
+    const problem = receivedFileProblem(db, verified, ltxName, prev);
     if (problem !== null) {
-      const forensic = new ForensicCase(db, `received file ${name} left by an interrupted apply is set aside: ${problem}`);
+      const forensic = new ForensicCase(db, `received file ${name} is set aside (never applied): ${problem}`);
       forensic.move(path, 'ltx');
       forensic.close({ file: name, error: problem });
       continue;
     }
     syncFile(io, path);
     io.rename(path, join(db.ltxDir, ltxName));
+    prev = verified;
     kept = true;
   }
-  if (changed) io.fsyncDir(db.ltxDir);
+  io.fsyncDir(db.ltxDir);
   return kept;
 }
 
-/** Why a received file cannot be kept as `ltxName`, or null. */
-function receivedFileProblem(db: DB, path: string, ltxName: string): string | null {
-  const verified = verifyLTX(db, path);
+/** Why a received file cannot be kept as `ltxName` after `prev` (the newest LTX file kept so far), or null. */
+function receivedFileProblem(db: DB, verified: VerifiedLTX | string, ltxName: string, prev: VerifiedLTX | string | null): string | null {
   if (typeof verified === 'string') return verified;
-  const claimed = formatFilename(verified.header.minTXID, verified.header.maxTXID);
+  const { header } = verified;
+  const claimed = formatFilename(header.minTXID, header.maxTXID);
   if (claimed !== ltxName) return `its header says ${claimed}`;
+  // Only incremental files are placed before their apply (a snapshot waits for its quarantine decision).
+  if (isSnapshot(header) || header.commit === 0) return 'not an incremental transaction';
   if (db.io.exists(join(db.ltxDir, ltxName))) return `${ltxName} exists already`;
+  if (prev === null || typeof prev === 'string') return 'no LTX file before it verifies';
+  if (header.minTXID !== prev.header.maxTXID + 1n || verified.preApply !== prev.postApply) return `it does not continue ${formatFilename(prev.header.minTXID, prev.header.maxTXID)}`;
   return null;
 }
 

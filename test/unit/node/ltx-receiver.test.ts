@@ -1,7 +1,7 @@
 /** LTXReceiver: each file goes into one created ahead; close() leaves nothing behind. */
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { LTXReceiver } from '../../../src/node/ltx-receiver.js';
@@ -36,7 +36,11 @@ test('received files are whole and verified; a failed one leaves no file; close(
   assert.deepEqual(readdirSync(dir).sort(), [one.path, two.path].map((p) => p.slice(dir.length + 1)).sort());
   await assert.rejects(rx.receive(chunks(h.files[3]!)), /closed/);
   // Each file's descriptor: synced once (and closed after it), or closed unsynced.
-  assert.equal(one.durability.started, false);
+  // Moved into another folder first: the sync also makes the new name durable.
+  const moved = join(base, 'ltx', 'one.ltx');
+  mkdirSync(join(base, 'ltx'));
+  renameSync(one.path, moved);
+  one.durability.movedInto(join(base, 'ltx'));
   const synced = one.durability.sync();
   assert.equal(one.durability.sync(), synced, 'one fdatasync however often asked');
   await synced;
@@ -44,4 +48,6 @@ test('received files are whole and verified; a failed one leaves no file; close(
   two.durability.release();
   two.durability.release();
   assert.throws(() => two.durability.sync(), /closed unsynced/);
+  assert.throws(() => one.durability.movedInto(base), /after its sync started/);
+  assert.deepEqual(readFileSync(moved), h.files[2]);
 });

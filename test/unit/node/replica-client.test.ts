@@ -233,6 +233,8 @@ describe('replica client against a scripted primary', () => {
     ['a truncated frame header', [u32(6), Buffer.alloc(5)]],
     ['an LTX body with bytes after its trailer', [ltx('a.db', Buffer.concat([h.files[2]!, Buffer.from('tail')]))]],
     ['an incremental file that does not continue the local position', [ltx('a.db', h.files[3]!)]],
+    ['a database name that is a path', [ltx('../a.db', h.snapshot())]],
+    ['the database name ..', [ltx('..', h.snapshot())]],
   ];
   for (const [name, bytes] of broken) {
     test(`${name}: stream dropped, nothing applied, reconnects`, async () => {

@@ -23,6 +23,7 @@ import {
 } from '../../../src/http/api.js';
 import type { Pos } from '../../../src/http/posmap.js';
 import { ApiServer } from '../../../src/http/server.js';
+import { RECEIVED_SUFFIX } from '../../../src/store/db.js';
 import { DatabaseChecksum, LTXEncoder, decodeBytes, isSnapshot, makeHeader } from '../../../src/ltx/index.js';
 import { ReplicaClient, type LTXApplier, type ReplicaClientOptions } from '../../../src/node/replica-client.js';
 import type { QuarantineRequest } from '../../../src/store/messages.js';
@@ -351,7 +352,11 @@ export interface Replica {
   clusterID: string;
   /** Stops run() and removes the data dir. */
   stop(): Promise<void>;
-  /** Files in `<data>/tmp` except the receiver's one empty spare. */
+  /**
+   * Received files not applied (or removed) yet: in `<data>/tmp` except the
+   * receiver's one empty spare, and those placed in a database's `ltx/` as
+   * `<name>.received` (store/db.ts RECEIVED_SUFFIX).
+   */
   tmpFiles(): string[];
 }
 
@@ -377,15 +382,19 @@ export function startReplica(url: string, extra: Partial<Omit<ReplicaClientOptio
       rmSync(dataDir, { recursive: true, force: true });
     },
     tmpFiles: () => {
-      let names: string[];
-      try {
-        names = readdirSync(join(dataDir, 'tmp'));
-      } catch {
-        return [];
-      }
+      const list = (dir: string): string[] => {
+        try {
+          return readdirSync(dir);
+        } catch {
+          return [];
+        }
+      };
+      const names = list(join(dataDir, 'tmp'));
       // One empty file is the receiver's spare (created ahead for the next file); more would be a leak.
       const empty = names.filter((n) => statSync(join(dataDir, 'tmp', n), { throwIfNoEntry: false })?.size === 0);
-      return empty.length <= 1 ? names.filter((n) => !empty.includes(n)) : names;
+      const inTmp = empty.length <= 1 ? names.filter((n) => !empty.includes(n)) : names;
+      const placed = list(join(dataDir, 'dbs')).flatMap((db) => list(join(dataDir, 'dbs', db, 'ltx')).filter((n) => n.endsWith(RECEIVED_SUFFIX)));
+      return [...inTmp, ...placed];
     },
   };
   const client = new ReplicaClient({

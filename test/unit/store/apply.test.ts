@@ -18,24 +18,12 @@ import { type Harness, PAGE, harness, imageChecksum, ltxNames, page, report, tx 
  * files in a temporary data dir, LTX files made by a model primary.
  */
 
-/** A received file as the receiver leaves it for the apply to sync: written through CrashIO, not synced. */
-function writeUnsynced(io: CrashIO, path: string, bytes: Buffer): void {
-  const fd = io.open(path, 'createNew');
-  try {
-    io.write(fd, bytes, 0);
-  } finally {
-    io.close(fd);
-  }
-}
-
 /** The primary's side: a database image and its LTX chain, files written into `<data>/tmp/`. */
 class ModelPrimary {
   image = Buffer.alloc(0);
   txid = 0n;
   checksum = 0n;
   private n = 0;
-  /** How a received file is written (default: writeFileSync, which CrashIO takes as durable). */
-  writeFile: (path: string, bytes: Buffer) => void = (path, bytes) => writeFileSync(path, bytes);
 
   constructor(
     private readonly tmpDir: string,
@@ -78,7 +66,7 @@ class ModelPrimary {
       this.checksum = post;
     }
     const path = join(this.tmpDir, `recv-${++this.n}.ltx`);
-    this.writeFile(path, Buffer.concat(chunks));
+    writeFileSync(path, Buffer.concat(chunks));
     return path;
   }
 
@@ -341,7 +329,7 @@ describe('store: applying received LTX files (replica)', () => {
     assert.equal(db.unsyncedApplies, 0);
   });
 
-  test('files applied together: renamed and synced in ltx/ with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
+  test('files applied together: renamed with one folder fsync; the same database, position, LTX files and tx events as one by one', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), trace: true });
     const db = openStore(io, (e) => h.events.push(e)).createDB('r.db');
     applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
@@ -368,8 +356,8 @@ describe('store: applying received LTX files (replica)', () => {
     const syncs = io.trace!.filter((t) => /^\d+ (fsync|fdatasync|fsyncDir) /.test(t));
     assert.deepEqual(
       syncs.map((t) => t.replace(/^\d+ /, '')),
-      [...[2n, 3n, 4n].map((t) => `fdatasync ${join(db.ltxDir, formatFilename(t, t))}${RECEIVED_SUFFIX}`), `fsyncDir ${db.ltxDir}`],
-      'each file fdatasynced in ltx/ (a no-op for a file the receiver synced), one folder fsync for the three renames; the database fsync is left to the group',
+      [`fsyncDir ${db.ltxDir}`],
+      'one folder fsync for the three renames; the database fsync is left to the group',
     );
     assert.equal(db.unsyncedApplies, 3);
     assert.ok(existsSync(db.applyGroupPath));
@@ -392,15 +380,15 @@ describe('store: applying received LTX files (replica)', () => {
     for (const f of [second, fourth, snap]) assert.ok(existsSync(f), 'refused files stay where they were');
   });
 
-  for (const [loss, syncDatabase, receivedSynced] of [
-    ['process', false, true],
-    ['power', false, true],
-    ['process', true, true],
-    ['power', true, true],
+  for (const [loss, syncDatabase, placed] of [
     ['process', false, false],
     ['power', false, false],
+    ['process', true, false],
+    ['power', true, false],
+    ['process', false, true],
+    ['power', false, true],
   ] as const) {
-    const received = receivedSynced ? 'synced by the receiver' : 'not synced yet (the apply syncs them)';
+    const received = placed ? 'placed in ltx/ as <name>.received by the replica client' : 'in tmp/';
     test(`files applied together (syncDatabase ${syncDatabase}, ${received}) survive a ${loss} loss at every change: start-up reaches a position of the chain with its exact image`, () => {
       let points = 0;
       const images = new Map<bigint, Buffer>();
@@ -409,14 +397,19 @@ describe('store: applying received LTX files (replica)', () => {
         h = harness();
         primary = new ModelPrimary(join(h.dataDir, 'tmp'));
         const io = new CrashIO({ shadowDir: join(h.base, 'shadow'), count: 'mutation' });
-        if (!receivedSynced) primary.writeFile = (path, bytes) => writeUnsynced(io, path, bytes);
         const open = (): Store => openStore(io);
         let db = open().createDB('r.db');
         applyLTX(db, primary.commit(4, [1, 2, 3, 4], 1), null);
         images.set(1n, Buffer.from(primary.image));
         const batch = [6, 6, 3].map((pages, i) => {
-          const path = primary.commit(pages, i === 1 ? [3, 4] : [1, 2, ...(pages > 4 ? [5, 6] : [])], i + 2);
+          let path = primary.commit(pages, i === 1 ? [3, 4] : [1, 2, ...(pages > 4 ? [5, 6] : [])], i + 2);
           images.set(primary.txid, Buffer.from(primary.image));
+          if (placed) {
+            // Durable there, as the replica client leaves it (CrashIO takes what it did not write as synced).
+            const to = join(db.ltxDir, formatFilename(primary.txid, primary.txid) + RECEIVED_SUFFIX);
+            renameSync(path, to);
+            path = to;
+          }
           return path;
         });
         io.setKillAt(killAt, 'mutation');
@@ -445,7 +438,7 @@ describe('store: applying received LTX files (replica)', () => {
     });
   }
 
-  test('a received file an interrupted apply left torn in ltx/: set aside; the group before it is applied again; nothing re-based', () => {
+  test('a received file left torn in ltx/ (its sync never finished): set aside; the group before it is applied again; nothing re-based', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
     const open = (): Store => openStore(io);
     let db = open().createDB('r.db');
@@ -467,10 +460,10 @@ describe('store: applying received LTX files (replica)', () => {
     assert.equal(existsSync(torn), false);
     const cases = readdirSync(join(h.dataDir, 'forensic', 'r.db'));
     assert.equal(cases.length, 1, 'the torn file is set aside, not deleted');
-    assert.match(readFileSync(join(h.dataDir, 'forensic', 'r.db', cases[0]!, 'report.json'), 'utf8'), /interrupted apply/);
+    assert.match(readFileSync(join(h.dataDir, 'forensic', 'r.db', cases[0]!, 'report.json'), 'utf8'), /never applied/);
   });
 
-  test('a whole received file an interrupted apply left in ltx/ is kept and applied again (its pages may be partly written)', () => {
+  test('a whole received file left in ltx/ (an apply interrupted after it, or one never started) is kept and applied; one that does not continue the chain is set aside', () => {
     const io = new CrashIO({ shadowDir: join(h.base, 'shadow') });
     const open = (): Store => openStore(io);
     let db = open().createDB('r.db');
@@ -481,11 +474,20 @@ describe('store: applying received LTX files (replica)', () => {
     const fd = openSync(db.databasePath, 'r+');
     writeSync(fd, primary.image.subarray(4 * PAGE, 5 * PAGE), 0, PAGE, 4 * PAGE);
     closeSync(fd);
+    // Queued behind it, never applied.
+    renameSync(primary.commit(5, [2], 3), join(db.ltxDir, formatFilename(3n, 3n) + RECEIVED_SUFFIX));
+    const image = Buffer.from(primary.image);
+    const pos = { txid: 3n, postApplyChecksum: primary.checksum };
+    // One that does not continue the chain (TXID 4 never arrived).
+    primary.commit(5, [3], 4);
+    renameSync(primary.commit(5, [4], 5), join(db.ltxDir, formatFilename(5n, 5n) + RECEIVED_SUFFIX));
     db = open().db('r.db')!;
-    assert.deepEqual(db.pos, { txid: 2n, postApplyChecksum: primary.checksum });
-    assert.ok(readFileSync(db.databasePath).equals(primary.image), 'database is the image of TXID 2');
-    assert.deepEqual(ltxNames(db), [1n, 2n].map((t) => formatFilename(t, t)));
-    assert.equal(existsSync(join(h.dataDir, 'forensic')), false);
+    assert.deepEqual(db.pos, pos);
+    assert.ok(readFileSync(db.databasePath).equals(image), 'database is the image of TXID 3');
+    assert.deepEqual(ltxNames(db), [1n, 2n, 3n].map((t) => formatFilename(t, t)));
+    const cases = readdirSync(join(h.dataDir, 'forensic', 'r.db'));
+    assert.equal(cases.length, 1);
+    assert.match(readFileSync(join(h.dataDir, 'forensic', 'r.db', cases[0]!, 'report.json'), 'utf8'), /does not continue/);
   });
 
   test('the wal-index header is rewritten: iChange + 1, mxFrame 0, nPage; the rest of the block kept', () => {
