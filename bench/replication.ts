@@ -37,8 +37,8 @@ interface Settings {
   selectRows: number;
 }
 
-const FULL: Settings = { name: 'full', lagSeconds: 10, warmupSeconds: 2, daemonWarmupSeconds: 6, bulkMiB: 64, selectSeconds: 5, selectRows: 20_000 };
-const QUICK: Settings = { name: 'quick (BENCH_QUICK=1)', lagSeconds: 3, warmupSeconds: 1, daemonWarmupSeconds: 2, bulkMiB: 16, selectSeconds: 2, selectRows: 5000 };
+const FULL: Settings = { name: 'full', lagSeconds: 10, warmupSeconds: 2, daemonWarmupSeconds: 15, bulkMiB: 64, selectSeconds: 5, selectRows: 20_000 };
+const QUICK: Settings = { name: 'quick (BENCH_QUICK=1)', lagSeconds: 3, warmupSeconds: 1, daemonWarmupSeconds: 3, bulkMiB: 16, selectSeconds: 2, selectRows: 5000 };
 
 /** The issue's commit rate for the lag target and the "replica under writes" selects. */
 const TARGET_RATE = 200;
@@ -103,8 +103,9 @@ interface LagResult {
 
 /**
  * A fresh daemon's first seconds: V8 is still compiling and optimising its
- * paths and growing its heaps; the first row after a 2 s warm-up alone had a
- * p90 about 1.5 ms above the same row run again (measured 2026-12-07).
+ * paths and growing its heaps. Measured 2026-12-07 (the same WAL 200/s row
+ * twice on one pair of daemons): after a 2 s warm-up the first run's p90 was
+ * ~1.5 ms above the second's, after 6 s still ~0.7 ms, after 15 s the same.
  * What is measured is a running node, so both daemons first serve the
  * target rate on a database of their own, unrecorded.
  */
@@ -333,8 +334,8 @@ async function main(): Promise<void> {
       '',
       `Before the first row both fresh daemons serve ${settings.daemonWarmupSeconds} s of WAL commits at ${TARGET_RATE}/s on a database of their own, ` +
         `and each row first runs ${settings.warmupSeconds} s the same way without recording anything (a fresh daemon's JavaScript is compiled ` +
-        'and optimised while it runs: its first second had about twice the lag of the rest, and after 2 s the first row still had a p90 ' +
-        'about 1.5 ms above the same row run again). ' +
+        'and optimised while it runs: its first second had about twice the lag of the rest, and the first row still had a p90 about ' +
+        '1.5 ms above the same row run again after 2 s, ~0.7 ms after 6 s, the same after 15 s). ' +
         'Writer and poller are two threads of one python3 process (one clock). The poller runs `SELECT max(id)` on the replica ' +
         'in a tight loop (one connection, one read transaction per select; "poll µs" is one select\'s mean duration, so a ' +
         'row becomes visible on average half a poll before it is seen). "seen early": ids visible before their commit call returned, ' +
