@@ -9,6 +9,35 @@ import type { GroupSyncJob } from '../../../src/store/messages.js';
 import { Store } from '../../../src/store/store.js';
 import { WalWriter, ltxNames, tx } from './store-fixture.js';
 
+/** A store on CrashIO with one database, a.db, holding two rollback-mode transactions; removed afterwards. */
+interface Setup {
+  io: CrashIO;
+  dataDir: string;
+  store: Store;
+  wal: WalWriter;
+  open(): Store;
+}
+
+function withStore<T>(body: (s: Setup) => T): T {
+  const base = mkdtempSync(join(tmpdir(), 'litefs-group-sync-'));
+  try {
+    const dataDir = join(base, 'data');
+    const io = new CrashIO({ shadowDir: join(base, 'shadow') });
+    const open = (): Store => {
+      const store = new Store({ dataDir, compress: false, strictVerify: true, nodeId: 'n' }, () => {}, () => {}, io);
+      store.open();
+      return store;
+    };
+    const store = open();
+    const db = store.createDB('a.db');
+    tx(db, 1, 2);
+    tx(db, 1, 2, [1], true);
+    return body({ io, dataDir, store, wal: new WalWriter(db, 4242, false), open });
+  } finally {
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
 /**
  * Store.syncGroups (the `sync` command the main thread sends a second after
  * a transaction): WAL commits with synchronous=NORMAL leave their LTX files
@@ -17,20 +46,8 @@ import { WalWriter, ltxNames, tx } from './store-fixture.js';
  */
 describe('store: group sync on request', () => {
   function run(syncBeforePowerLoss: boolean, loseWAL = false): { txid: bigint; ltxFiles: number; forensic: boolean; checksumOK: boolean } {
-    const base = mkdtempSync(join(tmpdir(), 'litefs-group-sync-'));
-    try {
-      const dataDir = join(base, 'data');
-      const io = new CrashIO({ shadowDir: join(base, 'shadow') });
-      const open = (): Store => {
-        const store = new Store({ dataDir, compress: false, strictVerify: true, nodeId: 'n' }, () => {}, () => {}, io);
-        store.open();
-        return store;
-      };
-      const store = open();
-      const db = store.createDB('a.db');
-      tx(db, 1, 2);
-      tx(db, 1, 2, [1], true);
-      const wal = new WalWriter(db, 4242, false);
+    return withStore(({ io, dataDir, store, wal, open }) => {
+      const db = store.db('a.db')!;
       wal.transaction(2, 2, [2]);
       wal.transaction(3, 3, [1, 3]);
       wal.transaction(4, 3, [2]);
@@ -51,9 +68,7 @@ describe('store: group sync on request', () => {
         forensic: existsSync(join(dataDir, 'forensic')),
         checksumOK: after.pos.txid !== pos.txid || after.pos.postApplyChecksum === pos.postApplyChecksum,
       };
-    } finally {
-      rmSync(base, { recursive: true, force: true });
-    }
+    });
   }
 
   test('after syncGroups a power loss keeps every WAL commit and its LTX file', () => {
@@ -79,34 +94,6 @@ describe('store: group sync on request', () => {
  * (DB.groupSyncDone). Until then the group still counts as waiting.
  */
 describe('store: group sync on the syncer thread', () => {
-  interface Setup {
-    io: CrashIO;
-    dataDir: string;
-    store: Store;
-    wal: WalWriter;
-    open(): Store;
-  }
-
-  function withStore(body: (s: Setup) => void): void {
-    const base = mkdtempSync(join(tmpdir(), 'litefs-group-syncer-'));
-    try {
-      const dataDir = join(base, 'data');
-      const io = new CrashIO({ shadowDir: join(base, 'shadow') });
-      const open = (): Store => {
-        const store = new Store({ dataDir, compress: false, strictVerify: true, nodeId: 'n' }, () => {}, () => {}, io);
-        store.open();
-        return store;
-      };
-      const store = open();
-      const db = store.createDB('a.db');
-      tx(db, 1, 2);
-      tx(db, 1, 2, [1], true);
-      body({ io, dataDir, store, wal: new WalWriter(db, 4242, false), open });
-    } finally {
-      rmSync(base, { recursive: true, force: true });
-    }
-  }
-
   const syncer = new SyncfsState(() => {});
   const only = (jobs: GroupSyncJob[]): GroupSyncJob => {
     assert.equal(jobs.length, 1);
