@@ -71,7 +71,13 @@ class OpenFileDurability implements FileDurability {
   private async syncNow(): Promise<void> {
     // The folder's fsync runs beside the file's: both wait for the same
     // journal commit (the rename went in with the data), one round trip.
-    const dir = this.folder === null ? null : openSync(this.folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    let dir: number | null = null;
+    try {
+      if (this.folder !== null) dir = openSync(this.folder, constants.O_RDONLY | constants.O_DIRECTORY);
+    } catch (err) {
+      closeSync(this.fd);
+      throw err;
+    }
     // Both settle before the descriptors close (a job still queued must not find them closed).
     const results = await Promise.allSettled([fdatasyncFile(this.fd), ...(dir === null ? [] : [fsyncFile(dir)])]);
     closeSync(this.fd);
