@@ -27,6 +27,7 @@ import { Notes, markdownTable, micros, percent, rate, ratioVerdict, shareVerdict
 import { REQUEST_OPS, type RequestSettings, requestSuite } from './fuse/requests.js';
 import { SQLITE_SCENARIOS, type SqliteSettings, sqliteSuite } from './fuse/sqlite.js';
 import { type ColumnKey, type ColumnPlan, type ColumnResult, runSuite } from './fuse/suite.js';
+import { idleSetting } from './idle-setting.js';
 
 interface Settings {
   name: string;
@@ -293,7 +294,7 @@ async function describeRun(env: Environment, settings: Settings, loadAtStart: nu
   const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
   const load = `load average (1 min) at start ${loadAtStart.toFixed(2)}, at end ${loadavg()[0]?.toFixed(2)}`;
   return [
-    `Run: ${when} UTC, ${settings.name}, commit ${gitHead}, Linux ${release()}, ${cpus().length} CPUs, node ${process.version}, SQLite ${sqliteVersion}; ${load}.`,
+    `Run: ${when} UTC, ${settings.name}, commit ${gitHead}, Linux ${release()}, ${cpus().length} CPUs, ${idleSetting()}, node ${process.version}, SQLite ${sqliteVersion}; ${load}.`,
     loadAtStart > 0.3 ? '**Caveat:** other processes were running at the start (load above 0.3); figures are noisy and pessimistic.' : '',
   ]
     .filter((l) => l !== '')

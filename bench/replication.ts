@@ -24,6 +24,7 @@ import { lastJsonLine, numberField, runProgram } from './fuse/child.js';
 import { CleanupStack, cleanUpOnSignals } from './fuse/cleanup.js';
 import { cliMain, programsDir } from './fuse/paths.js';
 import { markdownTable } from './fuse/report.js';
+import { idleSetting } from './idle-setting.js';
 
 interface Settings {
   name: string;
@@ -282,7 +283,7 @@ function describeRun(settings: Settings, loadAtStart: number[]): string {
   const fmt = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
   const start = loadAtStart[0] ?? 0;
   return [
-    `Run: ${when} UTC, ${settings.name}, commit ${gitHead}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ` +
+    `Run: ${when} UTC, ${settings.name}, commit ${gitHead}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${idleSetting()}, ` +
       `node ${process.version}, python ${pyVersion ?? '?'}, SQLite ${sqliteVersion ?? '?'}; load average (1/5/15 min) at start ${fmt(loadAtStart)}, at end ${fmt(loadavg())}.`,
     start > 0.3 ? `**Loaded machine:** the 1-minute load was ${start.toFixed(2)} at the start (above 0.3): figures are noisy and pessimistic.` : '',
   ]

@@ -119,7 +119,7 @@ export class LTXEncoder {
     }
     marshalTrailer(trailer, trailerBytes);
     this.out.write(trailerBytes);
-    this.out.flush();
+    this.out.release();
     this.bytes += TRAILER_SIZE;
     this.state = State.Closed;
   }

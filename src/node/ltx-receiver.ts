@@ -5,8 +5,9 @@
  * the body ends the file is fully verified (page block, LZ4 frame, file
  * checksum, a snapshot's post-apply checksum). It is left open and not yet
  * synced (`durability`): the replica client may first move it into the
- * database's `ltx/` folder, so that one journal commit carries the data
- * and the rename; the fdatasync then runs while the next file arrives. A
+ * database's `ltx/` folder, so that on a journaling file system one journal
+ * commit carries the data and the rename; the fdatasync then runs while the
+ * next file arrives. A
  * body that fails or stops early leaves no file behind.
  *
  * A stream's receiver (LTXReceiver) creates the next file while the
@@ -69,8 +70,9 @@ class OpenFileDurability implements FileDurability {
   }
 
   private async syncNow(): Promise<void> {
-    // The folder's fsync runs beside the file's: both wait for the same
-    // journal commit (the rename went in with the data), one round trip.
+    // The folder's fsync runs beside the file's: on a journaling file
+    // system both wait for the same journal commit (the rename went in with
+    // the data), one round trip; without a journal they still overlap.
     let dir: number | null = null;
     try {
       if (this.folder !== null) dir = openSync(this.folder, constants.O_RDONLY | constants.O_DIRECTORY);

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { LTXEncoder } from '../../../src/ltx/encoder.js';
 import { LTXEncodeError, LTXValidationError } from '../../../src/ltx/errors.js';
 import { type Header, makeHeader } from '../../../src/ltx/header.js';
-import { CollectSink } from '../../../src/ltx/sink.js';
+import { BufferedSink, CollectSink } from '../../../src/ltx/sink.js';
 import { fill } from './helpers.js';
 
 const deletion = makeHeader({
@@ -155,5 +155,64 @@ describe('encoder: page rules in ltx order with exact messages', () => {
     assert.deepEqual(enc.postApplyPos(), { txid: 2n, postApplyChecksum: 0x8000000000000009n });
     assert.equal(enc.n, 100 + 516 + 4 + 16);
     assert.ok((enc.trailer.fileChecksum & (1n << 63n)) !== 0n);
+  });
+});
+
+describe('encoder: buffers handed on by closed encoders', () => {
+  // Closed encoders give their output buffer (and LZ4 scratch) to the next
+  // one on the thread; a file must never depend on what a buffer held.
+  const header = (txid: bigint, flags: number): Header =>
+    makeHeader({ flags, pageSize: 512, commit: 300, minTXID: txid, maxTXID: txid, preApplyChecksum: 0x8000000000000001n });
+  // 300 pages of 512 bytes: more than one 64 KiB output buffer and LZ4 block.
+  const pageOf = (seed: number, pgno: number): Uint8Array => fill(512, seed * 1000 + pgno);
+
+  function start(seed: number, flags: number): { enc: LTXEncoder; sink: CollectSink } {
+    const sink = new CollectSink();
+    const enc = new LTXEncoder(sink);
+    enc.encodeHeader(header(BigInt(seed + 1), flags));
+    return { enc, sink };
+  }
+  function finish(e: { enc: LTXEncoder; sink: CollectSink }): Buffer {
+    e.enc.setPostApplyChecksum(0x8000000000000002n);
+    e.enc.close();
+    return e.sink.bytes();
+  }
+  function alone(seed: number, flags: number): Buffer {
+    const e = start(seed, flags);
+    for (let pgno = 1; pgno <= 300; pgno++) e.enc.encodePage(pgno, pageOf(seed, pgno));
+    return finish(e);
+  }
+
+  for (const flags of [0, 1]) {
+    test(`${flags === 1 ? 'LZ4: ' : ''}side by side, and started after another closed, the bytes are the same`, () => {
+      const a = start(1, flags);
+      const b = start(2, flags);
+      for (let pgno = 1; pgno <= 150; pgno++) {
+        a.enc.encodePage(pgno, pageOf(1, pgno));
+        b.enc.encodePage(pgno, pageOf(2, pgno));
+      }
+      for (let pgno = 151; pgno <= 300; pgno++) a.enc.encodePage(pgno, pageOf(1, pgno));
+      const aBytes = finish(a);
+      // c takes a's buffers while b still writes into its own.
+      const c = start(3, flags);
+      for (let pgno = 1; pgno <= 300; pgno++) {
+        c.enc.encodePage(pgno, pageOf(3, pgno));
+        if (pgno > 150) b.enc.encodePage(pgno, pageOf(2, pgno));
+      }
+      const bBytes = finish(b);
+      const cBytes = finish(c);
+      assert.ok(aBytes.equals(alone(1, flags)));
+      assert.ok(bBytes.equals(alone(2, flags)));
+      assert.ok(cBytes.equals(alone(3, flags)));
+    });
+  }
+
+  test('a released sink flushes first and refuses later writes', () => {
+    const sink = new CollectSink();
+    const buffered = new BufferedSink(sink);
+    buffered.write(Uint8Array.of(1, 2, 3));
+    buffered.release();
+    assert.deepEqual([...sink.bytes()], [1, 2, 3]);
+    assert.throws(() => buffered.write(Uint8Array.of(4)), /write after release/);
   });
 });
