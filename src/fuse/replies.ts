@@ -9,20 +9,39 @@ import { IN_HEADER_SIZE, OFFSET_MAX, OUT_HEADER_SIZE, Size } from './abi.js';
 
 const TWO_32 = 2 ** 32;
 
-function putU64(buf: Buffer, off: number, v: number): void {
+/**
+ * Encoders write through a DataView of the reply buffer: Buffer's
+ * writeUInt32LE range-checks every value in JavaScript, and encoding one
+ * fuse_attr that way took ~430 ns against ~35 ns (a GETATTR round trip is
+ * ~5 µs). The last buffer's view is kept, since the session reuses one.
+ */
+let viewedBuffer: Buffer | null = null;
+let cachedView: DataView = new DataView(new ArrayBuffer(0));
+
+function viewOf(buf: Buffer): DataView {
+  if (buf !== viewedBuffer) {
+    viewedBuffer = buf;
+    cachedView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  }
+  return cachedView;
+}
+
+function putU64(v: DataView, off: number, value: number): void {
   // Negative or fractional values would be a handler bug; clamp to keep the
   // kernel from seeing garbage in the high word.
-  const n = v > 0 ? Math.floor(v) : 0;
-  buf.writeUInt32LE(n % TWO_32, off);
-  buf.writeUInt32LE(Math.floor(n / TWO_32) % TWO_32, off + 4);
+  const n = value > 0 ? Math.floor(value) : 0;
+  // setUint32 converts with ToUint32 (modulo 2^32, truncating): the low and
+  // the high word of any integer up to 2^53, with no floating-point modulo.
+  v.setUint32(off, n, true);
+  v.setUint32(off + 4, n / TWO_32, true);
 }
 
 /** Splits seconds (may be fractional) into whole seconds and nanoseconds. */
-function putTimeout(buf: Buffer, secOff: number, nsecOff: number, seconds: number): void {
+function putTimeout(v: DataView, secOff: number, nsecOff: number, seconds: number): void {
   const s = seconds > 0 ? seconds : 0;
   const whole = Math.floor(s);
-  putU64(buf, secOff, whole);
-  buf.writeUInt32LE(Math.min(999_999_999, Math.round((s - whole) * 1e9)), nsecOff);
+  putU64(v, secOff, whole);
+  v.setUint32(nsecOff, Math.min(999_999_999, Math.round((s - whole) * 1e9)), true);
 }
 
 /** struct fuse_attr. Times are whole seconds plus nanoseconds. */
@@ -156,90 +175,101 @@ export interface FileLock {
 }
 
 export function encodeAttr(buf: Buffer, off: number, a: Attr): void {
-  putU64(buf, off, a.ino);
-  putU64(buf, off + 8, a.size);
-  putU64(buf, off + 16, a.blocks);
-  putU64(buf, off + 24, a.atime);
-  putU64(buf, off + 32, a.mtime);
-  putU64(buf, off + 40, a.ctime);
-  buf.writeUInt32LE(a.atimeNsec >>> 0, off + 48);
-  buf.writeUInt32LE(a.mtimeNsec >>> 0, off + 52);
-  buf.writeUInt32LE(a.ctimeNsec >>> 0, off + 56);
-  buf.writeUInt32LE(a.mode >>> 0, off + 60);
-  buf.writeUInt32LE(a.nlink >>> 0, off + 64);
-  buf.writeUInt32LE(a.uid >>> 0, off + 68);
-  buf.writeUInt32LE(a.gid >>> 0, off + 72);
-  buf.writeUInt32LE(a.rdev >>> 0, off + 76);
-  buf.writeUInt32LE(a.blksize >>> 0, off + 80);
-  buf.writeUInt32LE(a.flags >>> 0, off + 84);
+  putAttr(viewOf(buf), off, a);
+}
+
+function putAttr(v: DataView, off: number, a: Attr): void {
+  putU64(v, off, a.ino);
+  putU64(v, off + 8, a.size);
+  putU64(v, off + 16, a.blocks);
+  putU64(v, off + 24, a.atime);
+  putU64(v, off + 32, a.mtime);
+  putU64(v, off + 40, a.ctime);
+  v.setUint32(off + 48, a.atimeNsec >>> 0, true);
+  v.setUint32(off + 52, a.mtimeNsec >>> 0, true);
+  v.setUint32(off + 56, a.ctimeNsec >>> 0, true);
+  v.setUint32(off + 60, a.mode >>> 0, true);
+  v.setUint32(off + 64, a.nlink >>> 0, true);
+  v.setUint32(off + 68, a.uid >>> 0, true);
+  v.setUint32(off + 72, a.gid >>> 0, true);
+  v.setUint32(off + 76, a.rdev >>> 0, true);
+  v.setUint32(off + 80, a.blksize >>> 0, true);
+  v.setUint32(off + 84, a.flags >>> 0, true);
 }
 
 /** fuse_entry_out (128 bytes). */
 export function encodeEntryOut(buf: Buffer, off: number, e: EntryOut): number {
-  putU64(buf, off, e.nodeid);
-  putU64(buf, off + 8, e.generation);
-  putTimeout(buf, off + 16, off + 32, e.entryValid);
-  putTimeout(buf, off + 24, off + 36, e.attrValid);
-  encodeAttr(buf, off + 40, e.attr);
+  const v = viewOf(buf);
+  putU64(v, off, e.nodeid);
+  putU64(v, off + 8, e.generation);
+  putTimeout(v, off + 16, off + 32, e.entryValid);
+  putTimeout(v, off + 24, off + 36, e.attrValid);
+  putAttr(v, off + 40, e.attr);
   return Size.ENTRY_OUT;
 }
 
 /** fuse_attr_out (104 bytes). */
 export function encodeAttrOut(buf: Buffer, off: number, a: AttrOut): number {
-  putTimeout(buf, off, off + 8, a.attrValid);
-  buf.writeUInt32LE(0, off + 12);
-  encodeAttr(buf, off + 16, a.attr);
+  const v = viewOf(buf);
+  putTimeout(v, off, off + 8, a.attrValid);
+  v.setUint32(off + 12, 0, true);
+  putAttr(v, off + 16, a.attr);
   return Size.ATTR_OUT;
 }
 
 /** fuse_open_out (16 bytes). */
 export function encodeOpenOut(buf: Buffer, off: number, o: OpenOut): number {
-  putU64(buf, off, o.fh);
-  buf.writeUInt32LE(o.openFlags >>> 0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  const v = viewOf(buf);
+  putU64(v, off, o.fh);
+  v.setUint32(off + 8, o.openFlags >>> 0, true);
+  v.setUint32(off + 12, 0, true);
   return Size.OPEN_OUT;
 }
 
 /** fuse_write_out (8 bytes); also the COPY_FILE_RANGE reply. */
 export function encodeWriteOut(buf: Buffer, off: number, size: number): number {
-  buf.writeUInt32LE(size >>> 0, off);
-  buf.writeUInt32LE(0, off + 4);
+  const v = viewOf(buf);
+  v.setUint32(off, size >>> 0, true);
+  v.setUint32(off + 4, 0, true);
   return Size.WRITE_OUT;
 }
 
 /** fuse_statfs_out (80 bytes). */
 export function encodeStatfsOut(buf: Buffer, off: number, s: StatfsOut): number {
-  putU64(buf, off, s.blocks);
-  putU64(buf, off + 8, s.bfree);
-  putU64(buf, off + 16, s.bavail);
-  putU64(buf, off + 24, s.files);
-  putU64(buf, off + 32, s.ffree);
-  buf.writeUInt32LE(s.bsize >>> 0, off + 40);
-  buf.writeUInt32LE(s.namelen >>> 0, off + 44);
-  buf.writeUInt32LE(s.frsize >>> 0, off + 48);
+  const v = viewOf(buf);
+  putU64(v, off, s.blocks);
+  putU64(v, off + 8, s.bfree);
+  putU64(v, off + 16, s.bavail);
+  putU64(v, off + 24, s.files);
+  putU64(v, off + 32, s.ffree);
+  v.setUint32(off + 40, s.bsize >>> 0, true);
+  v.setUint32(off + 44, s.namelen >>> 0, true);
+  v.setUint32(off + 48, s.frsize >>> 0, true);
   buf.fill(0, off + 52, off + 80);
   return Size.STATFS_OUT;
 }
 
 /** fuse_getxattr_out (8 bytes): the size a GETXATTR/LISTXATTR with size 0 asks for. */
 export function encodeGetxattrOut(buf: Buffer, off: number, size: number): number {
-  buf.writeUInt32LE(size >>> 0, off);
-  buf.writeUInt32LE(0, off + 4);
+  const v = viewOf(buf);
+  v.setUint32(off, size >>> 0, true);
+  v.setUint32(off + 4, 0, true);
   return Size.GETXATTR_OUT;
 }
 
 /** Lock ends: Infinity (and anything past 2^63-1) is sent as OFFSET_MAX. */
-function putLockOffset(buf: Buffer, off: number, v: number): void {
-  if (v === Infinity || v >= 2 ** 63) buf.writeBigUInt64LE(OFFSET_MAX, off);
-  else putU64(buf, off, v);
+function putLockOffset(v: DataView, off: number, value: number): void {
+  if (value === Infinity || value >= 2 ** 63) v.setBigUint64(off, OFFSET_MAX, true);
+  else putU64(v, off, value);
 }
 
 /** fuse_lk_out (24 bytes). */
 export function encodeLkOut(buf: Buffer, off: number, l: FileLock): number {
-  putLockOffset(buf, off, l.start);
-  putLockOffset(buf, off + 8, l.end);
-  buf.writeUInt32LE(l.type >>> 0, off + 16);
-  buf.writeUInt32LE(l.pid >>> 0, off + 20);
+  const v = viewOf(buf);
+  putLockOffset(v, off, l.start);
+  putLockOffset(v, off + 8, l.end);
+  v.setUint32(off + 16, l.type >>> 0, true);
+  v.setUint32(off + 20, l.pid >>> 0, true);
   return Size.LK_OUT;
 }
 
@@ -259,48 +289,52 @@ export interface InitOut {
 }
 
 export function encodeInitOut(buf: Buffer, off: number, i: InitOut): number {
-  buf.writeUInt32LE(i.major >>> 0, off);
-  buf.writeUInt32LE(i.minor >>> 0, off + 4);
-  buf.writeUInt32LE(i.maxReadahead >>> 0, off + 8);
-  buf.writeUInt32LE(i.flags >>> 0, off + 12);
-  buf.writeUInt16LE(i.maxBackground & 0xffff, off + 16);
-  buf.writeUInt16LE(i.congestionThreshold & 0xffff, off + 18);
-  buf.writeUInt32LE(i.maxWrite >>> 0, off + 20);
-  buf.writeUInt32LE(i.timeGran >>> 0, off + 24);
-  buf.writeUInt16LE(i.maxPages & 0xffff, off + 28);
-  buf.writeUInt16LE(i.mapAlignment & 0xffff, off + 30);
-  buf.writeUInt32LE(i.flags2 >>> 0, off + 32);
+  const v = viewOf(buf);
+  v.setUint32(off, i.major >>> 0, true);
+  v.setUint32(off + 4, i.minor >>> 0, true);
+  v.setUint32(off + 8, i.maxReadahead >>> 0, true);
+  v.setUint32(off + 12, i.flags >>> 0, true);
+  v.setUint16(off + 16, i.maxBackground & 0xffff, true);
+  v.setUint16(off + 18, i.congestionThreshold & 0xffff, true);
+  v.setUint32(off + 20, i.maxWrite >>> 0, true);
+  v.setUint32(off + 24, i.timeGran >>> 0, true);
+  v.setUint16(off + 28, i.maxPages & 0xffff, true);
+  v.setUint16(off + 30, i.mapAlignment & 0xffff, true);
+  v.setUint32(off + 32, i.flags2 >>> 0, true);
   buf.fill(0, off + 36, off + 64);
   return Size.INIT_OUT;
 }
 
 /** fuse_bmap_out / fuse_lseek_out (one u64). */
-export function encodeU64Out(buf: Buffer, off: number, v: number): number {
-  putU64(buf, off, v);
+export function encodeU64Out(buf: Buffer, off: number, value: number): number {
+  putU64(viewOf(buf), off, value);
   return 8;
 }
 
 /** fuse_poll_out (8 bytes). */
 export function encodePollOut(buf: Buffer, off: number, revents: number): number {
-  buf.writeUInt32LE(revents >>> 0, off);
-  buf.writeUInt32LE(0, off + 4);
+  const v = viewOf(buf);
+  v.setUint32(off, revents >>> 0, true);
+  v.setUint32(off + 4, 0, true);
   return Size.POLL_OUT;
 }
 
 /** fuse_ioctl_out (16 bytes), without iovecs. */
 export function encodeIoctlOut(buf: Buffer, off: number, result: number, flags: number): number {
-  buf.writeInt32LE(result | 0, off);
-  buf.writeUInt32LE(flags >>> 0, off + 4);
-  buf.writeUInt32LE(0, off + 8);
-  buf.writeUInt32LE(0, off + 12);
+  const v = viewOf(buf);
+  v.setInt32(off, result | 0, true);
+  v.setUint32(off + 4, flags >>> 0, true);
+  v.setUint32(off + 8, 0, true);
+  v.setUint32(off + 12, 0, true);
   return Size.IOCTL_OUT;
 }
 
 /** fuse_out_header (16 bytes). `error` is 0 or a negative errno. */
 export function encodeOutHeader(buf: Buffer, off: number, len: number, error: number, unique: number): void {
-  buf.writeUInt32LE(len >>> 0, off);
-  buf.writeInt32LE(error | 0, off + 4);
-  putU64(buf, off + 8, unique);
+  const v = viewOf(buf);
+  v.setUint32(off, len >>> 0, true);
+  v.setInt32(off + 4, error | 0, true);
+  putU64(v, off + 8, unique);
 }
 
 /** Rounds up to the next multiple of 8 (FUSE_DIRENT_ALIGN). */
@@ -372,10 +406,11 @@ export class DirentWriter {
 
   private writeDirent(at: number, ino: number, name: string, namelen: number, type: number, off: number, size: number): void {
     const b = this.buf;
-    putU64(b, at, ino);
-    putU64(b, at + 8, off);
-    b.writeUInt32LE(namelen, at + 16);
-    b.writeUInt32LE(type >>> 0, at + 20);
+    const v = viewOf(b);
+    putU64(v, at, ino);
+    putU64(v, at + 8, off);
+    v.setUint32(at + 16, namelen, true);
+    v.setUint32(at + 20, type >>> 0, true);
     b.write(name, at + 24, namelen, 'utf8');
     b.fill(0, at + 24 + namelen, at + size);
   }

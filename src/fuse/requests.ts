@@ -225,16 +225,16 @@ const TWO_32 = 2 ** 32;
 /** 2^53: lock ends at or beyond this mean "to end of file". */
 const SAFE_LIMIT = 2 ** 53;
 
-function u64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * TWO_32;
+function u64(v: DataView, off: number): number {
+  return v.getUint32(off, true) + v.getUint32(off + 4, true) * TWO_32;
 }
 
 /**
  * Lock offsets: the kernel sends OFFSET_MAX (2^63-1) for "to EOF"; anything
  * not exactly representable becomes Infinity so comparisons stay correct.
  */
-function lockOffset(buf: Buffer, off: number): number {
-  const v = u64(buf, off);
+function lockOffset(view: DataView, off: number): number {
+  const v = u64(view, off);
   return v >= SAFE_LIMIT ? Infinity : v;
 }
 
@@ -248,6 +248,11 @@ export class RequestDecoder {
   readonly header: InHeader = { len: 0, opcode: 0, unique: 0, nodeid: 0, uid: 0, gid: 0, pid: 0, totalExtlen: 0 };
 
   private buf: Buffer = EMPTY;
+  /**
+   * Fields are read through a DataView of the request buffer: Buffer's
+   * readUInt32LE made decoding the header alone cost ~105 ns against ~5 ns.
+   */
+  private view: DataView = new DataView(EMPTY.buffer, EMPTY.byteOffset, 0);
   /** Offset one past the last argument byte (extensions excluded). */
   private end = 0;
 
@@ -333,20 +338,24 @@ export class RequestDecoder {
     if (length < IN_HEADER_SIZE || length > buf.length) {
       throw new FuseDecodeError(`request of ${length} bytes is shorter than the 40-byte header`, 0);
     }
-    h.len = buf.readUInt32LE(0);
-    h.opcode = buf.readUInt32LE(4);
-    h.unique = u64(buf, 8);
-    h.nodeid = u64(buf, 16);
-    h.uid = buf.readUInt32LE(24);
-    h.gid = buf.readUInt32LE(28);
-    h.pid = buf.readUInt32LE(32);
-    h.totalExtlen = buf.readUInt16LE(36);
+    if (buf !== this.buf) {
+      this.buf = buf;
+      this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
+    const v = this.view;
+    h.len = v.getUint32(0, true);
+    h.opcode = v.getUint32(4, true);
+    h.unique = u64(v, 8);
+    h.nodeid = u64(v, 16);
+    h.uid = v.getUint32(24, true);
+    h.gid = v.getUint32(28, true);
+    h.pid = v.getUint32(32, true);
+    h.totalExtlen = v.getUint16(36, true);
     if (h.len !== length) {
       throw new FuseDecodeError(`header says ${h.len} bytes but ${length} were read`, h.opcode);
     }
     const end = length - h.totalExtlen * 8;
     if (end < IN_HEADER_SIZE) throw new FuseDecodeError(`extensions (${h.totalExtlen * 8} bytes) overrun the request`, h.opcode);
-    this.buf = buf;
     this.end = end;
     const p = IN_HEADER_SIZE;
     switch (h.opcode) {
@@ -356,32 +365,32 @@ export class RequestDecoder {
       }
       case Opcode.FORGET: {
         this.need(8);
-        this.forget.nlookup = u64(buf, p);
+        this.forget.nlookup = u64(v, p);
         return this.forget;
       }
       case Opcode.GETATTR: {
         this.need(16);
         const r = this.getattr;
-        r.getattrFlags = buf.readUInt32LE(p);
-        r.fh = u64(buf, p + 8);
+        r.getattrFlags = v.getUint32(p, true);
+        r.fh = u64(v, p + 8);
         return r;
       }
       case Opcode.SETATTR: {
         this.need(88);
         const r = this.setattr;
-        r.valid = buf.readUInt32LE(p);
-        r.fh = u64(buf, p + 8);
-        r.size = u64(buf, p + 16);
-        r.lockOwner = this.owner(buf, p + 24);
-        r.atime = u64(buf, p + 32);
-        r.mtime = u64(buf, p + 40);
-        r.ctime = u64(buf, p + 48);
-        r.atimeNsec = buf.readUInt32LE(p + 56);
-        r.mtimeNsec = buf.readUInt32LE(p + 60);
-        r.ctimeNsec = buf.readUInt32LE(p + 64);
-        r.mode = buf.readUInt32LE(p + 68);
-        r.uid = buf.readUInt32LE(p + 76);
-        r.gid = buf.readUInt32LE(p + 80);
+        r.valid = v.getUint32(p, true);
+        r.fh = u64(v, p + 8);
+        r.size = u64(v, p + 16);
+        r.lockOwner = this.owner(v, p + 24);
+        r.atime = u64(v, p + 32);
+        r.mtime = u64(v, p + 40);
+        r.ctime = u64(v, p + 48);
+        r.atimeNsec = v.getUint32(p + 56, true);
+        r.mtimeNsec = v.getUint32(p + 60, true);
+        r.ctimeNsec = v.getUint32(p + 64, true);
+        r.mode = v.getUint32(p + 68, true);
+        r.uid = v.getUint32(p + 76, true);
+        r.gid = v.getUint32(p + 80, true);
         return r;
       }
       case Opcode.READLINK:
@@ -396,17 +405,17 @@ export class RequestDecoder {
       case Opcode.MKNOD: {
         this.need(16);
         const r = this.mknod;
-        r.mode = buf.readUInt32LE(p);
-        r.rdev = buf.readUInt32LE(p + 4);
-        r.umask = buf.readUInt32LE(p + 8);
+        r.mode = v.getUint32(p, true);
+        r.rdev = v.getUint32(p + 4, true);
+        r.umask = v.getUint32(p + 8, true);
         r.name = this.lastName(p + 16);
         return r;
       }
       case Opcode.MKDIR: {
         this.need(8);
         const r = this.mkdir;
-        r.mode = buf.readUInt32LE(p);
-        r.umask = buf.readUInt32LE(p + 4);
+        r.mode = v.getUint32(p, true);
+        r.umask = v.getUint32(p + 4, true);
         r.name = this.lastName(p + 8);
         return r;
       }
@@ -422,8 +431,8 @@ export class RequestDecoder {
         this.need(fixed);
         const r = this.rename;
         r.opcode = h.opcode;
-        r.newdir = u64(buf, p);
-        r.flags = h.opcode === Opcode.RENAME ? 0 : buf.readUInt32LE(p + 8);
+        r.newdir = u64(v, p);
+        r.flags = h.opcode === Opcode.RENAME ? 0 : v.getUint32(p + 8, true);
         const next = this.nameAt(p + fixed);
         r.name = this.str;
         r.newName = this.lastName(next);
@@ -432,7 +441,7 @@ export class RequestDecoder {
       case Opcode.LINK: {
         this.need(8);
         const r = this.link;
-        r.oldNodeid = u64(buf, p);
+        r.oldNodeid = u64(v, p);
         r.newName = this.lastName(p + 8);
         return r;
       }
@@ -441,8 +450,8 @@ export class RequestDecoder {
         this.need(8);
         const r = this.open;
         r.opcode = h.opcode;
-        r.flags = buf.readUInt32LE(p);
-        r.openFlags = buf.readUInt32LE(p + 4);
+        r.flags = v.getUint32(p, true);
+        r.openFlags = v.getUint32(p + 4, true);
         return r;
       }
       case Opcode.READ:
@@ -451,23 +460,23 @@ export class RequestDecoder {
         this.need(40);
         const r = this.read;
         r.opcode = h.opcode;
-        r.fh = u64(buf, p);
-        r.offset = u64(buf, p + 8);
-        r.size = buf.readUInt32LE(p + 16);
-        r.readFlags = buf.readUInt32LE(p + 20);
-        r.lockOwner = this.owner(buf, p + 24);
-        r.flags = buf.readUInt32LE(p + 32);
+        r.fh = u64(v, p);
+        r.offset = u64(v, p + 8);
+        r.size = v.getUint32(p + 16, true);
+        r.readFlags = v.getUint32(p + 20, true);
+        r.lockOwner = this.owner(v, p + 24);
+        r.flags = v.getUint32(p + 32, true);
         return r;
       }
       case Opcode.WRITE: {
         this.need(40);
         const r = this.write;
-        r.fh = u64(buf, p);
-        r.offset = u64(buf, p + 8);
-        r.size = buf.readUInt32LE(p + 16);
-        r.writeFlags = buf.readUInt32LE(p + 20);
-        r.lockOwner = this.owner(buf, p + 24);
-        r.flags = buf.readUInt32LE(p + 32);
+        r.fh = u64(v, p);
+        r.offset = u64(v, p + 8);
+        r.size = v.getUint32(p + 16, true);
+        r.writeFlags = v.getUint32(p + 20, true);
+        r.lockOwner = this.owner(v, p + 24);
+        r.flags = v.getUint32(p + 32, true);
         if (r.size > end - (p + 40)) {
           throw new FuseDecodeError(`WRITE of ${r.size} bytes carries only ${end - p - 40}`, h.opcode);
         }
@@ -481,10 +490,10 @@ export class RequestDecoder {
         this.need(24);
         const r = this.release;
         r.opcode = h.opcode;
-        r.fh = u64(buf, p);
-        r.flags = buf.readUInt32LE(p + 8);
-        r.releaseFlags = buf.readUInt32LE(p + 12);
-        r.lockOwner = this.owner(buf, p + 16);
+        r.fh = u64(v, p);
+        r.flags = v.getUint32(p + 8, true);
+        r.releaseFlags = v.getUint32(p + 12, true);
+        r.lockOwner = this.owner(v, p + 16);
         return r;
       }
       case Opcode.FSYNC:
@@ -492,17 +501,17 @@ export class RequestDecoder {
         this.need(16);
         const r = this.fsync;
         r.opcode = h.opcode;
-        r.fh = u64(buf, p);
-        r.fsyncFlags = buf.readUInt32LE(p + 8);
+        r.fh = u64(v, p);
+        r.fsyncFlags = v.getUint32(p + 8, true);
         return r;
       }
       case Opcode.SETXATTR: {
         const fixed = this.setxattrExt ? 16 : 8;
         this.need(fixed);
         const r = this.setxattr;
-        const size = buf.readUInt32LE(p);
-        r.flags = buf.readUInt32LE(p + 4);
-        r.setxattrFlags = this.setxattrExt ? buf.readUInt32LE(p + 8) : 0;
+        const size = v.getUint32(p, true);
+        r.flags = v.getUint32(p + 4, true);
+        r.setxattrFlags = this.setxattrExt ? v.getUint32(p + 8, true) : 0;
         const next = this.nameAt(p + fixed);
         r.name = this.str;
         if (size > end - next) throw new FuseDecodeError(`SETXATTR value of ${size} bytes carries only ${end - next}`, h.opcode);
@@ -511,31 +520,31 @@ export class RequestDecoder {
       }
       case Opcode.GETXATTR: {
         this.need(8);
-        this.getxattr.size = buf.readUInt32LE(p);
+        this.getxattr.size = v.getUint32(p, true);
         this.getxattr.name = this.lastName(p + 8);
         return this.getxattr;
       }
       case Opcode.LISTXATTR:
         this.need(8);
-        this.listxattr.size = buf.readUInt32LE(p);
+        this.listxattr.size = v.getUint32(p, true);
         return this.listxattr;
       case Opcode.REMOVEXATTR:
         this.removexattr.name = this.lastName(p);
         return this.removexattr;
       case Opcode.FLUSH: {
         this.need(24);
-        this.flush.fh = u64(buf, p);
-        this.flush.lockOwner = this.owner(buf, p + 16);
+        this.flush.fh = u64(v, p);
+        this.flush.lockOwner = this.owner(v, p + 16);
         return this.flush;
       }
       case Opcode.INIT: {
         this.need(16);
         const r = this.init;
-        r.major = buf.readUInt32LE(p);
-        r.minor = buf.readUInt32LE(p + 4);
-        r.maxReadahead = buf.readUInt32LE(p + 8);
-        r.flags = buf.readUInt32LE(p + 12);
-        r.flags2 = end - p >= 20 && (r.flags & InitFlag.INIT_EXT) !== 0 ? buf.readUInt32LE(p + 16) : 0;
+        r.major = v.getUint32(p, true);
+        r.minor = v.getUint32(p + 4, true);
+        r.maxReadahead = v.getUint32(p + 8, true);
+        r.flags = v.getUint32(p + 12, true);
+        r.flags2 = end - p >= 20 && (r.flags & InitFlag.INIT_EXT) !== 0 ? v.getUint32(p + 16, true) : 0;
         return r;
       }
       case Opcode.GETLK:
@@ -544,51 +553,51 @@ export class RequestDecoder {
         this.need(48);
         const r = this.lock;
         r.opcode = h.opcode;
-        r.fh = u64(buf, p);
-        r.owner = this.owner(buf, p + 8);
-        r.start = lockOffset(buf, p + 16);
-        r.end = lockOffset(buf, p + 24);
-        r.type = buf.readUInt32LE(p + 32);
-        r.pid = buf.readUInt32LE(p + 36);
-        r.lkFlags = buf.readUInt32LE(p + 40);
+        r.fh = u64(v, p);
+        r.owner = this.owner(v, p + 8);
+        r.start = lockOffset(v, p + 16);
+        r.end = lockOffset(v, p + 24);
+        r.type = v.getUint32(p + 32, true);
+        r.pid = v.getUint32(p + 36, true);
+        r.lkFlags = v.getUint32(p + 40, true);
         return r;
       }
       case Opcode.ACCESS:
         this.need(8);
-        this.access.mask = buf.readUInt32LE(p);
+        this.access.mask = v.getUint32(p, true);
         return this.access;
       case Opcode.CREATE:
       case Opcode.TMPFILE: {
         this.need(16);
         const r = this.create;
         r.opcode = h.opcode;
-        r.flags = buf.readUInt32LE(p);
-        r.mode = buf.readUInt32LE(p + 4);
-        r.umask = buf.readUInt32LE(p + 8);
-        r.openFlags = buf.readUInt32LE(p + 12);
+        r.flags = v.getUint32(p, true);
+        r.mode = v.getUint32(p + 4, true);
+        r.umask = v.getUint32(p + 8, true);
+        r.openFlags = v.getUint32(p + 12, true);
         r.name = this.lastName(p + 16);
         return r;
       }
       case Opcode.INTERRUPT:
         this.need(8);
-        this.interrupt.interruptedUnique = u64(buf, p);
+        this.interrupt.interruptedUnique = u64(v, p);
         return this.interrupt;
       case Opcode.BMAP:
         this.need(16);
-        this.bmap.block = u64(buf, p);
-        this.bmap.blocksize = buf.readUInt32LE(p + 8);
+        this.bmap.block = u64(v, p);
+        this.bmap.blocksize = v.getUint32(p + 8, true);
         return this.bmap;
       case Opcode.DESTROY:
         return this.destroy;
       case Opcode.IOCTL: {
         this.need(32);
         const r = this.ioctl;
-        r.fh = u64(buf, p);
-        r.flags = buf.readUInt32LE(p + 8);
-        r.cmd = buf.readUInt32LE(p + 12);
-        r.arg = buf.readBigUInt64LE(p + 16);
-        r.inSize = buf.readUInt32LE(p + 24);
-        r.outSize = buf.readUInt32LE(p + 28);
+        r.fh = u64(v, p);
+        r.flags = v.getUint32(p + 8, true);
+        r.cmd = v.getUint32(p + 12, true);
+        r.arg = v.getBigUint64(p + 16, true);
+        r.inSize = v.getUint32(p + 24, true);
+        r.outSize = v.getUint32(p + 28, true);
         if (r.inSize > end - (p + 32)) throw new FuseDecodeError(`IOCTL input of ${r.inSize} bytes overruns the request`, h.opcode);
         r.data = buf.subarray(p + 32, p + 32 + r.inSize);
         return r;
@@ -596,17 +605,17 @@ export class RequestDecoder {
       case Opcode.POLL: {
         this.need(24);
         const r = this.poll;
-        r.fh = u64(buf, p);
-        r.kh = buf.readBigUInt64LE(p + 8);
-        r.flags = buf.readUInt32LE(p + 16);
-        r.events = buf.readUInt32LE(p + 20);
+        r.fh = u64(v, p);
+        r.kh = v.getBigUint64(p + 8, true);
+        r.flags = v.getUint32(p + 16, true);
+        r.events = v.getUint32(p + 20, true);
         return r;
       }
       case Opcode.NOTIFY_REPLY: {
         this.need(40);
         const r = this.notifyReply;
-        r.offset = u64(buf, p + 8);
-        r.size = buf.readUInt32LE(p + 16);
+        r.offset = u64(v, p + 8);
+        r.size = v.getUint32(p + 16, true);
         if (r.size > end - (p + 40)) throw new FuseDecodeError(`NOTIFY_REPLY of ${r.size} bytes overruns the request`, h.opcode);
         r.data = buf.subarray(p + 40, p + 40 + r.size);
         return r;
@@ -614,32 +623,32 @@ export class RequestDecoder {
       case Opcode.BATCH_FORGET: {
         this.need(8);
         const r = this.batchForget;
-        const count = buf.readUInt32LE(p);
+        const count = v.getUint32(p, true);
         // Bound: every entry is 16 bytes of the request actually read, so the
         // arrays never grow past (read buffer size / 16).
         if (count > (end - p - 8) / 16) throw new FuseDecodeError(`BATCH_FORGET of ${count} entries overruns the request`, h.opcode);
         r.count = count;
         for (let i = 0; i < count; i++) {
-          r.nodeids[i] = u64(buf, p + 8 + i * 16);
-          r.nlookups[i] = u64(buf, p + 16 + i * 16);
+          r.nodeids[i] = u64(v, p + 8 + i * 16);
+          r.nlookups[i] = u64(v, p + 16 + i * 16);
         }
         return r;
       }
       case Opcode.FALLOCATE: {
         this.need(32);
         const r = this.fallocate;
-        r.fh = u64(buf, p);
-        r.offset = u64(buf, p + 8);
-        r.length = u64(buf, p + 16);
-        r.mode = buf.readUInt32LE(p + 24);
+        r.fh = u64(v, p);
+        r.offset = u64(v, p + 8);
+        r.length = u64(v, p + 16);
+        r.mode = v.getUint32(p + 24, true);
         return r;
       }
       case Opcode.LSEEK: {
         this.need(24);
         const r = this.lseek;
-        r.fh = u64(buf, p);
-        r.offset = u64(buf, p + 8);
-        r.whence = buf.readUInt32LE(p + 16);
+        r.fh = u64(v, p);
+        r.offset = u64(v, p + 8);
+        r.whence = v.getUint32(p + 16, true);
         return r;
       }
       case Opcode.COPY_FILE_RANGE:
@@ -647,13 +656,13 @@ export class RequestDecoder {
         this.need(56);
         const r = this.copyFileRange;
         r.opcode = h.opcode;
-        r.fhIn = u64(buf, p);
-        r.offIn = u64(buf, p + 8);
-        r.nodeidOut = u64(buf, p + 16);
-        r.fhOut = u64(buf, p + 24);
-        r.offOut = u64(buf, p + 32);
-        r.len = u64(buf, p + 40);
-        r.flags = u64(buf, p + 48);
+        r.fhIn = u64(v, p);
+        r.offIn = u64(v, p + 8);
+        r.nodeidOut = u64(v, p + 16);
+        r.fhOut = u64(v, p + 24);
+        r.offOut = u64(v, p + 32);
+        r.len = u64(v, p + 40);
+        r.flags = u64(v, p + 48);
         return r;
       }
       case Opcode.SYNCFS:
@@ -662,10 +671,10 @@ export class RequestDecoder {
       case Opcode.STATX: {
         this.need(24);
         const r = this.statx;
-        r.getattrFlags = buf.readUInt32LE(p);
-        r.fh = u64(buf, p + 8);
-        r.sxFlags = buf.readUInt32LE(p + 16);
-        r.sxMask = buf.readUInt32LE(p + 20);
+        r.getattrFlags = v.getUint32(p, true);
+        r.fh = u64(v, p + 8);
+        r.sxFlags = v.getUint32(p + 16, true);
+        r.sxMask = v.getUint32(p + 20, true);
         return r;
       }
       default:
@@ -682,9 +691,9 @@ export class RequestDecoder {
    * the same: owners repeat request after request (one per process or open
    * file), and this keeps the lock path from allocating a BigInt each time.
    */
-  private owner(buf: Buffer, off: number): bigint {
-    const lo = buf.readUInt32LE(off);
-    const hi = buf.readUInt32LE(off + 4);
+  private owner(v: DataView, off: number): bigint {
+    const lo = v.getUint32(off, true);
+    const hi = v.getUint32(off + 4, true);
     if (lo !== this.ownerLo || hi !== this.ownerHi) {
       this.ownerLo = lo;
       this.ownerHi = hi;

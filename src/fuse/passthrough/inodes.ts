@@ -22,7 +22,7 @@ const O_PATH = 0o10000000;
 
 interface Inode {
   readonly nodeid: number;
-  readonly key: string;
+  readonly key: InodeKey;
   /** O_PATH descriptor, or -1 when kept by name. */
   readonly fd: number;
   /**
@@ -36,6 +36,8 @@ interface Inode {
   readonly isSymlink: boolean;
 }
 
+type InodeKey = number | string;
+
 interface Name {
   readonly parent: number;
   readonly name: string;
@@ -48,7 +50,7 @@ const SYNTHETIC_BASE = 2 ** 52;
 
 export class InodeTable {
   private readonly nodes = new Map<number, Inode>();
-  private readonly byKey = new Map<string, Inode>();
+  private readonly byKey = new Map<InodeKey, Inode>();
   private readonly rootFd: number;
   private readonly rootDev: number;
   private nextSynthetic = SYNTHETIC_BASE;
@@ -67,6 +69,15 @@ export class InodeTable {
   }
 
   private closed = false;
+
+  /**
+   * An inode's identity: its number when it lives on the source folder's
+   * device (nearly always, and a number is hashed without building a string
+   * on every LOOKUP), else "dev:ino".
+   */
+  private keyOf(st: Stats): InodeKey {
+    return st.dev === this.rootDev ? st.ino : `${st.dev}:${st.ino}`;
+  }
 
   /** Closes every held descriptor (once). */
   close(): void {
@@ -130,11 +141,11 @@ export class InodeTable {
         continue; // its folder is forgotten
       }
       const st = lstatSync(c, { throwIfNoEntry: false });
-      if (st !== undefined && keyOf(st) === n.key) return c;
+      if (st !== undefined && this.keyOf(st) === n.key) return c;
     }
     const opened = readlinkSync(`/proc/self/fd/${n.fd}`);
     const st = lstatSync(opened, { throwIfNoEntry: false });
-    if (st !== undefined && keyOf(st) === n.key) return opened;
+    if (st !== undefined && this.keyOf(st) === n.key) return opened;
     throw new FuseError(Errno.ENOENT, `no name left for inode ${ino}`);
   }
 
@@ -145,7 +156,7 @@ export class InodeTable {
 
   /** Node id the kernel sees for backing stats (without registering anything). */
   nodeIdOf(st: Stats): number {
-    const known = this.byKey.get(keyOf(st));
+    const known = this.byKey.get(this.keyOf(st));
     if (known !== undefined) return known.nodeid;
     return st.dev === this.rootDev && st.ino !== FUSE_ROOT_ID ? st.ino : -1;
   }
@@ -159,7 +170,7 @@ export class InodeTable {
    * of the name.
    */
   remember(st: Stats, parent: number, name: string, viaFd = -1): number {
-    const key = keyOf(st);
+    const key = this.keyOf(st);
     const known = this.byKey.get(key);
     if (known !== undefined) {
       known.nlookup++;
@@ -171,7 +182,7 @@ export class InodeTable {
       const flags = O_PATH | (viaFd >= 0 ? 0 : fsc.O_NOFOLLOW);
       fd = openSync(viaFd >= 0 ? `/proc/self/fd/${viaFd}` : this.childPath(parent, name), flags);
       const check = fstatSync(fd);
-      if (keyOf(check) !== key) {
+      if (this.keyOf(check) !== key) {
         closeSync(fd);
         throw new FuseError(Errno.ENOENT, `${name} changed while being looked up`);
       }
@@ -186,7 +197,7 @@ export class InodeTable {
 
   /** After a rename: a name-kept inode must follow its new name. */
   moved(st: Stats, parent: number, name: string): void {
-    const n = this.byKey.get(keyOf(st));
+    const n = this.byKey.get(this.keyOf(st));
     if (n !== undefined) addName(n, parent, name);
   }
 
@@ -230,8 +241,4 @@ function addName(n: Inode, parent: number, name: string): void {
   if (i > 0) n.names.splice(i, 1);
   n.names.unshift({ parent, name });
   if (n.names.length > MAX_NAMES) n.names.length = MAX_NAMES;
-}
-
-function keyOf(st: Stats): string {
-  return `${st.dev}:${st.ino}`;
 }
