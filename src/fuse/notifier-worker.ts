@@ -12,6 +12,7 @@ import { errorCode } from './errors.js';
 import { WRITTEN_SEQ_SLOT, type Notice, type NoticeAck, type NoticeBatch } from './notices.js';
 import { encodeDelete, encodeInvalEntry, encodeInvalInode, encodeStore } from './notify.js';
 import { ParkFlag } from './park.js';
+import { writeStderrLine } from './stderr-line.js';
 
 export interface NotifierWorkerData {
   readonly fd: number;
@@ -32,7 +33,7 @@ const fuseThread = new ParkFlag(data.parkShared);
 const buf = Buffer.alloc(16 + 24 + 4096 + 256);
 
 function log(line: string): void {
-  if (data.debug) writeSync(2, `fuse notifier: ${line}\n`);
+  if (data.debug) writeStderrLine(`fuse notifier: ${line}`);
 }
 
 function writeNotice(n: Notice): boolean {

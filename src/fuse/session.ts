@@ -46,6 +46,7 @@ import {
   type OpenOut,
 } from './replies.js';
 import { RequestDecoder, type FuseRequest, type InitRequest } from './requests.js';
+import { writeStderrLine } from './stderr-line.js';
 
 /** INIT flags we ask for (intersected with what the kernel offers). No writeback cache, no splice, no async read. */
 export const DEFAULT_INIT_FLAGS =
@@ -232,7 +233,7 @@ export class FuseSession {
           this.handler.onMessage?.(m.message);
         } catch (err) {
           // A failed command must not take the mount down with it.
-          writeSync(2, `fuse: onMessage failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+          writeStderrLine(`fuse: onMessage failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
         }
       }
     }
@@ -240,7 +241,7 @@ export class FuseSession {
       try {
         this.handler.afterRequest();
       } catch (err) {
-        writeSync(2, `fuse: afterRequest failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        writeStderrLine(`fuse: afterRequest failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
       }
     }
     const q = this.notices;

@@ -4,12 +4,12 @@
  * that script with FuseWorkerData. The call serves requests until unmount and
  * then ends the thread.
  */
-import { writeSync } from 'node:fs';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import type { ConnInfo, FuseHandler } from './handler.js';
 import { NoticeQueue } from './notices.js';
 import { ParkFlag } from './park.js';
 import { FuseSession } from './session.js';
+import { writeStderrLine } from './stderr-line.js';
 
 /** What FuseMount passes to the worker (workerData). */
 export interface FuseWorkerData {
@@ -49,9 +49,7 @@ export function runFuseWorker(makeHandler: (user: unknown, ctx: FuseWorkerContex
   if (isMainThread || parentPort === null) throw new Error('runFuseWorker must run in a worker thread');
   const port = parentPort;
   const d = workerData as FuseWorkerData;
-  const log = (line: string): void => {
-    writeSync(2, `fuse: ${line}\n`);
-  };
+  const log = (line: string): void => writeStderrLine(`fuse: ${line}`);
   const notices = new NoticeQueue(d.noticePort, new BigInt64Array(d.noticeShared));
   const ctx: FuseWorkerContext = {
     mountpoint: d.mountpoint,
