@@ -210,7 +210,19 @@ export class LiteFS implements FuseHandler {
     const kind = this.node(ino).kind;
     if (kind === 'pos') this.posLookedUp.add(ino);
     else if (kind === 'lag') this.lagLookedUp = true;
-    this.fillAttr(ino, out.attr);
+    try {
+      this.fillAttr(ino, out.attr);
+    } catch (err) {
+      if (!isMissingJournalOrWal(kind, err)) throw err;
+      // In rollback journal mode SQLite asks for both on every read
+      // transaction (hot journal check, WAL check): 2 of its 6 requests.
+      // Their absence may be cached like a name because only SQLite creates
+      // them, through this mount, which replaces the kernel's negative
+      // entry; the store only ever removes them (and invalidates the name).
+      out.nodeid = 0;
+      out.entryValid = ENTRY_TIMEOUT;
+      return;
+    }
     out.nodeid = ino;
     out.generation = 0;
     out.entryValid = ENTRY_TIMEOUT;
@@ -830,6 +842,11 @@ export class LiteFS implements FuseHandler {
       }
     }
   }
+}
+
+/** A database's journal or WAL that does not exist (fillAttr's ENOENT). */
+function isMissingJournalOrWal(kind: Node['kind'], err: unknown): boolean {
+  return (kind === 'journal' || kind === 'wal') && err instanceof FuseError && err.errno === Errno.ENOENT;
 }
 
 function fillFromStats(a: Attr, st: Stats): void {
