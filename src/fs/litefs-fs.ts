@@ -325,6 +325,7 @@ export class LiteFS implements FuseHandler {
       if (!isErrno(err, 'EEXIST') || (req.flags & fsc.O_EXCL) !== 0) throw err;
       fd = db.io.open(path, 'readWrite');
     }
+    db.entriesUnsynced = true;
     const ino = this.inoOfDb(db, parsed.kind);
     this.fillAttr(ino, entry.attr);
     entry.nodeid = ino;
@@ -361,6 +362,7 @@ export class LiteFS implements FuseHandler {
     const parsed = parseName(req.name);
     const db = parsed === null ? undefined : this.store.db(parsed.db);
     if (parsed === null || db === undefined) throw new FuseError(Errno.ENOENT);
+    if (parsed.kind === 'journal' || parsed.kind === 'wal' || parsed.kind === 'shm') db.entriesUnsynced = true;
     switch (parsed.kind) {
       case 'journal':
         // DELETE journal mode: the unlink is the commit signal.

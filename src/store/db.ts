@@ -133,6 +133,11 @@ export class DB {
   readonly pendingLTX: string[] = [];
   /** The database file was written since its last fsync (ours or the application's). */
   databaseUnsynced = false;
+  /**
+   * A file of this database was created or removed through the mount since
+   * the folder's last fsync by the application (Store.syncDatabaseDirs).
+   */
+  entriesUnsynced = false;
   /** Replica applies since the database file's last fsync (see MAX_APPLY_GROUP). */
   unsyncedApplies = 0;
   /**

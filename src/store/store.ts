@@ -64,10 +64,15 @@ export class Store {
    * fsync of the mount root: SQLite syncs the folder after creating a
    * journal or WAL (so a crash cannot lose the journal while the database
    * pages it protects survive). Those entries live in each database's
-   * folder here, so sync them all.
+   * folder here: sync the folders whose entries the mount changed since
+   * (all of them would be one fsync per database on every such request).
    */
   syncDatabaseDirs(): void {
-    for (const db of this.dbs.values()) if (this.io.exists(db.dir)) this.io.fsyncDir(db.dir);
+    for (const db of this.dbs.values()) {
+      if (!db.entriesUnsynced) continue;
+      if (this.io.exists(db.dir)) this.io.fsyncDir(db.dir);
+      db.entriesUnsynced = false;
+    }
   }
 
   /** The waiting groups to hand to the syncer thread (DB.takeGroupSync). */
