@@ -412,9 +412,10 @@ export class LiteFS implements FuseHandler {
           db.writeDatabase(h.fd, data, req.offset);
           return;
         case 'journal':
-          // PERSIST journal mode (and EXCLUSIVE locking): zeroing the header commits.
+          // PERSIST journal mode (and EXCLUSIVE locking): zeroing the header
+          // commits, and commitJournal writes the zeros itself.
           if (isPersistCommit(data, req.offset)) commitJournal(db, 'persist');
-          db.writeJournal(h.fd, data, req.offset);
+          else db.writeJournal(h.fd, data, req.offset);
           return;
         case 'wal':
           db.writeWAL(h.fd, data, req.offset);

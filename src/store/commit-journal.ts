@@ -3,13 +3,14 @@
  * commit point, so the LTX file must be durable before we let that happen.
  *
  * Signals: unlink of `-journal` (DELETE), truncate to 0 (TRUNCATE), 28 zero
- * bytes at offset 0 (PERSIST, and EXCLUSIVE locking mode). A journal whose
+ * bytes at offset 0 (PERSIST, and EXCLUSIVE locking mode). commitJournal
+ * carries out that finalize itself, after the LTX file is durable. A journal whose
  * header has no magic never reached the database file (SQLite writes the
  * magic only when it syncs the journal right before touching the database),
  * so that finalize is a rollback: no LTX.
  */
 import { checksumPage } from '../ltx/index.js';
-import { JOURNAL_MAGIC } from '../sqlite/index.js';
+import { JOURNAL_HEADER_FIELDS_SIZE, JOURNAL_MAGIC } from '../sqlite/index.js';
 import type { DB } from './db.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 import { CommitFencedError } from './fence.js';
@@ -45,8 +46,9 @@ export function commitJournal(db: DB, how: JournalFinalize): void {
       }
     }
     // Finalizing the journal is SQLite's commit point: it must come after
-    // both syncs above. The unlink is not made durable (SQLite does not
-    // either): a journal that power loss brings back is rolled back at
+    // both syncs above. It is not made durable here: SQLite syncs a
+    // truncated (FULL) or zeroed (NORMAL, FULL) journal itself, and never
+    // the unlink. A journal that power loss brings back is rolled back at
     // start-up and the last LTX file, durable already, is applied again.
     finalizeJournal(db, how);
     if (committed && db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
@@ -120,8 +122,7 @@ function finalizeJournal(db: DB, how: JournalFinalize): void {
   const fd = io.open(db.journalPath, 'readWrite');
   try {
     if (how === 'truncate') io.truncate(fd, 0);
-    else io.write(fd, new Uint8Array(28), 0);
-    io.fsync(fd);
+    else io.write(fd, new Uint8Array(JOURNAL_HEADER_FIELDS_SIZE), 0);
   } finally {
     io.close(fd);
   }

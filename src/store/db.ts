@@ -357,8 +357,8 @@ export class DB {
 
   /**
    * A write to the journal (ref §6.3 WriteJournalAt). The header's page size
-   * is learned if still unknown. The caller runs `commitJournal(db,
-   * 'persist')` first when this is the PERSIST commit signal (`isPersistCommit`).
+   * is learned if still unknown. The PERSIST commit signal
+   * (`isPersistCommit`) goes to `commitJournal(db, 'persist')` instead.
    */
   writeJournal(fd: number, data: Uint8Array, offset: number): void {
     if (this.pageSize === 0 && offset === 0 && data.length >= JOURNAL_HEADER_FIELDS_SIZE) {

@@ -13,7 +13,7 @@ import {
   buildWalHeader,
   encodeWalFrame,
 } from '../../../src/sqlite/index.js';
-import { commitJournal } from '../../../src/store/commit-journal.js';
+import { type JournalFinalize, commitJournal } from '../../../src/store/commit-journal.js';
 import { commitWAL } from '../../../src/store/commit-wal.js';
 import { Lock } from '../../../src/store/locks.js';
 import type { DB } from '../../../src/store/db.js';
@@ -78,13 +78,19 @@ function newStore(dataDir: string, io: StoreIO): Store {
   return store;
 }
 
-/** What SQLite does for one DELETE-mode transaction, in its order. Returns when "COMMIT" returned. */
-function sqliteTransaction(db: DB, k: number, wal = false): void {
+/**
+ * What SQLite does for one rollback-journal transaction, in its order, with
+ * the journal finalized as `finalize` says and synced as `sync` makes SQLite
+ * do. Returns when "COMMIT" returned.
+ */
+function sqliteTransaction(db: DB, k: number, wal = false, finalize: JournalFinalize = 'delete', sync: SyncLevel = 'full'): void {
   const io = db.io;
   const { pages, writes } = TXS[k - 1]!;
   const before = imageAfter(k - 1, wal);
   const origPages = before.length / PAGE;
-  const jfd = io.open(db.journalPath, 'createNew');
+  // TRUNCATE and PERSIST keep the journal file between transactions.
+  const created = !io.exists(db.journalPath);
+  const jfd = io.open(db.journalPath, created ? 'createNew' : 'readWrite');
   try {
     const nonce = 0x1234 + k;
     // SQLite journals every page it changes and, when the transaction
@@ -105,7 +111,7 @@ function sqliteTransaction(db: DB, k: number, wal = false): void {
     io.close(jfd);
   }
   // SQLite syncs the folder after creating a journal (the mount's fsyncdir).
-  io.fsyncDir(db.dir);
+  if (created) io.fsyncDir(db.dir);
   const dfd = io.open(db.databasePath, 'readWrite');
   try {
     for (const pgno of writes) db.writeDatabase(dfd, pageOf(k, pgno, pages, wal), (pgno - 1) * PAGE);
@@ -114,7 +120,18 @@ function sqliteTransaction(db: DB, k: number, wal = false): void {
   } finally {
     io.close(dfd);
   }
-  commitJournal(db, 'delete');
+  // The FUSE layer's signal: unlink, truncate to 0, or the zeroed header.
+  commitJournal(db, finalize);
+  // SQLite syncs a zeroed header (NORMAL and FULL) and, with FULL, a
+  // truncated journal; never the unlink.
+  if (finalize === 'persist' || (finalize === 'truncate' && sync === 'full')) {
+    const fd = io.open(db.journalPath, 'readWrite');
+    try {
+      io.fsync(fd);
+    } finally {
+      io.close(fd);
+    }
+  }
 }
 
 
@@ -216,32 +233,39 @@ class WalClient {
 interface Variant {
   readonly name: string;
   readonly journal: Journal;
-  /** WAL only: fsync at every commit (synchronous=FULL) or only before a checkpoint (NORMAL). */
-  readonly walSync: 'full' | 'normal';
+  /**
+   * WAL: fsync at every commit (synchronous=FULL) or only before a
+   * checkpoint (NORMAL). TRUNCATE: whether SQLite syncs the truncated journal.
+   */
+  readonly sync: SyncLevel;
   readonly txCount: number;
   readonly checkpointAfter: number;
 }
 
 const VARIANTS: readonly Variant[] = [
-  { name: 'rollback-journal', journal: 'rollback', walSync: 'full', txCount: 4, checkpointAfter: 0 },
-  { name: 'WAL synchronous=FULL', journal: 'wal', walSync: 'full', txCount: 4, checkpointAfter: 3 },
-  { name: 'WAL synchronous=NORMAL', journal: 'wal', walSync: 'normal', txCount: 4, checkpointAfter: 3 },
+  { name: 'rollback journal (DELETE)', journal: 'delete', sync: 'full', txCount: 4, checkpointAfter: 0 },
+  // The truncation is SQLite's commit point and nothing syncs it: power loss may bring the journal back.
+  { name: 'rollback journal (TRUNCATE, synchronous=NORMAL)', journal: 'truncate', sync: 'normal', txCount: 4, checkpointAfter: 0 },
+  { name: 'rollback journal (PERSIST)', journal: 'persist', sync: 'full', txCount: 4, checkpointAfter: 0 },
+  { name: 'WAL synchronous=FULL', journal: 'wal', sync: 'full', txCount: 4, checkpointAfter: 3 },
+  { name: 'WAL synchronous=NORMAL', journal: 'wal', sync: 'normal', txCount: 4, checkpointAfter: 3 },
   // 12 WAL commits before the checkpoint: their group is synced with one syncfs.
-  { name: 'WAL synchronous=NORMAL, a large group', journal: 'wal', walSync: 'normal', txCount: 14, checkpointAfter: 13 },
+  { name: 'WAL synchronous=NORMAL, a large group', journal: 'wal', sync: 'normal', txCount: 14, checkpointAfter: 13 },
 ];
 
-function runTransaction(db: DB, k: number, journal: Journal, client: WalClient): void {
-  if (journal === 'rollback' || k === 1) sqliteTransaction(db, k, journal === 'wal');
-  else client.transaction(k);
+function runTransaction(db: DB, k: number, v: Variant, client: WalClient): void {
+  if (v.journal === 'wal' && k > 1) client.transaction(k);
+  else sqliteTransaction(db, k, v.journal === 'wal', v.journal === 'wal' ? 'delete' : v.journal, v.sync);
 }
 
 function newClient(db: DB, v: Variant): WalClient {
   const client = new WalClient(db);
-  client.syncEachCommit = v.walSync === 'full';
+  client.syncEachCommit = v.sync === 'full';
   return client;
 }
 
-type Journal = 'rollback' | 'wal';
+type Journal = JournalFinalize | 'wal';
+type SyncLevel = 'full' | 'normal';
 
 interface Outcome {
   readonly crashed: boolean;
@@ -261,9 +285,10 @@ function runUntilCrash(dataDir: string, io: CrashIO, killAt: number, count: 'syn
     const db = store.createDB(DB_NAME);
     const client = newClient(db, v);
     for (let k = 1; k <= v.txCount; k++) {
-      runTransaction(db, k, v.journal, client);
+      runTransaction(db, k, v, client);
       acknowledged = k;
-      if (v.journal === 'rollback' || k === 1 || v.walSync === 'full') durable = k;
+      // A rollback-journal commit's LTX file is durable before the journal is finalized.
+      if (v.journal !== 'wal' || k === 1 || v.sync === 'full') durable = k;
       if (k === v.checkpointAfter) {
         client.checkpoint();
         durable = k;
@@ -312,7 +337,7 @@ function checkRecovered(dataDir: string, io: CrashIO, mustHave: number, what: st
   if (txid < v.txCount) {
     // SQLite re-creates a database file that never got its first commit.
     if (db.pageN === 0) store.createDB(DB_NAME);
-    runTransaction(db, txid + 1, journal, newClient(db, v));
+    runTransaction(db, txid + 1, v, newClient(db, v));
     assert.equal(db.pos.txid, BigInt(txid + 1), `${what}: commit after recovery`);
   }
 }
