@@ -86,6 +86,9 @@ function hasBackingFile(node: Node): node is BackedNode {
   return node.kind === 'database' || node.kind === 'journal' || node.kind === 'wal' || node.kind === 'shm';
 }
 
+/** One name of the root's listing: name, inode, dirent type. */
+type RootEntry = [name: string, ino: number, type: number];
+
 interface Handle {
   readonly node: Node;
   /** Descriptor of the backing file in the data directory; -1 for generated files. */
@@ -100,6 +103,8 @@ export class LiteFS implements FuseHandler {
   private lagLookedUp = false;
   private readonly dbAt: DB[] = [];
   private readonly handles = new Map<number, Handle>();
+  /** An open root directory's listing, made at its first READDIR (offset 0) and kept until RELEASEDIR. */
+  private readonly listings = new Map<number, RootEntry[]>();
   private nextFh = 1;
   private readonly uid = process.getuid?.() ?? 0;
   private readonly gid = process.getgid?.() ?? 0;
@@ -266,12 +271,35 @@ export class LiteFS implements FuseHandler {
   }
 
   opendir(_req: OpenRequest, out: OpenOut): void {
-    out.fh = 0;
+    out.fh = this.nextFh++;
     out.openFlags = 0;
   }
 
+  /**
+   * The kernel reads a listing in pieces (one READDIR per ~4 KiB of
+   * entries, each with the offset to go on from). The listing is made once,
+   * when a handle reads from offset 0, and the later pieces come from it: a
+   * fresh listing per piece checked three files per database each time,
+   * quadratic in the number of databases.
+   */
   readdir(req: ReadRequest, out: DirentWriter): void {
-    const names: [string, number, number][] = [
+    let names = this.listings.get(req.fh);
+    if (names === undefined || req.offset === 0) {
+      names = this.rootEntries();
+      this.listings.set(req.fh, names);
+    }
+    for (let off = req.offset; off < names.length; off++) {
+      const [name, ino, type] = names[off]!;
+      if (!out.add(ino, name, type, off + 1)) return;
+    }
+  }
+
+  releasedir(req: ReleaseRequest): void {
+    this.listings.delete(req.fh);
+  }
+
+  private rootEntries(): RootEntry[] {
+    const names: RootEntry[] = [
       ['.', FUSE_ROOT_ID, DirentType.DIR],
       ['..', FUSE_ROOT_ID, DirentType.DIR],
       [LAG_NAME, LAG_INO, DirentType.REG],
@@ -286,10 +314,7 @@ export class LiteFS implements FuseHandler {
         if (db.io.exists(this.backingPath(db, kind))) names.push([fileName(db.name, kind), this.inoOfDb(db, kind), DirentType.REG]);
       }
     }
-    for (let off = req.offset; off < names.length; off++) {
-      const [name, ino, type] = names[off]!;
-      if (!out.add(ino, name, type, off + 1)) return;
-    }
+    return names;
   }
 
   statfs(_req: StatfsRequest, out: StatfsOut): void {
