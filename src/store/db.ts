@@ -127,6 +127,8 @@ export class DB {
   checksums: ChecksumCache | null = null;
   /** ctx.now() of the last retention sweep; null before the first. */
   lastRetentionAt: number | null = null;
+  /** TXID of the oldest LTX file the last retention sweep kept, a `T-T` file; null: unknown (retention.ts). */
+  retentionFrom: bigint | null = null;
   /** Why the last write was refused; a repeat of the same refusal is not logged again. */
   lastRefusal: string | null = null;
   /** LTX files of WAL commits written without fsync, oldest first (syncPendingLTX makes them durable). */

@@ -8,9 +8,16 @@
  * sweep runs lazily: after a commit, once at least the monitor interval has
  * passed since the database's last sweep, and once when the database opens.
  * A monitor interval <= 0 turns retention off (as LiteFS).
+ *
+ * A full sweep lists the folder and stats every file: at a thousand commits
+ * a second and the default 10 minutes, 600,000 files, seconds of a stalled
+ * FUSE thread every minute. So once a full sweep has found the oldest file
+ * kept to be a single-transaction file `T-T`, later sweeps by age start
+ * there and stat only the files they remove and the first they keep
+ * (sweepOldestByAge). A cap on total bytes needs every size: full sweeps.
  */
 import { join } from 'node:path';
-import { parseFilename } from '../ltx/index.js';
+import { formatFilename, parseFilename } from '../ltx/index.js';
 import type { DB } from './db.js';
 import { DEFAULT_RETENTION_MONITOR_INTERVAL_MS, DEFAULT_RETENTION_MS } from './messages.js';
 
@@ -22,8 +29,11 @@ export interface RetentionResult {
   readonly bytes: number;
 }
 
-/** Sweeps now if the monitor interval has passed since this database's last sweep; never throws (logs). */
-export function maybeEnforceRetention(db: DB): RetentionResult | null {
+/**
+ * Sweeps now if the monitor interval has passed since this database's last
+ * sweep; returns the names removed (null: no sweep). Never throws (logs).
+ */
+export function maybeEnforceRetention(db: DB): readonly string[] | null {
   const now = db.ctx.now();
   const interval = db.ctx.options.retentionMonitorIntervalMs ?? DEFAULT_RETENTION_MONITOR_INTERVAL_MS;
   // As LiteFS: a monitor interval <= 0 turns retention off.
@@ -31,12 +41,57 @@ export function maybeEnforceRetention(db: DB): RetentionResult | null {
   if (db.lastRetentionAt !== null && now - db.lastRetentionAt < interval) return null;
   db.lastRetentionAt = now;
   try {
-    return enforceRetention(db, now);
+    return sweepOldestByAge(db, now) ?? enforceRetention(db, now).removed;
   } catch (err) {
     // The commit that triggered the sweep is durable; a failed removal only means the files stay.
     db.ctx.log(`ERROR ${db.name}: LTX retention: ${err instanceof Error ? err.message : String(err)}`);
     return null;
   }
+}
+
+/**
+ * Files with a TXID above this must stay: the newest, and on a replica
+ * every file whose pages may not be synced yet (start-up applies them
+ * again, db.ts MAX_APPLY_GROUP).
+ */
+function keptNewest(db: DB): number {
+  return 1 + db.unsyncedApplies;
+}
+
+/**
+ * The sweep by age from the oldest file the last sweep kept, `T-T`
+ * (db.retentionFrom): removes files in TXID order while they are older than
+ * retention, stopping at the first that is not or at the newest kept; where
+ * that file is not the next `T-T` (a snapshot, a gap), a full sweep does
+ * the rest. Null when it cannot stand in for a full sweep: a cap on bytes
+ * is set, no starting point is known, or `(T-1)-(T-1)` is there (something
+ * older than T came back).
+ */
+function sweepOldestByAge(db: DB, now: number): string[] | null {
+  const maxAge = db.ctx.options.retentionMs ?? DEFAULT_RETENTION_MS;
+  const maxBytes = db.ctx.options.retentionMaxBytes ?? 0;
+  const from = db.retentionFrom;
+  if (maxBytes > 0 || maxAge <= 0 || from === null) return null;
+  const io = db.io;
+  const path = (txid: bigint): string => join(db.ltxDir, formatFilename(txid, txid));
+  if (from > 1n && io.exists(path(from - 1n))) return null;
+  const removed: string[] = [];
+  const lastRemovable = db.pos.txid - BigInt(keptNewest(db));
+  let txid = from;
+  for (; txid <= lastRemovable; txid++) {
+    const mtime = io.mtimeOf(path(txid));
+    if (mtime === null) break;
+    if (mtime >= now - maxAge) break;
+    io.unlink(path(txid));
+    removed.push(formatFilename(txid, txid));
+  }
+  if (removed.length > 0) io.fsyncDir(db.ltxDir);
+  if (!io.exists(path(txid))) {
+    // Not the chain expected from here on (a snapshot, a gap): the rest is a full sweep.
+    return [...removed, ...enforceRetention(db, now).removed];
+  }
+  db.retentionFrom = txid;
+  return removed;
 }
 
 /** Removes every LTX file that retention no longer needs (the newest is always kept, and every file whose pages may be unsynced). */
@@ -63,9 +118,7 @@ export function enforceRetention(db: DB, now: number): RetentionResult {
   let bytes = files.reduce((sum, f) => sum + f.size, 0);
   const removed: string[] = [];
   let i = 0;
-  // The newest file always stays, and on a replica every file whose pages
-  // may not be synced yet (start-up applies them again, db.ts MAX_APPLY_GROUP).
-  const keepNewest = 1 + db.unsyncedApplies;
+  const keepNewest = keptNewest(db);
   for (; i < files.length - keepNewest; i++) {
     const f = files[i]!;
     const tooOld = maxAge > 0 && f.mtime < now - maxAge;
@@ -78,5 +131,12 @@ export function enforceRetention(db: DB, now: number): RetentionResult {
     removed.push(f.name);
   }
   if (removed.length > 0) io.fsyncDir(db.ltxDir);
+  // Where the next sweep by age may start: the oldest file kept, if it holds one transaction.
+  const oldest = files[i];
+  db.retentionFrom = oldest !== undefined && isSingleTransaction(oldest.name, oldest.maxTXID) ? oldest.maxTXID : null;
   return { removed, count: files.length - removed.length, bytes };
+}
+
+function isSingleTransaction(name: string, txid: bigint): boolean {
+  return name === formatFilename(txid, txid);
 }

@@ -1,13 +1,40 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renameSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { copyFileSync, renameSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeFileSync } from '../../../src/ltx/index.js';
 import type { DB } from '../../../src/store/db.js';
+import { RealIO } from '../../../src/store/io.js';
 import { enforceRetention } from '../../../src/store/retention.js';
+import { Store } from '../../../src/store/store.js';
 import { type Harness, harness, ltxNames, tx } from './store-fixture.js';
 
 const MIN = 60_000;
+
+/** Real I/O that counts folder listings and file stats for mtimes. */
+class ScanCounter extends RealIO {
+  listings = 0;
+  mtimes = 0;
+  override readdir(path: string): string[] {
+    this.listings++;
+    return super.readdir(path);
+  }
+  override mtimeOf(path: string): number | null {
+    this.mtimes++;
+    return super.mtimeOf(path);
+  }
+}
+
+/** Sets the mtime of LTX file `txid` of `db` to `ageMs` before the harness clock. */
+function ageOne(h: Harness, db: DB, txid: number, ageMs: number): void {
+  const t = (h.now - ageMs) / 1000;
+  utimesSync(join(db.ltxDir, ltxName(txid)), t, t);
+}
+
+function ltxName(txid: number): string {
+  const hex = txid.toString(16).padStart(16, '0');
+  return `${hex}-${hex}.ltx`;
+}
 
 /** Sets the mtime of every LTX file of `db` to `ages[i]` ms before the harness clock. */
 function age(h: Harness, db: DB, ages: number[]): void {
@@ -94,5 +121,60 @@ describe('store: LTX retention', () => {
     const r = enforceRetention(db, h.now);
     assert.deepEqual(r.removed, ['0000000000000002-0000000000000002.ltx']);
     assert.deepEqual(ltxNames(db), ['0000000000000001-0000000000000005.ltx']);
+  });
+
+  test('after a full sweep, sweeps by age start at the oldest file kept and stat only what they remove', () => {
+    const io = new ScanCounter();
+    const store = new Store({ dataDir: h.dataDir, compress: false, strictVerify: false, nodeId: 'node1', retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN }, () => {}, () => {}, io, () => h.now);
+    store.open();
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 50; k++) tx(db, k, 1);
+    for (let k = 1; k <= 50; k++) ageOne(h, db, k, k <= 40 ? 30 * MIN : 1 * MIN);
+    // The first commit's sweep listed the folder (one file); this one starts at 1.
+    h.now += MIN + 1;
+    io.listings = 0;
+    io.mtimes = 0;
+    tx(db, 51, 1);
+    assert.equal(io.listings, 0, 'no listing');
+    assert.equal(io.mtimes, 41, 'forty files removed and the first kept');
+    assert.deepEqual(ltxNames(db), Array.from({ length: 11 }, (_, i) => ltxName(41 + i)));
+    // The next one starts at 41: five files removed, one kept, no listing.
+    for (let k = 41; k <= 45; k++) ageOne(h, db, k, 30 * MIN);
+    h.now += MIN + 1;
+    io.listings = 0;
+    io.mtimes = 0;
+    tx(db, 52, 1);
+    assert.equal(io.listings, 0, 'no listing');
+    assert.equal(io.mtimes, 6, 'five files removed and the first kept');
+    assert.deepEqual(ltxNames(db), Array.from({ length: 7 }, (_, i) => ltxName(46 + i)));
+    // Everything old: all but the newest go, still without a listing.
+    h.now += 60 * MIN;
+    io.listings = 0;
+    tx(db, 53, 1);
+    assert.equal(io.listings, 0);
+    assert.deepEqual(ltxNames(db), [ltxName(53)]);
+  });
+
+  test('a file older than where the sweep would start sends it back to a full sweep', () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 6; k++) tx(db, k, 1);
+    for (let k = 1; k <= 6; k++) ageOne(h, db, k, k <= 3 ? 30 * MIN : 1 * MIN);
+    h.now += MIN + 1;
+    tx(db, 7, 1);
+    assert.deepEqual(ltxNames(db), [4, 5, 6, 7].map(ltxName));
+    // File 3 is back (restored by hand, say), old: the sweep from 4 would miss it.
+    copyFileSync(join(db.ltxDir, ltxName(4)), join(db.ltxDir, ltxName(3)));
+    ageOne(h, db, 3, 30 * MIN);
+    h.now += MIN + 1;
+    tx(db, 8, 1);
+    assert.deepEqual(ltxNames(db), [4, 5, 6, 7, 8].map(ltxName));
+    // A snapshot 1-N where the chain should go on: the sweep lists the folder and removes by TXID order.
+    renameSync(join(db.ltxDir, ltxName(5)), join(db.ltxDir, '0000000000000001-0000000000000005.ltx'));
+    for (const k of [4, 6]) ageOne(h, db, k, 30 * MIN);
+    utimesSync(join(db.ltxDir, '0000000000000001-0000000000000005.ltx'), (h.now - 30 * MIN) / 1000, (h.now - 30 * MIN) / 1000);
+    h.now += MIN + 1;
+    tx(db, 9, 1);
+    assert.deepEqual(ltxNames(db), [7, 8, 9].map(ltxName));
   });
 });
