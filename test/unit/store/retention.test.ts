@@ -177,4 +177,26 @@ describe('store: LTX retention', () => {
     tx(db, 9, 1);
     assert.deepEqual(ltxNames(db), [7, 8, 9].map(ltxName));
   });
+
+  test('a sweep by age removes at most 256 files; the next commit 100 ms later goes on', () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN, strictVerify: false });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 300; k++) tx(db, k & 0xff, 1);
+    for (let k = 1; k <= 300; k++) ageOne(h, db, k, 30 * MIN);
+    h.now += MIN + 1;
+    tx(db, 1, 1);
+    assert.equal(ltxNames(db)[0], ltxName(257), 'files 1-256 removed');
+    h.now += 50;
+    tx(db, 2, 1);
+    assert.equal(ltxNames(db)[0], ltxName(257), 'not yet');
+    h.now += 50;
+    tx(db, 3, 1);
+    // The rest of the old ones; 301-303 were written after the files were aged.
+    assert.deepEqual(ltxNames(db), [301, 302, 303].map(ltxName));
+    // Done: the monitor interval applies again.
+    ageOne(h, db, 301, 30 * MIN);
+    h.now += 30_000;
+    tx(db, 4, 1);
+    assert.equal(ltxNames(db).length, 4, 'no sweep 30 s after the last');
+  });
 });
