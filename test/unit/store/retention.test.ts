@@ -130,29 +130,24 @@ describe('store: LTX retention', () => {
     const db = store.createDB('a.db');
     for (let k = 1; k <= 50; k++) tx(db, k, 1);
     for (let k = 1; k <= 50; k++) ageOne(h, db, k, k <= 40 ? 30 * MIN : 1 * MIN);
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+    /** Commit `k`, `later` ms on: its sweep lists no folder, stats `stats` files and leaves `left`. */
+    const commitAndSweep = (k: number, later: number, stats: number, left: number[]): void => {
+      h.now += later;
+      io.listings = 0;
+      io.mtimes = 0;
+      tx(db, k, 1);
+      assert.equal(io.listings, 0, `commit ${k}: no listing`);
+      assert.equal(io.mtimes, stats, `commit ${k}: the files removed and the first kept`);
+      assert.deepEqual(ltxNames(db), left.map(ltxName));
+    };
     // The first commit's sweep listed the folder (one file); this one starts at 1.
-    h.now += MIN + 1;
-    io.listings = 0;
-    io.mtimes = 0;
-    tx(db, 51, 1);
-    assert.equal(io.listings, 0, 'no listing');
-    assert.equal(io.mtimes, 41, 'forty files removed and the first kept');
-    assert.deepEqual(ltxNames(db), Array.from({ length: 11 }, (_, i) => ltxName(41 + i)));
-    // The next one starts at 41: five files removed, one kept, no listing.
+    commitAndSweep(51, MIN + 1, 41, range(41, 51));
+    // The next one starts at 41: five files removed, one kept.
     for (let k = 41; k <= 45; k++) ageOne(h, db, k, 30 * MIN);
-    h.now += MIN + 1;
-    io.listings = 0;
-    io.mtimes = 0;
-    tx(db, 52, 1);
-    assert.equal(io.listings, 0, 'no listing');
-    assert.equal(io.mtimes, 6, 'five files removed and the first kept');
-    assert.deepEqual(ltxNames(db), Array.from({ length: 7 }, (_, i) => ltxName(46 + i)));
-    // Everything old: all but the newest go, still without a listing.
-    h.now += 60 * MIN;
-    io.listings = 0;
-    tx(db, 53, 1);
-    assert.equal(io.listings, 0);
-    assert.deepEqual(ltxNames(db), [ltxName(53)]);
+    commitAndSweep(52, MIN + 1, 6, range(46, 52));
+    // Everything old: all but the newest go (the newest is kept without a look).
+    commitAndSweep(53, 60 * MIN, 7, [53]);
   });
 
   test('a file older than where the sweep would start sends it back to a full sweep', () => {
