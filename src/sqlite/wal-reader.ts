@@ -195,6 +195,12 @@ export interface WalTransaction {
   /** Offset just after the commit frame. */
   endOffset: number;
   frameCount: number;
+  /**
+   * pgno → a copy of the page's last version in this transaction, when the
+   * caller's byte budget held them all; null when it did not (read them by
+   * `frameOffsets` then).
+   */
+  pages: Map<number, Uint8Array> | null;
 }
 
 /**
@@ -202,20 +208,28 @@ export interface WalTransaction {
  * running checksum after the previous frame (LiteFS's buildTxFrameOffsets,
  * ref §6.4 step 3). Returns null when there is no complete committed
  * transaction there (end of file, salt or checksum mismatch before a commit
- * frame: e.g. the writer rolled back).
+ * frame: e.g. the writer rolled back). Frames are read (and checksummed)
+ * anyway, so a transaction of at most `keepPageBytes` bytes of frames also
+ * hands back its pages, sparing the caller a second read of each.
  */
 export function readWalTransaction(
   src: PositionalReader,
   header: WalHeader,
   offset: number,
   checksum: WalChecksum,
+  keepPageBytes = 0,
 ): WalTransaction | null {
   const reader = new WalReader(src, header, offset, checksum);
   const frameOffsets = new Map<number, number>();
+  let pages: Map<number, Uint8Array> | null = keepPageBytes > 0 ? new Map() : null;
   let frameCount = 0;
   for (let frame = reader.next(); frame !== null; frame = reader.next()) {
     frameOffsets.set(frame.pgno, frame.offset);
     frameCount++;
+    if (pages !== null) {
+      if (frameCount * header.pageSize > keepPageBytes) pages = null;
+      else pages.set(frame.pgno, Uint8Array.prototype.slice.call(frame.data));
+    }
     if (frame.commit !== 0) {
       return {
         frameOffsets,
@@ -224,6 +238,7 @@ export function readWalTransaction(
         startOffset: offset,
         endOffset: reader.offset,
         frameCount,
+        pages,
       };
     }
   }

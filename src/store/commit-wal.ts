@@ -14,6 +14,9 @@ import { PageChecksumOverlay } from './checksum-cache.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 import type { DB } from './db.js';
 
+/** Transactions up to this many bytes of frames are read once (pages kept in memory), larger ones again per page. */
+const KEEP_PAGE_BYTES = 1 << 20;
+
 /** Returns true when a transaction was committed. */
 export function commitWAL(db: DB): boolean {
   const header = db.wal.header;
@@ -25,7 +28,7 @@ export function commitWAL(db: DB): boolean {
     // application's synchronous level made it, and the LTX file joins the
     // pending group, synced before the frames can leave the WAL. Recovery
     // rebuilds a lost one from the frames.
-    const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum);
+    const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum, KEEP_PAGE_BYTES);
     if (tx === null) return false;
     const cache = db.cache();
     const prevPageN = db.pageN;
@@ -33,6 +36,8 @@ export function commitWAL(db: DB): boolean {
     const overlay = new PageChecksumOverlay();
     const page = new Uint8Array(db.pageSize);
     const readFrame = (pgno: number): Uint8Array => {
+      const kept = tx.pages?.get(pgno);
+      if (kept !== undefined) return kept;
       if (io.read(fd, page, tx.frameOffsets.get(pgno)! + WAL_FRAME_HEADER_SIZE) !== page.length) {
         throw new Error(`${db.name}: WAL frame of page ${pgno} is short`);
       }

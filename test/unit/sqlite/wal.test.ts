@@ -199,6 +199,25 @@ describe('WAL scan and transactions', () => {
     assert.throws(() => readWalTransaction(src, header, 33, header.checksum), RangeError);
   });
 
+  test('a transaction within the byte budget hands back copies of its pages; a larger one none', () => {
+    const wal = walReaderFixture('ok');
+    const src = bufferReader(wal);
+    const header = WalReader.open(src).header;
+    const frameData = (offset: number): Buffer => wal.subarray(offset + 24, offset + 24 + header.pageSize);
+    assert.equal(readWalTransaction(src, header, 32, header.checksum)?.pages, null);
+    const tx1 = readWalTransaction(src, header, 32, header.checksum, 2 * header.pageSize);
+    assert.ok(tx1?.pages);
+    assert.deepEqual([...tx1.pages.keys()], [1, 2]);
+    assert.deepEqual(Buffer.from(tx1.pages.get(1)!), frameData(32));
+    assert.deepEqual(Buffer.from(tx1.pages.get(2)!), frameData(4152));
+    // Copies, not views of the reader's frame buffer (reused for every frame).
+    assert.notDeepEqual(Buffer.from(tx1.pages.get(1)!), Buffer.from(tx1.pages.get(2)!));
+    const over = readWalTransaction(src, header, 32, header.checksum, 2 * header.pageSize - 1);
+    assert.ok(over);
+    assert.equal(over.pages, null);
+    assert.deepEqual([...over.frameOffsets], [[1, 32], [2, 4152]]);
+  });
+
   test('an uncommitted tail is not a transaction', () => {
     const src = bufferReader(walReaderFixture('salt-mismatch'));
     const header = WalReader.open(src).header;
