@@ -30,6 +30,7 @@ import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import { GroupSyncTimer } from '../node/group-sync-timer.js';
 import { GroupSyncer } from '../node/group-syncer.js';
 import { StoreChannel } from '../node/store-channel.js';
+import { TxEventPacer } from '../node/tx-event-pacer.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
 import { createLeaser } from './leaser.js';
 import { promoteSelf } from './promote.js';
@@ -152,13 +153,26 @@ export async function runMount(argv: string[]): Promise<number> {
       // Unmounting: the FUSE thread syncs every group at unmount anyway.
     }
   });
+  const txPacer = new TxEventPacer({
+    wantsEveryTx: () => node.wantsEveryTx(),
+    tell: (cmd) => {
+      try {
+        channel.tell(cmd);
+      } catch {
+        // Unmounting: nothing is held back then that anyone waits for.
+      }
+    },
+  });
   // The store recovered every database before the mount answered; LTX files it wrote then came without events.
   node.reloadPositions();
   fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
     if (event.type === 'commandResult') return channel.onResult(event);
     node.onStoreEvent(event);
-    if (event.type === 'tx') groupSync.onTx();
+    if (event.type === 'tx') {
+      groupSync.onTx();
+      txPacer.onTx();
+    }
     if (event.type === 'groupSync') syncer.run(event.jobs);
     if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
     if (event.type === 'quarantine') console.error(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
@@ -243,6 +257,7 @@ export async function runMount(argv: string[]): Promise<number> {
   await looping;
   await leaser.close().catch(() => undefined);
   groupSync.close();
+  txPacer.close();
   node.close();
   await server.close();
   await fuse.close();

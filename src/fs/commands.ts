@@ -25,7 +25,15 @@ const MAX_IMAGE_BYTES = 1 << 30;
 export function isStoreCommand(msg: unknown): msg is StoreCommand {
   if (typeof msg !== 'object' || msg === null) return false;
   const type = (msg as { type?: unknown }).type;
-  return type === 'import' || type === 'apply' || type === 'status' || type === 'sync' || type === 'groupSynced';
+  return (
+    type === 'import' ||
+    type === 'apply' ||
+    type === 'status' ||
+    type === 'sync' ||
+    type === 'groupSynced' ||
+    type === 'txEvents' ||
+    type === 'flushTx'
+  );
 }
 
 /**

@@ -44,6 +44,7 @@ import type { GroupSyncJob, StatusCommand, StoreEvent } from '../store/messages.
 import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
+import type { EventOutbox } from './event-outbox.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
 import { ParkedLocks } from './parked-locks.js';
 import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
@@ -130,6 +131,8 @@ export class LiteFS implements FuseHandler {
     private readonly post: (event: StoreEvent) => void,
     private readonly log: (line: string) => void,
     private readonly notices?: NoticeQueue,
+    /** How store events reach the main thread; the `txEvents` and `flushTx` commands steer it. */
+    private readonly outbox?: EventOutbox,
   ) {
     this.role = store.options.startAsReplica === true ? 'replica' : 'primary';
     this.stepDown = new StepDownRecovery({
@@ -169,6 +172,8 @@ export class LiteFS implements FuseHandler {
     if (msg.type === 'apply') this.applier.enqueue(msg);
     else if (msg.type === 'status') this.setStatus(msg);
     else if (msg.type === 'sync') this.postGroupSyncs(this.store.takeGroupSyncs());
+    else if (msg.type === 'txEvents') this.outbox?.setPrompt(msg.prompt);
+    else if (msg.type === 'flushTx') this.outbox?.flushWindow();
     else if (msg.type === 'groupSynced') {
       const next = this.store.groupSyncDone(msg.db, msg.gen, msg.ok);
       if (next !== null) this.postGroupSyncs([next]);

@@ -215,6 +215,15 @@ export class ClusterNode implements ApiNode {
     }
   }
 
+  /**
+   * True while a commit's `tx` event must come at once: a replica waits for
+   * its applies, a streaming replica and an /events subscriber for each
+   * commit (node/tx-event-pacer.ts).
+   */
+  wantsEveryTx(): boolean {
+    return this.roleNow !== 'primary' || this.replication.streams > 0 || this.core.eventSubscribers > 0;
+  }
+
   /** Follows a message from the FUSE thread. */
   onStoreEvent(event: StoreEvent): void {
     if (event.type === 'tx') {

@@ -16,7 +16,7 @@ export interface TimerFunctions {
   clearTimeout(handle: unknown): void;
 }
 
-const NODE_TIMERS: TimerFunctions = {
+export const NODE_TIMERS: TimerFunctions = {
   setTimeout: (fn, ms) => setTimeout(fn, ms).unref(),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };

@@ -102,6 +102,11 @@ export class NodeCore {
     this.events.publish({ type: 'primaryChange', data: reason === '' ? data : { ...data, reason } });
   }
 
+  /** How many /events streams listen now. */
+  get eventSubscribers(): number {
+    return this.events.size;
+  }
+
   subscribeEvents(): EventSubscription {
     const sub = this.events.subscribe();
     this.metrics.subscriberCount.set(this.events.size);

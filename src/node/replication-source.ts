@@ -87,6 +87,11 @@ export class DataDirReplicationSource implements ReplicationSource {
     this.markDirty(db);
   }
 
+  /** How many replicas stream from this node now. */
+  get streams(): number {
+    return this.subscribers.size;
+  }
+
   /** Every subscriber learns that `name` changed (LiteFS MarkDirty). */
   markDirty(name: string): void {
     for (const s of this.subscribers) s.markDirty(name);

@@ -80,7 +80,23 @@ export interface GroupSyncJob {
 }
 
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand;
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand;
+
+/**
+ * Whether every commit's `tx` event is sent at once (`prompt`, the default)
+ * or commits are sent in windows closed by `flushTx` (fs/event-outbox.ts):
+ * the main thread asks for prompt events while a replica streams, an
+ * /events subscriber listens or this node is a replica.
+ */
+export interface TxEventsCommand {
+  readonly type: 'txEvents';
+  readonly prompt: boolean;
+}
+
+/** Sends the `tx` events held back since the last one sent (fs/event-outbox.ts). */
+export interface FlushTxCommand {
+  readonly type: 'flushTx';
+}
 
 /**
  * Starts the group sync of every waiting group: LTX files of WAL commits

@@ -93,6 +93,21 @@ describe('litefs mount: node HTTP API', { skip }, () => {
     assert.match(metrics.body, /^process_cpu_seconds_total /m);
   });
 
+  test('with nothing listening, /metrics still reaches the last commit of a burst (commits held back for a window are sent)', async () => {
+    const inserts = Array.from({ length: 60 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
+    expectSuccess('sqlite3', await runSqlite3(join(daemon.mnt, 'win.db'), `PRAGMA journal_mode=WAL;\nCREATE TABLE t(x);\n${inserts}\n`));
+    const txid = Number.parseInt(readFileSync(join(daemon.mnt, 'win.db-pos'), 'utf8').split('/')[0]!, 16);
+    assert.ok(txid >= 61, `position ${txid}`);
+    const want = [`litefs_db_txid{db="win.db"} ${txid}`, `litefs_db_commit_count{db="win.db"} ${txid}`];
+    let lines: string[] = [];
+    for (let attempt = 0; attempt < 100; attempt++) {
+      lines = (await get(`${daemon.httpURL}/metrics`)).body.split('\n').filter((l) => l.includes('db="win.db"'));
+      if (want.every((w) => lines.includes(w))) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    assert.fail(`after 10 s /metrics still shows ${JSON.stringify(lines)}; want ${JSON.stringify(want)}`);
+  });
+
   test('litefs export writes a byte-identical copy of the database (rollback and WAL)', async () => {
     for (const mode of ['DELETE', 'WAL']) {
       const name = `exp-${mode.toLowerCase()}.db`;

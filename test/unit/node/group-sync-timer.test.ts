@@ -1,25 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { GroupSyncTimer, type TimerFunctions } from '../../../src/node/group-sync-timer.js';
-
-/** A hand-driven clock: `fire()` runs the pending timeout. */
-class ManualTimers implements TimerFunctions {
-  pending: { fn: () => void; ms: number } | null = null;
-  armed = 0;
-  setTimeout(fn: () => void, ms: number): unknown {
-    this.armed++;
-    this.pending = { fn, ms };
-    return this.pending;
-  }
-  clearTimeout(handle: unknown): void {
-    if (handle === this.pending) this.pending = null;
-  }
-  fire(): void {
-    const p = this.pending;
-    this.pending = null;
-    p?.fn();
-  }
-}
+import { GroupSyncTimer } from '../../../src/node/group-sync-timer.js';
+import { ManualTimers } from './manual-timers.js';
 
 describe('GroupSyncTimer', () => {
   test('one sync a delay after the first transaction, however many follow; the next transaction arms it again', () => {
