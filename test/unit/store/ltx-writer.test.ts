@@ -82,3 +82,36 @@ test('a file larger than KEEP_BYTES_MAX spills to disk: the same bytes, none han
     [],
   );
 });
+
+/** RealIO that notes the calls that decide what a crash can leave behind. */
+class RecordingIO extends RealIO {
+  readonly calls: string[] = [];
+  override open(path: string, mode: Parameters<RealIO['open']>[1]): number {
+    this.calls.push(`open ${path.slice(dir.length + 1)}`);
+    return super.open(path, mode);
+  }
+  override fdatasync(fd: number): void {
+    this.calls.push('fdatasync');
+    super.fdatasync(fd);
+  }
+  override rename(from: string, to: string): void {
+    this.calls.push(`rename ${from.slice(dir.length + 1)} ${to.slice(dir.length + 1)}`);
+    super.rename(from, to);
+  }
+  override fsyncDir(path: string): void {
+    this.calls.push('fsyncDir');
+    super.fsyncDir(path);
+  }
+}
+
+test('a durable file goes through .tmp, fdatasync, rename, folder fsync; a small group file is written once under its final name', () => {
+  const durable = new RecordingIO();
+  writeLTXFile(durable, dir, header(4n, 2, HeaderFlagCompressLZ4), 0x8000000000000001n, pagesOf(2), true);
+  const name = '0000000000000004-0000000000000004.ltx';
+  assert.deepEqual(durable.calls, [`open ${name}.tmp`, 'fdatasync', `rename ${name}.tmp ${name}`, 'fsyncDir']);
+  const group = new RecordingIO();
+  const h = header(5n, 2, HeaderFlagCompressLZ4);
+  const written = writeLTXFile(group, dir, h, 0x8000000000000001n, pagesOf(2), false);
+  assert.deepEqual(group.calls, ['open 0000000000000005-0000000000000005.ltx']);
+  assert.ok(readFileSync(written.path).equals(expected(h, pagesOf(2))));
+});
