@@ -18,6 +18,7 @@ import { hostname } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { register } from 'prom-client';
 import { FuseMount } from '../fuse/mount.js';
+import { configureLogLines, writeStderrLine } from '../fuse/stderr-line.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
@@ -63,6 +64,9 @@ export async function runMount(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
   if (flags.positional.length > 0) throw new FlagError(`usage: litefs mount [flags] [-- CMD ARGS]\n${flagUsage(FLAGS)}`);
   const { config } = loadConfigFile({ path: flags.strings.get('config'), noExpandEnv: flags.booleans.get('no-expand-env') === true });
+  // log.format and log.timestamp shape every line, this thread's and the FUSE threads'.
+  configureLogLines(config.log);
+  const log = (line: string): void => writeStderrLine(line);
   const execEntries = flags.afterDoubleDash !== undefined && flags.afterDoubleDash.length > 0 ? execFromArgs(flags.afterDoubleDash) : config.exec;
   const commands = planExec(execEntries, config.lease.candidate);
   const listenAddr = parseListenAddr(config.http.addr);
@@ -91,7 +95,6 @@ export async function runMount(argv: string[]): Promise<number> {
     mount.send(cmd);
   });
   const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
-  const log = (line: string): void => console.error(line);
   // The lease loop decides the role; the cluster id is made by the first primary or adopted (ref §7.1).
   const node = new ClusterNode({
     dataDir,
@@ -106,10 +109,10 @@ export async function runMount(argv: string[]): Promise<number> {
   const server = new ApiServer({
     node,
     snapshotTimeoutMs: config.http.snapshotTimeoutMs,
-    log: (line) => console.error(line),
+    log,
   });
   const addr = await server.listen(listenAddr.port, listenAddr.host);
-  console.error(`http server listening on: ${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`);
+  log(`http server listening on: ${addr.address.includes(':') ? `[${addr.address}]` : addr.address}:${addr.port}`);
   const leaser = createLeaser(config, nodeName, addr.port);
 
   const options: StoreOptions = {
@@ -136,7 +139,8 @@ export async function runMount(argv: string[]): Promise<number> {
       // Plain READDIR: the root lists a handful of generated names.
       initFlags: DEFAULT_INIT_FLAGS & ~(InitFlag.DO_READDIRPLUS | InitFlag.READDIRPLUS_AUTO),
       handleSignals: false,
-      log: (line) => console.error(line),
+      log,
+      logFormat: config.log,
     });
   } catch (err) {
     await server.close();
@@ -174,10 +178,10 @@ export async function runMount(argv: string[]): Promise<number> {
       txPacer.onTx();
     }
     if (event.type === 'groupSync') syncer.run(event.jobs);
-    if (event.type === 'tx' && debug) console.error(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
-    if (event.type === 'quarantine') console.error(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
+    if (event.type === 'tx' && debug) log(`tx db=${event.db} txid=${event.txid} checksum=${event.checksum} pages=${event.pages}`);
+    if (event.type === 'quarantine') log(`quarantine: ${event.db}: ${event.reason}: local data copied to ${event.dir} before a snapshot from the primary replaced it`);
     if (event.type === 'fatal') {
-      console.error(`FATAL: ${event.db}: ${event.message}; stopping`);
+      log(`FATAL: ${event.db}: ${event.message}; stopping`);
       fatal = true;
       stopWith({ kind: 'fuse' });
     }
@@ -206,40 +210,50 @@ export async function runMount(argv: string[]): Promise<number> {
   if (config.lease.type === 'static' && config.lease.candidate) await Promise.race([node.ready, stopped]);
   process.stdout.write(`mounted ${fuseDir}\n`);
   if (!config.skipSync) {
-    if (!config.lease.candidate || config.lease.type !== 'static') console.error('waiting to become primary or to catch up with the primary');
+    if (!config.lease.candidate || config.lease.type !== 'static') log('waiting to become primary or to catch up with the primary');
     await Promise.race([node.ready, stopped]);
   }
+  let exitCode = 0;
+  /**
+   * A start-up step after the mount failed (lease.promote, an exec command).
+   * exit-on-error (the default): stop and exit 1. Otherwise stay up, mounted
+   * and serving, so the machine can be looked at; a signal stops it (ref §12.3).
+   */
+  const startupError = (message: string): void => {
+    log(`ERROR: ${message}`);
+    if (!config.exitOnError) {
+      log('exit-on-error is false: litefs keeps running; stop it with SIGINT or SIGTERM');
+      return;
+    }
+    exitCode = 1;
+    stopWith({ kind: 'fuse' });
+  };
   // lease.promote (ref §12.3 step 9): a candidate asks the primary to hand over, and waits to be primary.
   if (config.lease.promote && config.lease.candidate && node.role !== 'primary') {
-    await promoteSelf(node, log, stopped).catch((err: unknown) => log(`ERROR: promote: ${err instanceof Error ? err.message : String(err)}`));
+    await promoteSelf(node, log, stopped).catch((err: unknown) => startupError(`promote: ${err instanceof Error ? err.message : String(err)}`));
   }
 
   let child: ChildProcess | undefined;
-  let exitCode = 0;
   const execAbort = new AbortController();
   void stopped.then(() => execAbort.abort());
   try {
-    child = await runExec(commands, execAbort.signal);
+    // Nothing to start once a failed step stops the daemon.
+    if (exitCode === 0) child = await runExec(commands, execAbort.signal);
     if (child !== undefined) {
       const running = child;
-      console.error(`waiting for signal or subprocess to exit`);
+      log(`waiting for signal or subprocess to exit`);
       void waitForExit(running).then(
         (code) => stopWith({ kind: 'child', code }),
         () => stopWith({ kind: 'child', code: 1 }),
       );
     }
   } catch (err) {
-    if (!execAbort.signal.aborted) {
-      // exit-on-error (LiteFS's default): a failed start-up command stops the daemon.
-      console.error(`ERROR: ${err instanceof Error ? err.message : String(err)}`);
-      exitCode = 1;
-      stopWith({ kind: 'fuse' });
-    }
+    if (!execAbort.signal.aborted) startupError(err instanceof Error ? err.message : String(err));
   }
 
   const stop = await stopped;
   if (stop.kind === 'signal' && child !== undefined && child.exitCode === null && child.signalCode === null) {
-    console.error(`signal received, forwarding ${stop.signal} to subprocess`);
+    log(`signal received, forwarding ${stop.signal} to subprocess`);
     child.kill(stop.signal);
     await waitForExit(child).catch(() => 1);
   }
@@ -250,7 +264,7 @@ export async function runMount(argv: string[]): Promise<number> {
     if (code === undefined) child.kill('SIGKILL');
   }
   if (stop.kind === 'child') {
-    console.error(`subprocess exited with ${stop.code}, litefs shutting down`);
+    log(`subprocess exited with ${stop.code}, litefs shutting down`);
     exitCode = stop.code;
   }
   leasing.abort();

@@ -15,7 +15,9 @@ import { MountError, errorCode } from './errors.js';
 import type { ConnInfo } from './handler.js';
 import type { Notice, NoticeAck, NoticeBatch } from './notices.js';
 import { abortConnection, clearStaleMount, findMount, mountState } from './stale-mount.js';
+import { type LogLineFormat, PLAIN_LINES, writeStderrLine } from './stderr-line.js';
 import type { FuseWorkerData, FuseWorkerStatus } from './worker-runtime.js';
+import type { NotifierWorkerData } from './notifier-worker.js';
 import { PARK_SHARED_BYTES, ParkFlag } from './park.js';
 
 export interface FuseMountOptions {
@@ -41,6 +43,8 @@ export interface FuseMountOptions {
   readonly wakeName?: string;
   /** Mount-time log lines (stale mount cleared, ...). */
   readonly log?: (line: string) => void;
+  /** How the FUSE and notifier threads write their log lines (default plain text). */
+  readonly logFormat?: LogLineFormat;
 }
 
 const DEFAULT_WAKE_NAME = '.fuse-ts-wake';
@@ -101,7 +105,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
         const status = msg as FuseWorkerStatus;
         if (status.fuseStatus === 'failed') {
           this.workerFailed = true;
-          process.stderr.write(`fuse: FUSE worker failed: ${status.message}\n`);
+          writeStderrLine(`fuse: FUSE worker failed: ${status.message}`);
         }
         return;
       }
@@ -114,8 +118,8 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       w.resolve();
     });
     this.notifier.unref();
-    this.worker.on('error', (err) => process.stderr.write(`fuse: FUSE worker error: ${err.stack ?? err.message}\n`));
-    this.notifier.on('error', (err) => process.stderr.write(`fuse: notifier error: ${err.stack ?? err.message}\n`));
+    this.worker.on('error', (err) => writeStderrLine(`fuse: FUSE worker error: ${err.stack ?? err.message}`));
+    this.notifier.on('error', (err) => writeStderrLine(`fuse: notifier error: ${err.stack ?? err.message}`));
     // Unmounted from outside (or the worker died): clean up the rest and tell the owner.
     void this.workerExit.then((code) => {
       this.workerEnded = true;
@@ -176,7 +180,8 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
         parkShared,
         fusePort: noticeChannel.port2,
         debug: opts.debug === true,
-      },
+        logFormat: opts.logFormat ?? PLAIN_LINES,
+      } satisfies NotifierWorkerData,
       transferList: [noticeChannel.port2],
     });
     const data: FuseWorkerData = {
@@ -186,6 +191,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       maxWrite: opts.maxWrite ?? 1024 * 1024,
       initFlags: opts.initFlags,
       debug: opts.debug === true,
+      logFormat: opts.logFormat ?? PLAIN_LINES,
       commandPort: commandChannel.port2,
       noticePort: noticeChannel.port1,
       noticeShared: shared,

@@ -12,7 +12,7 @@ import { errorCode } from './errors.js';
 import { WRITTEN_SEQ_SLOT, type Notice, type NoticeAck, type NoticeBatch } from './notices.js';
 import { encodeDelete, encodeInvalEntry, encodeInvalInode, encodeStore } from './notify.js';
 import { ParkFlag } from './park.js';
-import { writeStderrLine } from './stderr-line.js';
+import { type LogLineFormat, configureLogLines, writeStderrLine } from './stderr-line.js';
 
 export interface NotifierWorkerData {
   readonly fd: number;
@@ -23,9 +23,11 @@ export interface NotifierWorkerData {
   readonly parkShared: SharedArrayBuffer;
   readonly fusePort: MessagePort;
   readonly debug: boolean;
+  readonly logFormat: LogLineFormat;
 }
 
 const data = workerData as NotifierWorkerData;
+configureLogLines(data.logFormat);
 // 64-bit: a busy replica can write more than 2^31 notices over its lifetime.
 const shared = new BigInt64Array(data.shared);
 const fuseThread = new ParkFlag(data.parkShared);

@@ -9,7 +9,7 @@ import type { ConnInfo, FuseHandler } from './handler.js';
 import { NoticeQueue } from './notices.js';
 import { ParkFlag } from './park.js';
 import { FuseSession } from './session.js';
-import { writeStderrLine } from './stderr-line.js';
+import { type LogLineFormat, configureLogLines, writeStderrLine } from './stderr-line.js';
 
 /** What FuseMount passes to the worker (workerData). */
 export interface FuseWorkerData {
@@ -19,6 +19,7 @@ export interface FuseWorkerData {
   readonly maxWrite: number;
   readonly initFlags: number | undefined;
   readonly debug: boolean;
+  readonly logFormat: LogLineFormat;
   /** Main thread → FUSE thread messages (drained synchronously). */
   readonly commandPort: MessagePort;
   /** FUSE thread → notifier batches. */
@@ -49,6 +50,7 @@ export function runFuseWorker(makeHandler: (user: unknown, ctx: FuseWorkerContex
   if (isMainThread || parentPort === null) throw new Error('runFuseWorker must run in a worker thread');
   const port = parentPort;
   const d = workerData as FuseWorkerData;
+  configureLogLines(d.logFormat);
   const log = (line: string): void => writeStderrLine(`fuse: ${line}`);
   const notices = new NoticeQueue(d.noticePort, new BigInt64Array(d.noticeShared));
   const ctx: FuseWorkerContext = {

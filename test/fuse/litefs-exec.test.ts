@@ -46,6 +46,32 @@ describe('litefs mount: exec', { skip }, () => {
     }
   });
 
+  test('exit-on-error false: a failing start-up command is logged and litefs stays up until a signal; log.format json shapes every line', async () => {
+    const daemon = await startLiteFS({
+      exec: [`sh -c "exit 5"`, `sh -c "echo ran > ${work}/never-either"`],
+      topLines: ['exit-on-error: false', 'log:', '  format: json', '  timestamp: true'],
+    });
+    try {
+      for (let i = 0; i < 150 && !daemon.output().includes('exit-on-error is false'); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(daemon.running, daemon.output());
+      assert.ok(readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${daemon.mnt} `), 'still mounted');
+      assert.equal((await fetch(`${daemon.httpURL}/info`)).status, 200);
+      assert.equal(existsSync(join(work, 'never-either')), false);
+      const lines = daemon.output().split('\n').filter((l) => l !== '' && l !== `mounted ${daemon.mnt}`);
+      const records = lines.map((l) => JSON.parse(l) as { time?: string; level?: string; msg?: string });
+      for (const r of records) {
+        assert.match(r.time ?? '', /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+        assert.equal(typeof r.msg, 'string');
+      }
+      const error = records.find((r) => r.msg?.includes('exit status 5'));
+      assert.equal(error?.level, 'ERROR', daemon.output());
+      assert.ok(records.some((r) => r.level === 'INFO' && r.msg?.startsWith('http server listening on')));
+      await daemon.stop(); // requires exit 0 and the mount gone
+    } finally {
+      await daemon.close();
+    }
+  });
+
   test('SIGTERM to litefs reaches the exec\'d process; litefs exits 0 after it', async () => {
     const marker = join(work, 'term');
     const daemon = await startLiteFS({

@@ -37,6 +37,8 @@ export interface LiteFSDaemonOptions {
   skipSync?: boolean;
   /** Extra lines under `data:` (e.g. `  retention: 1s`). */
   dataLines?: string[];
+  /** Extra top-level lines (e.g. `exit-on-error: false`, a `log:` section). */
+  topLines?: string[];
   /**
    * Lines under `lease:` replacing the static lease (e.g. an etcd lease); the
    * node's own API URL is filled in for `$SELF_URL`.
@@ -102,6 +104,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       ...(options.dataLines ?? []),
       `strict-verify: ${options.strictVerify ?? true}`,
       `skip-sync: ${options.skipSync ?? false}`,
+      ...(options.topLines ?? []),
       'lease:',
       ...(options.leaseLines !== undefined
         ? options.leaseLines.map((l) => l.replaceAll('$SELF_URL', `http://127.0.0.1:${httpPort}`))

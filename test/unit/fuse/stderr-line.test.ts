@@ -11,6 +11,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { formatLogLine } from '../../../src/fuse/stderr-line.js';
 import { repoRoot } from '../../helpers/paths.js';
 
 const LINES = 3000;
@@ -38,4 +39,24 @@ test('a full stderr pipe is waited for: no EAGAIN, no line lost', async () => {
   assert.equal(lines.length, LINES);
   assert.equal(lines.at(-1), `${LINES - 1} ${LINE}`);
   assert.ok(!text.includes('dropped'), 'no line was dropped');
+});
+
+test('log.format and log.timestamp: plain lines, timed lines, JSON records with a level', () => {
+  const at = new Date(Date.UTC(2026, 11, 7, 22, 40, 1, 123));
+  assert.equal(formatLogLine('lease: primary', { format: 'text', timestamp: false }, at), 'lease: primary');
+  assert.equal(formatLogLine('lease: primary', { format: 'text', timestamp: true }, at), '2026-12-07T22:40:01.123Z lease: primary');
+  assert.deepEqual(JSON.parse(formatLogLine('lease: primary', { format: 'json', timestamp: false }, at)), { level: 'INFO', msg: 'lease: primary' });
+  assert.deepEqual(JSON.parse(formatLogLine('ERROR: exit status 5', { format: 'json', timestamp: true }, at)), {
+    time: '2026-12-07T22:40:01.123Z',
+    level: 'ERROR',
+    msg: 'ERROR: exit status 5',
+  });
+  assert.equal(JSON.parse(formatLogLine('FATAL: a.db: WAL commit failed', { format: 'json', timestamp: false }, at)).level, 'ERROR');
+  assert.equal(JSON.parse(formatLogLine('lease: WARNING: campaigning although behind', { format: 'json', timestamp: false }, at)).level, 'WARN');
+  assert.equal(JSON.parse(formatLogLine('fuse: FATAL a.db: WAL commit failed', { format: 'json', timestamp: false }, at)).level, 'ERROR');
+  assert.equal(JSON.parse(formatLogLine('fuse: refused (EACCES): x.db create: read-only replica', { format: 'json', timestamp: false }, at)).level, 'INFO');
+  // A line with quotes and a newline stays one JSON line.
+  const odd = formatLogLine('say "hi"\nthere', { format: 'json', timestamp: false }, at);
+  assert.equal(odd.includes('\n'), false);
+  assert.equal(JSON.parse(odd).msg, 'say "hi"\nthere');
 });
