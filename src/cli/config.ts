@@ -5,6 +5,7 @@
  * is not built yet stops start-up with "not supported yet: <key>".
  */
 import { parseDocument } from 'yaml';
+import { parseListenAddr } from '../node/http-addr.js';
 import { parseDuration } from './duration.js';
 
 export class ConfigError extends Error {
@@ -31,6 +32,23 @@ export interface Config {
   };
   readonly fuse: { readonly dir: string; readonly allowOther: boolean; readonly debug: boolean };
   readonly http: { readonly addr: string; readonly snapshotTimeoutMs: number };
+  /** The HTTP proxy in front of the application; on only when `target` is set (ref §12.6). */
+  readonly proxy: {
+    readonly addr: string;
+    /** The application's `host:port`; '' = no proxy. */
+    readonly target: string;
+    /** The database whose TXID the `__txid` cookie tracks. */
+    readonly db: string;
+    readonly maxLagMs: number;
+    readonly debug: boolean;
+    readonly passthrough: readonly string[];
+    readonly alwaysForward: readonly string[];
+    readonly primaryRedirectTimeoutMs: number;
+    readonly readTimeoutMs: number;
+    readonly readHeaderTimeoutMs: number;
+    readonly writeTimeoutMs: number;
+    readonly idleTimeoutMs: number;
+  };
   readonly lease: {
     readonly type: string;
     readonly hostname: string;
@@ -84,18 +102,18 @@ const SCHEMA: Section = {
   fuse: { dir: yes('string'), 'allow-other': yes('bool'), debug: yes('bool') },
   http: { addr: yes('string'), 'snapshot-timeout': later('duration') },
   proxy: {
-    addr: later('string'),
-    target: later('string'),
-    db: later('string'),
-    'max-lag': later('duration'),
-    debug: later('bool'),
-    passthrough: later('strings'),
-    'always-forward': later('strings'),
-    'primary-redirect-timeout': later('duration'),
-    'read-timeout': later('duration'),
-    'read-header-timeout': later('duration'),
-    'write-timeout': later('duration'),
-    'idle-timeout': later('duration'),
+    addr: yes('string'),
+    target: yes('string'),
+    db: yes('string'),
+    'max-lag': yes('duration'),
+    debug: yes('bool'),
+    passthrough: yes('strings'),
+    'always-forward': yes('strings'),
+    'primary-redirect-timeout': yes('duration'),
+    'read-timeout': yes('duration'),
+    'read-header-timeout': yes('duration'),
+    'write-timeout': yes('duration'),
+    'idle-timeout': yes('duration'),
   },
   lease: {
     type: yes('string', LEASE_TYPES_VALID),
@@ -230,6 +248,20 @@ function build(v: Map<string, Value>): Config {
     },
     fuse: { dir: str('fuse.dir', '/litefs'), allowOther: bool('fuse.allow-other', false), debug: bool('fuse.debug', false) },
     http: { addr: str('http.addr', ':20202'), snapshotTimeoutMs: num('http.snapshot-timeout', 0) },
+    proxy: {
+      addr: str('proxy.addr', ''),
+      target: str('proxy.target', ''),
+      db: str('proxy.db', ''),
+      maxLagMs: num('proxy.max-lag', 10_000),
+      debug: bool('proxy.debug', false),
+      passthrough: (v.get('proxy.passthrough') as readonly string[] | undefined) ?? [],
+      alwaysForward: (v.get('proxy.always-forward') as readonly string[] | undefined) ?? [],
+      primaryRedirectTimeoutMs: num('proxy.primary-redirect-timeout', 5000),
+      readTimeoutMs: num('proxy.read-timeout', 0),
+      readHeaderTimeoutMs: num('proxy.read-header-timeout', 10_000),
+      writeTimeoutMs: num('proxy.write-timeout', 0),
+      idleTimeoutMs: num('proxy.idle-timeout', 30_000),
+    },
     lease: {
       type: str('lease.type', ''),
       hostname: str('lease.hostname', ''),
@@ -275,6 +307,18 @@ function validate(c: Config): void {
   if (c.lease.type === 'consul' && c.lease.consul.key === '') throw new ConfigError('lease.consul.key required for lease.type consul');
   if (c.lease.type === 'etcd' && c.lease.etcd.endpoints.length === 0) throw new ConfigError('lease.etcd.endpoints required for lease.type etcd');
   if (c.lease.type === 'etcd' && c.lease.etcd.ttlMs < 2000) throw new ConfigError(`lease.etcd.ttl must be at least 2s (etcd's minimum lease TTL), got ${c.lease.etcd.ttlMs}ms`);
+  // LiteFS's ProxyServer.Listen checks, at start-up instead of after the mount.
+  if (c.proxy.target !== '') {
+    if (c.proxy.addr === '') throw new ConfigError('proxy addr required (proxy.addr)');
+    if (c.proxy.db === '') throw new ConfigError('proxy database required (proxy.db)');
+    for (const key of ['addr', 'target'] as const) {
+      try {
+        parseListenAddr(c.proxy[key], `proxy.${key}`);
+      } catch (err) {
+        throw new ConfigError(err instanceof Error ? err.message : String(err));
+      }
+    }
+  }
   // A static replica finds its primary only through this URL (ref §10.2).
   if (c.lease.type === 'static' && !c.lease.candidate && c.lease.advertiseURL === '') {
     throw new ConfigError('lease.advertise-url required on a static replica (lease.candidate false): the primary\'s API URL');

@@ -22,6 +22,7 @@ import { configureLogLines, writeStderrLine } from '../fuse/stderr-line.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
+import { ProxyServer, type ProxyOptions } from '../http/proxy/server.js';
 import { ApiServer } from '../http/server.js';
 import { loadClusterID } from '../node/cluster-id.js';
 import { ClusterNode } from '../node/cluster-node.js';
@@ -30,12 +31,13 @@ import { LeaseLoop } from '../node/lease-loop.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import { GroupSyncTimer } from '../node/group-sync-timer.js';
 import { GroupSyncer } from '../node/group-syncer.js';
+import { proxyNodeOf } from '../node/proxy-node.js';
 import { StoreChannel } from '../node/store-channel.js';
 import { TxEventPacer } from '../node/tx-event-pacer.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
 import { createLeaser } from './leaser.js';
 import { promoteSelf } from './promote.js';
-import { ConfigError } from './config.js';
+import { ConfigError, type Config } from './config.js';
 import { loadConfigFile } from './config-file.js';
 import { execFromArgs, planExec, runExec, waitForExit } from './exec.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
@@ -214,13 +216,17 @@ export async function runMount(argv: string[]): Promise<number> {
     await Promise.race([node.ready, stopped]);
   }
   let exitCode = 0;
+  let proxy: ProxyServer | undefined;
   /**
    * A start-up step after the mount failed (lease.promote, an exec command).
    * exit-on-error (the default): stop and exit 1. Otherwise stay up, mounted
    * and serving, so the machine can be looked at; a signal stops it (ref §12.3).
+   * The proxy closes either way, as LiteFS's: no application stands behind it.
    */
   const startupError = (message: string): void => {
     log(`ERROR: ${message}`);
+    void proxy?.close();
+    proxy = undefined;
     if (!config.exitOnError) {
       log('exit-on-error is false: litefs keeps running; stop it with SIGINT or SIGTERM');
       return;
@@ -231,6 +237,18 @@ export async function runMount(argv: string[]): Promise<number> {
   // lease.promote (ref §12.3 step 9): a candidate asks the primary to hand over, and waits to be primary.
   if (config.lease.promote && config.lease.candidate && node.role !== 'primary') {
     await promoteSelf(node, log, stopped).catch((err: unknown) => startupError(`promote: ${err instanceof Error ? err.message : String(err)}`));
+  }
+
+  // The proxy starts once the node is ready, before the application (ref §12.3 step 10).
+  if (exitCode === 0 && config.proxy.target !== '') {
+    const server = new ProxyServer(proxyNodeOf(node, channel), proxyOptions(config, log));
+    try {
+      const at = await server.listen();
+      proxy = server;
+      log(`proxy listening on: ${at.address.includes(':') ? `[${at.address}]` : at.address}:${at.port}`);
+    } catch (err) {
+      startupError(`proxy: ${err instanceof Error ? err.message : String(err)}`);
+    }
   }
 
   let child: ChildProcess | undefined;
@@ -272,6 +290,8 @@ export async function runMount(argv: string[]): Promise<number> {
   await leaser.close().catch(() => undefined);
   groupSync.close();
   txPacer.close();
+  // LiteFS's order: proxy, HTTP server, FUSE unmount.
+  await proxy?.close();
   node.close();
   await server.close();
   await fuse.close();
@@ -279,4 +299,32 @@ export async function runMount(argv: string[]): Promise<number> {
   process.off('SIGINT', onSignal);
   process.off('SIGTERM', onSignal);
   return fatal ? FATAL_EXIT : exitCode;
+}
+
+/**
+ * The proxy's settings. A replica forwards writes to the primary's proxy,
+ * except on Fly.io (FLY_APP_NAME set), where it answers with `fly-replay`
+ * as LiteFS does and Fly's edge replays the request on the primary.
+ */
+function proxyOptions(config: Config, log: (line: string) => void): ProxyOptions {
+  const p = config.proxy;
+  const listen = parseListenAddr(p.addr, 'proxy.addr');
+  const target = parseListenAddr(p.target, 'proxy.target');
+  return {
+    host: listen.host,
+    port: listen.port,
+    target: { host: target.host ?? 'localhost', port: target.port },
+    db: p.db,
+    maxLagMs: p.maxLagMs,
+    passthrough: p.passthrough,
+    alwaysForward: p.alwaysForward,
+    primaryRedirectTimeoutMs: p.primaryRedirectTimeoutMs,
+    readTimeoutMs: p.readTimeoutMs,
+    readHeaderTimeoutMs: p.readHeaderTimeoutMs,
+    writeTimeoutMs: p.writeTimeoutMs,
+    idleTimeoutMs: p.idleTimeoutMs,
+    writes: (process.env['FLY_APP_NAME'] ?? '') !== '' ? 'fly-replay' : 'forward',
+    debug: p.debug,
+    log,
+  };
 }

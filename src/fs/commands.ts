@@ -32,7 +32,8 @@ export function isStoreCommand(msg: unknown): msg is StoreCommand {
     type === 'sync' ||
     type === 'groupSynced' ||
     type === 'txEvents' ||
-    type === 'flushTx'
+    type === 'flushTx' ||
+    type === 'txBarrier'
   );
 }
 

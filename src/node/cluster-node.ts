@@ -11,6 +11,7 @@ import type { Registry } from 'prom-client';
 import { ApiError, NotPrimaryError, type ApiNode, type EventSubscription, type NodeInfo } from '../http/api.js';
 import type { Pos, PosMap } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
+import { ChangeSignal } from './change-signal.js';
 import { saveClusterID } from './cluster-id.js';
 import { EpochKeeper } from './epoch.js';
 import { NodeCore } from './node-core.js';
@@ -79,6 +80,7 @@ export class ClusterNode implements ApiNode {
   private primaryTimestamp = NEVER_SYNCED;
   private actions: LeaseActions | null = null;
   private isReady = false;
+  private readonly changes = new ChangeSignal();
   private readyResolve: () => void = () => {};
   /** Resolves once this node is primary or has caught up with its primary (ref §7.4 ReadyCh). */
   readonly ready: Promise<void> = new Promise((res) => (this.readyResolve = res));
@@ -143,6 +145,7 @@ export class ClusterNode implements ApiNode {
     this.core.metrics.lagSeconds.set(0);
     this.core.publishPrimaryChange(reason);
     this.markReady();
+    this.changes.notify();
   }
 
   /** Ends a primary term (or starts as replica): every /stream ends, /import is refused. */
@@ -157,6 +160,7 @@ export class ClusterNode implements ApiNode {
       this.primaryTimestamp = NEVER_SYNCED;
       this.core.publishPrimaryChange(reason);
     }
+    this.changes.notify();
   }
 
   /** A replica connected to (or lost) its primary: `.primary` and /info follow it. */
@@ -164,6 +168,12 @@ export class ClusterNode implements ApiNode {
     if (this.primary?.hostname === primary?.hostname && this.primary?.advertiseURL === primary?.advertiseURL) return;
     this.primary = primary;
     this.core.publishPrimaryChange();
+    this.changes.notify();
+  }
+
+  /** Resolves at the next change of a position, the role or the known primary, or after `ms`. */
+  changed(ms: number): Promise<void> {
+    return this.changes.next(ms);
   }
 
   get knownPrimary(): KnownPrimary | null {
@@ -213,6 +223,7 @@ export class ClusterNode implements ApiNode {
       this.options.log?.(`position of ${db} read again from its LTX files: TXID ${pos.txid}`);
       this.replication.onTx(db, pos);
     }
+    this.changes.notify();
   }
 
   /**
@@ -229,6 +240,7 @@ export class ClusterNode implements ApiNode {
     if (event.type === 'tx') {
       const pos = this.core.onTx(event, this.roleNow !== 'primary');
       this.replication.onTx(event.db, pos, event.ltx);
+      this.changes.notify();
     } else if (event.type === 'quarantine') {
       this.core.metrics.quarantineCount.inc({ db: event.db });
     }

@@ -80,7 +80,7 @@ export interface GroupSyncJob {
 }
 
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand;
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand | TxBarrierCommand;
 
 /**
  * Whether every commit's `tx` event is sent at once (`prompt`, the default)
@@ -96,6 +96,17 @@ export interface TxEventsCommand {
 /** Sends the `tx` events held back since the last one sent (fs/event-outbox.ts). */
 export interface FlushTxCommand {
   readonly type: 'flushTx';
+}
+
+/**
+ * Answers (`ok`, no inodes) once every commit so far has gone out as a `tx`
+ * event, held ones included, without closing the window: the result comes
+ * after them on the same port, so the main thread then knows each
+ * database's position exactly (the proxy's `__txid` cookie after a write).
+ */
+export interface TxBarrierCommand {
+  readonly type: 'txBarrier';
+  readonly id: number;
 }
 
 /**

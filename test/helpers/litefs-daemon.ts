@@ -21,7 +21,7 @@ export interface LiteFSDaemonOptions {
   strictVerify?: boolean;
   /** Pass -fuse.debug (every FUSE request on stderr). */
   fuseDebug?: boolean;
-  /** `exec` entries (each a command line); none by default. */
+  /** `exec` entries (each a command line; `$MNT` stands for the mount's path); none by default. */
   exec?: string[];
   /** lease.candidate (default true: a static primary). false makes a replica of `primaryURL`. */
   candidate?: boolean;
@@ -118,7 +118,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       ...(options.databases === undefined ? [] : ['  databases:', ...options.databases.map((d) => `    - ${JSON.stringify(d)}`)]),
       'http:',
       `  addr: "127.0.0.1:${httpPort}"`,
-      ...(options.exec === undefined ? [] : ['exec:', ...options.exec.map((cmd) => `  - cmd: ${JSON.stringify(cmd)}`)]),
+      ...(options.exec === undefined ? [] : ['exec:', ...options.exec.map((cmd) => `  - cmd: ${JSON.stringify(cmd.replaceAll('$MNT', mnt))}`)]),
       '',
     ].join('\n'),
   );
@@ -290,7 +290,8 @@ export function fileChecksum(image: Buffer, pageSize: number): bigint {
 }
 
 /** A port that was free a moment ago (the kernel's choice for port 0). */
-function freePort(): Promise<number> {
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -51,6 +51,43 @@ log: {format: json, timestamp: true, debug: true}
     assert.equal(c.log.format, 'json');
   });
 
+  test('proxy: LiteFS defaults, every key read, on only with a target', () => {
+    const off = parseConfig(MINIMAL).proxy;
+    assert.equal(off.target, '');
+    assert.deepEqual(
+      [off.maxLagMs, off.primaryRedirectTimeoutMs, off.readTimeoutMs, off.readHeaderTimeoutMs, off.writeTimeoutMs, off.idleTimeoutMs],
+      [10_000, 5000, 0, 10_000, 0, 30_000],
+    );
+    const on = parseConfig(
+      MINIMAL +
+        'proxy:\n  addr: ":8080"\n  target: "localhost:8081"\n  db: "my.db"\n  max-lag: 2s\n  debug: true\n' +
+        '  passthrough: ["*.png", "/build/*"]\n  always-forward: ["/login"]\n  primary-redirect-timeout: 1s\n' +
+        '  read-timeout: 3s\n  read-header-timeout: 4s\n  write-timeout: 5s\n  idle-timeout: 6s\n',
+    ).proxy;
+    assert.deepEqual(on, {
+      addr: ':8080',
+      target: 'localhost:8081',
+      db: 'my.db',
+      maxLagMs: 2000,
+      debug: true,
+      passthrough: ['*.png', '/build/*'],
+      alwaysForward: ['/login'],
+      primaryRedirectTimeoutMs: 1000,
+      readTimeoutMs: 3000,
+      readHeaderTimeoutMs: 4000,
+      writeTimeoutMs: 5000,
+      idleTimeoutMs: 6000,
+    });
+  });
+
+  test('proxy: a target needs an address and a database, each host:port checked', () => {
+    assert.throws(() => parseConfig(MINIMAL + 'proxy: {target: "localhost:8081", db: x.db}\n'), /proxy addr required \(proxy\.addr\)/);
+    assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080", target: "localhost:8081"}\n'), /proxy database required \(proxy\.db\)/);
+    assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: "8080", target: "localhost:8081", db: x.db}\n'), /invalid proxy\.addr: "8080"/);
+    assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080", target: "localhost", db: x.db}\n'), /invalid proxy\.target: "localhost"/);
+    assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080", target: ":8081", db: x.db, max-lag: soon}\n'), /invalid value for proxy\.max-lag/);
+  });
+
   test('exec may be a single command string', () => {
     assert.deepEqual(parseConfig(MINIMAL + 'exec: "app -port 8080"\n').exec, [{ cmd: 'app -port 8080', ifCandidate: false }]);
   });
@@ -61,7 +98,6 @@ log: {format: json, timestamp: true, debug: true}
   });
 
   test('valid LiteFS keys that are not built yet stop start-up', () => {
-    assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080"}\n'), /not supported yet: proxy\.addr/);
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /not supported yet: backup\.type/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: consul')), /lease\.consul\.url required/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: etcd')), /lease\.etcd\.endpoints required/);
