@@ -7,8 +7,11 @@
  */
 import { cpus } from 'node:os';
 import { runCodecBench } from './codecs.js';
+import { runProxyBench } from './proxy.js';
 
 const budgetMs = process.env.BENCH_QUICK === '1' ? 200 : 1500;
 console.log(`# litefs-ts benchmarks (node ${process.version}, ${cpus().length} x ${cpus()[0]?.model ?? 'cpu'})\n`);
 console.log('## Codecs (one core)\n');
 console.log(runCodecBench(budgetMs));
+console.log('\n## HTTP proxy (application, proxy and load in three processes on 127.0.0.1)\n');
+console.log(await runProxyBench(process.env.BENCH_QUICK === '1' ? 300 : 2000));

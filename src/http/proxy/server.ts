@@ -279,7 +279,8 @@ export class ProxyServer {
     }
     if (res.destroyed) return void answer.destroy();
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, headers);
-    res.flushHeaders();
+    // A streamed answer (no length: server-sent events, long polls) shows its head at once; others go out with their body.
+    if (answer.headers['content-length'] === undefined) res.flushHeaders();
     answer.pipe(res);
   }
 

@@ -36,6 +36,8 @@ export function dial(host: string, port: number, options: DialOptions): Promise<
       socket.once('error', onError);
       socket.once('connect', () => {
         socket.off('error', onError);
+        // A request head and its body are separate writes: Nagle would hold the body for an ACK.
+        socket.setNoDelay(true);
         resolve(socket);
       });
     };
