@@ -82,8 +82,10 @@ export class ProxyServer {
   private readonly targetAgent: UpstreamAgent;
   /** To the primary's proxy: a refused connection fails at once (the primary may have moved). */
   private readonly primaryAgent = new UpstreamAgent({ refusedRetryMs: 0 });
-  /** Both ends of every upgraded connection: the server no longer tracks them. */
+  /** Every upgraded connection, from its upgrade request on, and the far end of each tunnel: the server no longer tracks them. */
   private readonly tunnels = new Set<Duplex>();
+  /** Aborts dials for tunnels when the proxy closes. */
+  private readonly closing = new AbortController();
 
   constructor(
     private readonly node: ProxyNode,
@@ -103,6 +105,8 @@ export class ProxyServer {
       this.handle(req, res).catch((err: unknown) => this.fail(res, err));
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      this.tunnels.add(socket);
+      socket.once('close', () => this.tunnels.delete(socket));
       this.handleUpgrade(req, socket, head).catch((err: unknown) => {
         this.options.log(`proxy: upgrade ${req.url ?? ''}: ${errorText(err)}`);
         socket.destroy();
@@ -125,6 +129,7 @@ export class ProxyServer {
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
+    this.closing.abort();
     for (const end of this.tunnels) end.destroy();
     this.targetAgent.destroy();
     this.primaryAgent.destroy();
@@ -146,7 +151,7 @@ export class ProxyServer {
       case 'health':
         return this.health(res);
       case 'read': {
-        const waited = await this.waitForCookie(req, res);
+        const waited = await this.waitForCookie(req, () => responseGone(res));
         if (waited === 'gone') return;
         if (waited === 'timeout') return new Reply(res, false).error(504, 'Proxy timeout');
         return this.pass(req, res, this.options.target, this.targetAgent, { setCookie: false });
@@ -165,9 +170,10 @@ export class ProxyServer {
   /**
    * Read-your-writes: waits until the tracked database has reached the
    * TXID of the request's `__txid` cookie. A database this node does not
-   * have, or no cookie, needs no wait. `gone`: the client left meanwhile.
+   * have, or no cookie, needs no wait. `gone`: the client left meanwhile
+   * (seen within RECHECK_MS).
    */
-  private async waitForCookie(req: IncomingMessage, res: ServerResponse | Duplex): Promise<'ok' | 'timeout' | 'gone'> {
+  private async waitForCookie(req: IncomingMessage, clientGone: () => boolean): Promise<'ok' | 'timeout' | 'gone'> {
     const want = readTXIDCookie(req.headers.cookie);
     if (want === 0n) return 'ok';
     const db = this.options.db;
@@ -175,21 +181,19 @@ export class ProxyServer {
     // On the primary the last commits may not have reached this thread yet; ask the store.
     if (have !== undefined && have < want && this.node.isPrimary()) have = await this.node.currentTXID(db);
     const deadline = Date.now() + (this.options.readWaitMs ?? DEFAULT_READ_WAIT_MS);
-    let gone = false;
-    res.once('close', () => (gone = true));
     while (have !== undefined && have < want) {
       const left = deadline - Date.now();
-      if (gone) return 'gone';
+      if (clientGone()) return 'gone';
       if (left <= 0) return 'timeout';
       await this.node.changed(Math.min(left, RECHECK_MS));
       have = this.node.txid(db);
     }
-    return gone ? 'gone' : 'ok';
+    return clientGone() ? 'gone' : 'ok';
   }
 
   /** A write runs on the primary; a replica forwards it or, on Fly.io, asks the edge to replay it there. */
   private async write(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const to = await this.writeDestination(req);
+    const to = await this.writeDestination(req, () => responseGone(res));
     switch (to.kind) {
       case 'local':
         return this.pass(req, res, this.options.target, this.targetAgent, { setCookie: true });
@@ -201,6 +205,8 @@ export class ProxyServer {
         return;
       case 'none':
         return new Reply(res, false).error(to.status, to.message);
+      case 'gone':
+        return;
     }
   }
 
@@ -209,10 +215,11 @@ export class ProxyServer {
    * primary's proxy (or, on Fly.io, a `fly-replay` answer), once a primary
    * is known, waiting for one up to primary-redirect-timeout.
    */
-  private async writeDestination(req: IncomingMessage): Promise<WriteDestination> {
+  private async writeDestination(req: IncomingMessage, clientGone: () => boolean): Promise<WriteDestination> {
     const deadline = Date.now() + this.options.primaryRedirectTimeoutMs;
     const forwarded = req.headers[FORWARDED_HEADER] !== undefined;
     for (;;) {
+      if (clientGone()) return { kind: 'gone' };
       if (this.node.isPrimary()) return { kind: 'local' };
       // A write forwarded here is never forwarded again: one hop, never a loop.
       const primary = forwarded ? null : this.node.knownPrimary();
@@ -245,6 +252,7 @@ export class ProxyServer {
     how: { readonly setCookie: boolean; readonly forwardedTo?: string },
     retried = false,
   ): void {
+    if (responseGone(res)) return;
     const headers = endToEndHeaders(req.headers);
     if (how.forwardedTo !== undefined) headers[FORWARDED_HEADER] = '1';
     const upstream = httpRequest({ host: to.host, port: to.port, method: req.method, path: req.url, headers, agent });
@@ -288,14 +296,16 @@ export class ProxyServer {
     const method = req.method ?? 'GET';
     const route = routeRequest(method, requestPath(req.url ?? '/'), this.rules);
     if (this.options.debug) this.options.log(`proxy: upgrade ${method} ${req.url ?? ''}: ${route}`);
-    const waited = route === 'read' ? await this.waitForCookie(req, socket) : 'ok';
+    // An upgraded socket stays half-open: a client that left shows as its end.
+    const socketGone = (): boolean => socket.destroyed || socket.readableEnded;
+    const waited = route === 'read' ? await this.waitForCookie(req, socketGone) : 'ok';
     if (waited === 'gone') return void socket.destroy();
     if (waited === 'timeout') return rawError(socket, 504, 'Proxy timeout');
     if (route === 'health') return rawError(socket, 400, 'Bad Request');
     let to: { host: string; port: number } = this.options.target;
     let retryMs = this.options.targetRetryMs ?? DEFAULT_TARGET_RETRY_MS;
     const extra: [string, string][] = [];
-    const destination: WriteDestination = route === 'write' ? await this.writeDestination(req) : { kind: 'local' };
+    const destination: WriteDestination = route === 'write' ? await this.writeDestination(req, socketGone) : { kind: 'local' };
     switch (destination.kind) {
       case 'local':
         break;
@@ -308,10 +318,12 @@ export class ProxyServer {
         return void socket.end(`HTTP/1.1 200 OK\r\nFly-Replay: instance=${destination.hostname}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
       case 'none':
         return rawError(socket, destination.status, destination.message);
+      case 'gone':
+        return void socket.destroy();
     }
     let upstream: Socket;
     try {
-      upstream = await dial(to.host, to.port, { refusedRetryMs: retryMs });
+      upstream = await dial(to.host, to.port, { refusedRetryMs: retryMs, signal: this.closing.signal });
     } catch (err) {
       return rawError(socket, 502, `Proxy error: ${errorText(err)}`);
     }
@@ -343,7 +355,14 @@ type WriteDestination =
   | { readonly kind: 'local' }
   | { readonly kind: 'primary'; readonly host: string; readonly hostname: string }
   | { readonly kind: 'replay'; readonly hostname: string }
-  | { readonly kind: 'none'; readonly status: number; readonly message: string };
+  | { readonly kind: 'none'; readonly status: number; readonly message: string }
+  /** The client left while the write waited for a primary. */
+  | { readonly kind: 'gone' };
+
+/** The client of an HTTP request has gone (its connection closed). */
+function responseGone(res: ServerResponse): boolean {
+  return res.destroyed || res.socket === null || res.socket.destroyed;
+}
 
 /** The host part of the primary's advertise URL (its proxy listens there too). */
 function primaryHost(advertiseURL: string): string | undefined {

@@ -12,6 +12,8 @@ export interface DialOptions {
   /** Keep dialing while the peer refuses connections, this long (LiteFS: 30 s for the application, every 100 ms). */
   readonly refusedRetryMs: number;
   readonly retryEveryMs?: number;
+  /** Stops a dial in progress, retries included (the proxy closes). */
+  readonly signal?: AbortSignal;
 }
 
 const DEFAULT_RETRY_EVERY_MS = 100;
@@ -25,12 +27,14 @@ const DEFAULT_RETRY_EVERY_MS = 100;
 export function dial(host: string, port: number, options: DialOptions): Promise<Socket> {
   const deadline = Date.now() + options.refusedRetryMs;
   const every = options.retryEveryMs ?? DEFAULT_RETRY_EVERY_MS;
+  const signal = options.signal;
   return new Promise((resolve, reject) => {
     const attempt = (): void => {
-      const socket = connect({ host, port });
+      if (signal?.aborted === true) return reject(new Error('proxy closed'));
+      const socket = connect({ host, port, signal });
       const onError = (err: NodeJS.ErrnoException): void => {
         socket.destroy();
-        if (err.code === 'ECONNREFUSED' && Date.now() + every <= deadline) setTimeout(attempt, every);
+        if (err.code === 'ECONNREFUSED' && Date.now() + every <= deadline && signal?.aborted !== true) setTimeout(attempt, every);
         else reject(err);
       };
       socket.once('error', onError);
@@ -45,16 +49,23 @@ export function dial(host: string, port: number, options: DialOptions): Promise<
   });
 }
 
-/** A keep-alive agent whose new connections come from `dial`. */
+/** A keep-alive agent whose new connections come from `dial`; destroy() also stops dials in progress. */
 export class UpstreamAgent extends Agent {
+  private readonly closing = new AbortController();
+
   constructor(private readonly dialOptions: DialOptions) {
     super({ keepAlive: true, maxFreeSockets: 100, timeout: 90_000 });
+  }
+
+  override destroy(): void {
+    this.closing.abort();
+    super.destroy();
   }
 
   override createConnection(options: ClientRequestArgs, oncreate?: (err: Error | null, socket: Duplex) => void): Duplex | null | undefined {
     const host = options.host ?? options.hostname ?? 'localhost';
     const port = Number(options.port ?? 80);
-    dial(host, port, this.dialOptions).then(
+    dial(host, port, { ...this.dialOptions, signal: this.closing.signal }).then(
       (socket) => oncreate?.(null, socket),
       (err: Error) => oncreate?.(err, undefined as unknown as Duplex),
     );
