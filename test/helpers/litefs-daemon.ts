@@ -39,6 +39,8 @@ export interface LiteFSDaemonOptions {
   dataLines?: string[];
   /** Extra top-level lines (e.g. `exit-on-error: false`, a `log:` section). */
   topLines?: string[];
+  /** Loopback address of the node API (default 127.0.0.1; another 127.x address stands for another host). */
+  httpHost?: string;
   /**
    * Lines under `lease:` replacing the static lease (e.g. an etcd lease); the
    * node's own API URL is filled in for `$SELF_URL`.
@@ -73,7 +75,7 @@ export interface LiteFSDaemon {
   close(): Promise<void>;
   /** The daemon's recent output (stdout and stderr), for failure messages. */
   output(): string;
-  /** `http://127.0.0.1:<port>`: the node API (http.addr is a free port on 127.0.0.1). */
+  /** `http://<httpHost>:<port>`: the node API (http.addr is a free port on 127.0.0.1, bound on httpHost). */
   readonly httpURL: string;
   /** The running daemon's pid (undefined when not running). */
   readonly pid: number | undefined;
@@ -93,6 +95,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
   mkdirSync(mnt);
   const configPath = join(base, 'litefs.yml');
   const httpPort = await freePort();
+  const httpHost = options.httpHost ?? '127.0.0.1';
   writeFileSync(
     configPath,
     [
@@ -107,7 +110,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       ...(options.topLines ?? []),
       'lease:',
       ...(options.leaseLines !== undefined
-        ? options.leaseLines.map((l) => l.replaceAll('$SELF_URL', `http://127.0.0.1:${httpPort}`))
+        ? options.leaseLines.map((l) => l.replaceAll('$SELF_URL', `http://${httpHost}:${httpPort}`))
         : [
             '  type: static',
             `  candidate: ${options.candidate ?? true}`,
@@ -117,7 +120,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       `  reconnect-delay: ${options.reconnectDelay ?? '100ms'}`,
       ...(options.databases === undefined ? [] : ['  databases:', ...options.databases.map((d) => `    - ${JSON.stringify(d)}`)]),
       'http:',
-      `  addr: "127.0.0.1:${httpPort}"`,
+      `  addr: "${httpHost}:${httpPort}"`,
       ...(options.exec === undefined ? [] : ['exec:', ...options.exec.map((cmd) => `  - cmd: ${JSON.stringify(cmd.replaceAll('$MNT', mnt))}`)]),
       '',
     ].join('\n'),
@@ -213,7 +216,7 @@ export async function startLiteFS(options: LiteFSDaemonOptions = {}): Promise<Li
       }
     },
     output: () => out,
-    httpURL: `http://127.0.0.1:${httpPort}`,
+    httpURL: `http://${httpHost}:${httpPort}`,
     get pid() {
       return daemon.running ? child?.pid : undefined;
     },
