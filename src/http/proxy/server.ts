@@ -255,6 +255,8 @@ export class ProxyServer {
     if (responseGone(res)) return;
     const headers = endToEndHeaders(req.headers);
     if (how.forwardedTo !== undefined) headers[FORWARDED_HEADER] = '1';
+    const client = req.socket.remoteAddress;
+    if (client !== undefined) headers['x-forwarded-for'] = req.headers['x-forwarded-for'] === undefined ? client : `${req.headers['x-forwarded-for']}, ${client}`;
     const upstream = httpRequest({ host: to.host, port: to.port, method: req.method, path: req.url, headers, agent });
     const cancel = (): void => {
       if (!res.writableFinished) upstream.destroy();
@@ -304,7 +306,8 @@ export class ProxyServer {
     if (route === 'health') return rawError(socket, 400, 'Bad Request');
     let to: { host: string; port: number } = this.options.target;
     let retryMs = this.options.targetRetryMs ?? DEFAULT_TARGET_RETRY_MS;
-    const extra: [string, string][] = [];
+    // A second X-Forwarded-For line is the same as appending to the first (a list-valued header).
+    const extra: [string, string][] = req.socket.remoteAddress === undefined ? [] : [['X-Forwarded-For', req.socket.remoteAddress]];
     const destination: WriteDestination = route === 'write' ? await this.writeDestination(req, socketGone) : { kind: 'local' };
     switch (destination.kind) {
       case 'local':

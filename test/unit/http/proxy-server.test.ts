@@ -239,6 +239,13 @@ describe('health', () => {
 });
 
 describe('reads', () => {
+  test('X-Forwarded-For gets the client address appended to what earlier proxies wrote', async (t) => {
+    const app = await startApp(t);
+    const port = await startProxy(t, new StandInNode(), app.port);
+    await send(port, 'GET', '/', { headers: { 'x-forwarded-for': '203.0.113.7' } });
+    assert.equal(app.seen[0]?.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1');
+  });
+
   test('a GET without cookie reaches the app with method, path, query, headers and body intact, and the whole answer comes back', async (t) => {
     const app = await startApp(t, (_req, body, res) => {
       res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
@@ -263,6 +270,7 @@ describe('reads', () => {
     assert.equal(seen.headers.host, 'app.example');
     assert.equal(seen.body.toString(), 'payload');
     assert.equal(seen.headers[FORWARDED_HEADER], undefined);
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1', 'the client address is passed on');
 
     assert.equal(res.status, 201);
     assert.equal(res.statusMessage, 'Made It');
