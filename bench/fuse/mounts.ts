@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
+import { freePort } from '../free-port.js';
 import type { CleanupStack } from './cleanup.js';
 import { pinned } from './child.js';
 import { cliMain } from './paths.js';
@@ -77,17 +77,6 @@ export async function mountLiteFS(workRoot: string, cleanup: CleanupStack, label
       ].join('\n'),
     );
     return { command: process.execPath, args: [cliMain, 'mount', '-config', config], cpu: undefined, announces: true };
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
-    });
   });
 }
 

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { readPos, waitFor } from '../helpers/cluster.js';
+import { isPrimary, readPos, waitFor } from '../helpers/cluster.js';
 import { ConsulStandin } from '../helpers/consul-standin.js';
 import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
@@ -17,15 +17,6 @@ import { expectSuccess, runSqlite3 } from '../helpers/sqlite-client.js';
  */
 const skip = skipUnless(['root', 'fuse', 'sqlite3']);
 
-async function isPrimary(node: LiteFSDaemon): Promise<boolean | undefined> {
-  if (!node.running) return undefined;
-  try {
-    const info = (await (await fetch(`${node.httpURL}/info`, { signal: AbortSignal.timeout(2000) })).json()) as { isPrimary: boolean };
-    return info.isPrimary;
-  } catch {
-    return undefined;
-  }
-}
 
 describe('leases on Consul (stand-in): election, handoff, failover', { skip }, () => {
   let consul: ConsulStandin;

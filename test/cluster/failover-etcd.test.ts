@@ -6,7 +6,7 @@ import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readPos, waitFor } from '../helpers/cluster.js';
-import { type Etcd, startEtcd } from '../helpers/etcd.js';
+import { type Etcd, etcdLeaseLines, startEtcd } from '../helpers/etcd.js';
 import { FaultProxy } from '../helpers/http-faults.js';
 import { TcpRelay } from '../helpers/tcp-relay.js';
 import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
@@ -101,20 +101,7 @@ describe('leases on etcd: election, failover, handoff', { skip }, () => {
   });
 
   async function startNode(key: string, name: string, extra: string[] = []): Promise<LiteFSDaemon> {
-    const node = await startLiteFS({
-      leaseLines: [
-        '  type: etcd',
-        `  hostname: ${name}`,
-        '  advertise-url: "$SELF_URL"',
-        '  candidate: true',
-        '  demote-delay: 1s',
-        '  etcd:',
-        `    endpoints: ["${etcd.clientURL}"]`,
-        `    key: "${key}"`,
-        '    ttl: 2s',
-        ...extra,
-      ],
-    });
+    const node = await startLiteFS({ leaseLines: etcdLeaseLines(etcd, key, name, extra) });
     nodes.push(node);
     return node;
   }

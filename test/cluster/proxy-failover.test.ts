@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { waitFor } from '../helpers/cluster.js';
-import { type Etcd, startEtcd } from '../helpers/etcd.js';
+import { isPrimary, waitFor } from '../helpers/cluster.js';
+import { type Etcd, etcdLeaseLines, startEtcd } from '../helpers/etcd.js';
 import { type LiteFSDaemon, freePort, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { expectSuccess, program, runSqlite3 } from '../helpers/sqlite-client.js';
@@ -41,15 +41,6 @@ async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   return { status: res.status, body: await res.text(), cookie, appPort: Number(res.headers.get('x-app-port')) };
 }
 
-async function isPrimary(node: Node): Promise<boolean> {
-  if (!node.daemon.running) return false;
-  try {
-    const info = (await (await fetch(`${node.daemon.httpURL}/info`, { signal: AbortSignal.timeout(2000) })).json()) as { isPrimary: boolean };
-    return info.isPrimary;
-  } catch {
-    return false;
-  }
-}
 
 describe('proxy across an etcd failover', { skip }, () => {
   let etcd: Etcd;
@@ -66,17 +57,7 @@ describe('proxy across an etcd failover', { skip }, () => {
       const daemon = await startLiteFS({
         httpHost: host,
         topLines: ['proxy:', `  addr: "${host}:${proxyPort}"`, `  target: "127.0.0.1:${appPort}"`, `  db: "${DB}"`],
-        leaseLines: [
-          '  type: etcd',
-          `  hostname: n${i}`,
-          '  advertise-url: "$SELF_URL"',
-          '  candidate: true',
-          '  demote-delay: 1s',
-          '  etcd:',
-          `    endpoints: ["${etcd.clientURL}"]`,
-          `    key: "${key}"`,
-          '    ttl: 2s',
-        ],
+        leaseLines: etcdLeaseLines(etcd, key, `n${i}`),
       });
       nodes.push({ daemon, proxyURL: `http://${host}:${proxyPort}`, appPort });
       const app = spawn('python3', [program('proxy-app.py'), String(appPort), join(daemon.mnt, DB)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -98,8 +79,8 @@ describe('proxy across an etcd failover', { skip }, () => {
     await waitFor(
       () => 'one primary among the running nodes',
       async () => {
-        const flags = await Promise.all(candidates.map(isPrimary));
-        found = flags.filter((f) => f).length === 1 ? candidates[flags.indexOf(true)] : undefined;
+        const flags = await Promise.all(candidates.map((n) => isPrimary(n.daemon)));
+        found = flags.filter((f) => f === true).length === 1 ? candidates[flags.indexOf(true)] : undefined;
         return found !== undefined;
       },
       60_000,

@@ -101,3 +101,14 @@ export async function assertSameImages(cluster: Cluster, db: string): Promise<vo
     assert.ok(got.equals(want), `${db}: replica ${i} exports ${got.length} bytes that differ from the primary's ${want.length}`);
   }
 }
+
+/** What the node's GET /info says of its role: undefined when it is not running or does not answer within 2 s. */
+export async function isPrimary(node: LiteFSDaemon): Promise<boolean | undefined> {
+  if (!node.running) return undefined;
+  try {
+    const info = (await (await fetch(`${node.httpURL}/info`, { signal: AbortSignal.timeout(2000) })).json()) as { isPrimary: boolean };
+    return info.isPrimary;
+  } catch {
+    return undefined;
+  }
+}

@@ -17,6 +17,26 @@ export interface Etcd {
   stop(): Promise<void>;
 }
 
+/**
+ * `lease:` lines of a litefs.yml for a candidate named `hostname` on `etcd`
+ * with 2 s leases (the minimum) and a 1 s demote delay, so tests fail over
+ * quickly; `$SELF_URL` is the node's API URL (see LiteFSDaemonOptions.leaseLines).
+ */
+export function etcdLeaseLines(etcd: Etcd, key: string, hostname: string, extra: readonly string[] = []): string[] {
+  return [
+    '  type: etcd',
+    `  hostname: ${hostname}`,
+    '  advertise-url: "$SELF_URL"',
+    '  candidate: true',
+    '  demote-delay: 1s',
+    '  etcd:',
+    `    endpoints: ["${etcd.clientURL}"]`,
+    `    key: "${key}"`,
+    '    ttl: 2s',
+    ...extra,
+  ];
+}
+
 const START_DEADLINE_MS = 60_000;
 const RESERVED = new Set([2379, 2380]);
 

@@ -16,6 +16,7 @@ import { createServer, request as httpRequest, type IncomingHttpHeaders, type In
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { FORWARDED_HEADER, ProxyServer, type ProxyNode, type ProxyOptions } from '../../../src/http/proxy/server.js';
+import { ChangeSignal } from '../../../src/node/change-signal.js';
 
 const DB = 'app.db';
 const TXID_SET_COOKIE = /^__txid=([0-9a-f]{16}); Path=\/; Expires=[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT; HttpOnly$/;
@@ -32,7 +33,15 @@ class StandInNode implements ProxyNode {
   readonly txids = new Map<string, bigint>();
   currentTXIDCalls = 0;
   changedCalls = 0;
-  private readonly waiters = new Set<() => void>();
+  private readonly changes = new ChangeSignal();
+
+  /** A replica; `primaryHostname` set: it knows a primary whose API (and so proxy) host is 127.0.0.1. */
+  static replica(primaryHostname?: string): StandInNode {
+    const node = new StandInNode();
+    node.primary = false;
+    if (primaryHostname !== undefined) node.primaryInfo = { hostname: primaryHostname, advertiseURL: 'http://127.0.0.1:20202' };
+    return node;
+  }
 
   isPrimary(): boolean {
     return this.primary;
@@ -52,15 +61,7 @@ class StandInNode implements ProxyNode {
   }
   changed(ms: number): Promise<void> {
     this.changedCalls++;
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.waiters.delete(done);
-        resolve();
-      };
-      const timer = setTimeout(done, ms);
-      this.waiters.add(done);
-    });
+    return this.changes.next(ms);
   }
   /** Moves the database to `txid` and wakes everyone waiting in changed(). */
   bump(db: string, txid: bigint): void {
@@ -68,7 +69,7 @@ class StandInNode implements ProxyNode {
     this.notify();
   }
   notify(): void {
-    for (const wake of [...this.waiters]) wake();
+    this.changes.notify();
   }
 }
 
@@ -217,8 +218,7 @@ describe('health', () => {
 
   test('beyond maxLagMs the health check answers 503 Replication lag exceeded', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.lag = 500;
     const port = await startProxy(t, node, app.port, { maxLagMs: 100 });
     const res = await send(port, 'GET', '/litefs/health');
@@ -252,8 +252,7 @@ describe('reads', () => {
       res.writeHead(201, 'Made It', { 'content-type': 'application/json', 'x-app': 'yes' });
       res.end(JSON.stringify({ got: body.toString() }));
     });
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 5n);
     const port = await startProxy(t, node, app.port);
     const res = await send(port, 'GET', '/items/1?x=1&y=a%20b', {
@@ -309,8 +308,7 @@ describe('reads', () => {
   });
 
   test('a GET whose cookie is ahead of the node waits until the node reaches that TXID, then is served', { timeout: 10_000 }, async (t) => {
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 5n);
     let txidWhenServed: bigint | undefined;
     const app = await startApp(t, (_req, _body, res) => {
@@ -329,8 +327,7 @@ describe('reads', () => {
 
   test('a GET whose client leaves while it waits for its cookie never reaches the app', { timeout: 10_000 }, async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 5n);
     const port = await startProxy(t, node, app.port, { readWaitMs: 5_000 });
     const req = httpRequest({ host: '127.0.0.1', port, path: '/items', agent: false, headers: { cookie: cookieFor(9n) } });
@@ -348,8 +345,7 @@ describe('reads', () => {
 
   test('a GET whose cookie TXID is never reached gets 504 Proxy timeout after readWaitMs', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 5n);
     const port = await startProxy(t, node, app.port, { readWaitMs: 150 });
     const res = await send(port, 'GET', '/items', { headers: { cookie: cookieFor(6n) } });
@@ -360,8 +356,7 @@ describe('reads', () => {
 
   test('a GET whose cookie is at or behind the node is served without waiting', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 5n);
     const port = await startProxy(t, node, app.port, { readWaitMs: 5_000 });
     assert.equal((await send(port, 'GET', '/a', { headers: { cookie: cookieFor(5n) } })).status, 200);
@@ -381,8 +376,7 @@ describe('reads', () => {
 
   test('a GET on a database the node does not have is passed at once, whatever its cookie', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     const port = await startProxy(t, node, app.port, { readWaitMs: 5_000 });
     const res = await send(port, 'GET', '/items', { headers: { cookie: cookieFor(0xffffn) } });
     assert.equal(res.status, 200);
@@ -392,8 +386,7 @@ describe('reads', () => {
 
   test('an invalid __txid cookie is no cookie: the read is served without waiting', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 1n);
     const port = await startProxy(t, node, app.port, { readWaitMs: 5_000 });
     const res = await send(port, 'GET', '/items', { headers: { cookie: '__txid=notatxid' } });
@@ -505,8 +498,7 @@ describe('passthrough paths', () => {
 
   test('a POST on a passthrough path is run by a replica itself, not forwarded', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     const port = await startProxy(t, node, app.port, { passthrough: ['/static/*'] });
     const res = await send(port, 'POST', '/static/upload', { body: 'x' });
     assert.equal(res.status, 200);
@@ -515,8 +507,7 @@ describe('passthrough paths', () => {
 
   test('a GET on a passthrough path does not wait for its cookie', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 1n);
     const port = await startProxy(t, node, app.port, { passthrough: ['*.css'], readWaitMs: 5_000 });
     const res = await send(port, 'GET', '/theme/site.css', { headers: { cookie: cookieFor(99n) } });
@@ -537,8 +528,7 @@ describe('passthrough paths', () => {
 describe('writes on a replica', () => {
   test('with no known primary a POST gets 503 no primary available after primaryRedirectTimeoutMs', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     const port = await startProxy(t, node, app.port, { primaryRedirectTimeoutMs: 150 });
     const res = await send(port, 'POST', '/items', { body: 'x' });
     assert.equal(res.status, 503);
@@ -548,8 +538,7 @@ describe('writes on a replica', () => {
 
   test('a write waiting for a primary is run here once this node becomes primary', { timeout: 10_000 }, async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 2n);
     const port = await startProxy(t, node, app.port, { primaryRedirectTimeoutMs: 5_000 });
     const timer = setTimeout(() => {
@@ -576,9 +565,7 @@ describe('writes on a replica', () => {
     const port = await startProxy(t, primaryNode, primaryApp.port);
 
     const replicaApp = await startApp(t);
-    const replicaNode = new StandInNode();
-    replicaNode.primary = false;
-    replicaNode.primaryInfo = { hostname: 'p', advertiseURL: 'http://127.0.0.1:20202' };
+    const replicaNode = StandInNode.replica('p');
     replicaNode.txids.set(DB, 0x70n);
     await startProxy(t, replicaNode, replicaApp.port, { host: '127.0.0.2', port });
 
@@ -609,8 +596,7 @@ describe('writes on a replica', () => {
       const app = await startApp(t);
       let appConnections = 0;
       app.server.on('connection', () => appConnections++);
-      const node = new StandInNode();
-      node.primary = false;
+      const node = StandInNode.replica();
       const port = await startProxy(t, node, app.port, { primaryRedirectTimeoutMs: 5_000 });
       const req = httpRequest({ host: '127.0.0.1', port, method: 'POST', path: '/items', agent: false, headers: { 'content-length': '2' } });
       const closed = new Promise<void>((resolve) => req.on('close', () => resolve()));
@@ -629,9 +615,7 @@ describe('writes on a replica', () => {
 
   test('a forwarded write reaching a node that is not the primary is never forwarded again: 503', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
-    node.primaryInfo = { hostname: 'p', advertiseURL: 'http://127.0.0.1:20202' };
+    const node = StandInNode.replica('p');
     const port = await startProxy(t, node, app.port, { primaryRedirectTimeoutMs: 150 });
     const res = await send(port, 'POST', '/items', { headers: { [FORWARDED_HEADER]: '1' }, body: 'x' });
     assert.equal(res.status, 503);
@@ -651,9 +635,7 @@ describe('writes on a replica', () => {
 
   test("with writes: 'fly-replay' a replica answers 200 with fly-replay: instance=<primary hostname> and an empty body", async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
-    node.primaryInfo = { hostname: 'primary-host', advertiseURL: 'http://127.0.0.1:20202' };
+    const node = StandInNode.replica('primary-host');
     const port = await startProxy(t, node, app.port, { writes: 'fly-replay' });
     const res = await send(port, 'POST', '/items', { body: 'x' });
     assert.equal(res.status, 200);
@@ -664,9 +646,7 @@ describe('writes on a replica', () => {
 
   test('a primary that cannot be reached gives 502 Proxy error naming the primary', async (t) => {
     const app = await startApp(t);
-    const node = new StandInNode();
-    node.primary = false;
-    node.primaryInfo = { hostname: 'gone', advertiseURL: 'http://127.0.0.1:20202' };
+    const node = StandInNode.replica('gone');
     // The replica listens on 127.0.0.2:P; nothing listens on 127.0.0.1:P.
     const port = await freePort();
     await startProxy(t, node, app.port, { host: '127.0.0.2', port });
@@ -843,8 +823,7 @@ describe('protocol upgrades (WebSocket)', () => {
 
   test('an upgrade whose cookie TXID is never reached gets 504 Proxy timeout', async (t) => {
     const app = await startEchoApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     node.txids.set(DB, 1n);
     const port = await startProxy(t, node, app.port, { readWaitMs: 150 });
     const res = await refusedUpgrade(port, '/ws', { cookie: cookieFor(2n) });
@@ -859,9 +838,7 @@ describe('protocol upgrades (WebSocket)', () => {
     const port = await startProxy(t, primaryNode, primaryApp.port, { alwaysForward: ['/ws/*'] });
 
     const replicaApp = await startEchoApp(t);
-    const replicaNode = new StandInNode();
-    replicaNode.primary = false;
-    replicaNode.primaryInfo = { hostname: 'p', advertiseURL: 'http://127.0.0.1:20202' };
+    const replicaNode = StandInNode.replica('p');
     await startProxy(t, replicaNode, replicaApp.port, { host: '127.0.0.2', port, alwaysForward: ['/ws/*'] });
 
     const { res, socket, head } = await upgrade(port, '/ws/room', {}, '127.0.0.2');
@@ -875,9 +852,7 @@ describe('protocol upgrades (WebSocket)', () => {
 
   test("an upgrade on an always-forward path of a replica with writes: 'fly-replay' gets the fly-replay answer", async (t) => {
     const app = await startEchoApp(t);
-    const node = new StandInNode();
-    node.primary = false;
-    node.primaryInfo = { hostname: 'primary-host', advertiseURL: 'http://127.0.0.1:20202' };
+    const node = StandInNode.replica('primary-host');
     const port = await startProxy(t, node, app.port, { alwaysForward: ['/ws/*'], writes: 'fly-replay' });
     const res = await refusedUpgrade(port, '/ws/room');
     assert.equal(res.status, 200);
@@ -888,8 +863,7 @@ describe('protocol upgrades (WebSocket)', () => {
 
   test('an upgrade on a replica with no known primary, on an always-forward path, gets 503 no primary available', async (t) => {
     const app = await startEchoApp(t);
-    const node = new StandInNode();
-    node.primary = false;
+    const node = StandInNode.replica();
     const port = await startProxy(t, node, app.port, { alwaysForward: ['/ws/*'] });
     const res = await refusedUpgrade(port, '/ws/room');
     assert.equal(res.status, 503);
@@ -918,8 +892,7 @@ describe('protocol upgrades (WebSocket)', () => {
     { timeout: 10_000 },
     async (t) => {
       const app = await startEchoApp(t);
-      const node = new StandInNode();
-      node.primary = false;
+      const node = StandInNode.replica();
       node.txids.set(DB, 1n);
       const port = await startProxy(t, node, app.port, { readWaitMs: 500 });
       const req = httpRequest({ host: '127.0.0.1', port, path: '/ws', agent: false, headers: { Connection: 'Upgrade', Upgrade: 'test', cookie: cookieFor(2n) } });
@@ -939,8 +912,7 @@ describe('protocol upgrades (WebSocket)', () => {
     { timeout: 10_000 },
     async (t) => {
       const app = await startEchoApp(t);
-      const node = new StandInNode();
-      node.primary = false;
+      const node = StandInNode.replica();
       node.txids.set(DB, 1n);
       const proxy = new ProxyServer(node, proxyOptions(app.port, { readWaitMs: 500 }));
       const { port } = await proxy.listen();
