@@ -32,6 +32,8 @@ export interface Config {
   };
   readonly fuse: { readonly dir: string; readonly allowOther: boolean; readonly debug: boolean };
   readonly http: { readonly addr: string; readonly snapshotTimeoutMs: number };
+  /** Backups of the primary's LTX files; on only when `type` is set (ref §11). */
+  readonly backup: { readonly type: '' | 'file' | 'litefs-cloud'; readonly path: string };
   /** The HTTP proxy in front of the application; on only when `target` is set (ref §12.6). */
   readonly proxy: {
     readonly addr: string;
@@ -134,8 +136,8 @@ const SCHEMA: Section = {
     },
   },
   backup: {
-    type: later('string'),
-    path: later('string'),
+    type: yes('string', ['file', 'litefs-cloud']),
+    path: yes('string'),
     url: later('string'),
     cluster: later('string'),
     'auth-token': later('string'),
@@ -248,6 +250,7 @@ function build(v: Map<string, Value>): Config {
     },
     fuse: { dir: str('fuse.dir', '/litefs'), allowOther: bool('fuse.allow-other', false), debug: bool('fuse.debug', false) },
     http: { addr: str('http.addr', ':20202'), snapshotTimeoutMs: num('http.snapshot-timeout', 0) },
+    backup: { type: str('backup.type', '') as Config['backup']['type'], path: str('backup.path', '') },
     proxy: {
       addr: str('proxy.addr', ''),
       target: str('proxy.target', ''),
@@ -307,6 +310,8 @@ function validate(c: Config): void {
   if (c.lease.type === 'consul' && c.lease.consul.key === '') throw new ConfigError('lease.consul.key required for lease.type consul');
   if (c.lease.type === 'etcd' && c.lease.etcd.endpoints.length === 0) throw new ConfigError('lease.etcd.endpoints required for lease.type etcd');
   if (c.lease.type === 'etcd' && c.lease.etcd.ttlMs < 2000) throw new ConfigError(`lease.etcd.ttl must be at least 2s (etcd's minimum lease TTL), got ${c.lease.etcd.ttlMs}ms`);
+  if (c.backup.type === 'litefs-cloud') throw new ConfigError('not supported yet: backup.type litefs-cloud (LiteFS Cloud is gone; use backup.type file)');
+  if (c.backup.type === 'file' && c.backup.path === '') throw new ConfigError('backup path required (backup.path) for backup.type file');
   // LiteFS's ProxyServer.Listen checks, at start-up instead of after the mount.
   if (c.proxy.target !== '') {
     if (c.proxy.addr === '') throw new ConfigError('proxy addr required (proxy.addr)');

@@ -26,6 +26,10 @@ const COMMANDS: Record<string, Command> = {
   },
   import: { summary: 'imports a SQLite database into a node', run: async (argv) => (await import('./import.js')).runImport(argv) },
   export: { summary: 'exports a database from a node', run: async (argv) => (await import('./export.js')).runExport(argv) },
+  restore: {
+    summary: 'writes a database as it was at a TXID or time, from a file backup',
+    run: async (argv) => (await import('./restore.js')).runRestore(argv),
+  },
   run: {
     summary: 'runs a command on a candidate or promoted node',
     run: async (argv) => (await import('./run.js')).runRun(argv),

@@ -22,9 +22,11 @@ import { configureLogLines, writeStderrLine } from '../fuse/stderr-line.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
+import { FileBackupClient } from '../backup/file.js';
 import { ProxyServer, type ProxyOptions } from '../http/proxy/server.js';
 import { ApiServer } from '../http/server.js';
 import { loadClusterID } from '../node/cluster-id.js';
+import { BackupStreamer } from '../node/backup-streamer.js';
 import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
 import { LeaseLoop } from '../node/lease-loop.js';
@@ -208,6 +210,18 @@ export async function runMount(argv: string[]): Promise<number> {
     onRoleChange: (role, reason) => node.countRoleChange(role, reason),
   });
   const looping = loop.run(leasing.signal);
+  // Backups run on the main thread whenever this node is primary (ref §11.2).
+  const backingUp =
+    config.backup.type === 'file'
+      ? new BackupStreamer({
+          client: new FileBackupClient(config.backup.path),
+          source: node.replication,
+          isPrimary: () => node.role === 'primary',
+          changed: (ms) => node.changed(ms),
+          compress: config.data.compress,
+          log,
+        }).run(leasing.signal)
+      : Promise.resolve();
   // A static primary is primary at once: be writable before saying `mounted`.
   if (config.lease.type === 'static' && config.lease.candidate) await Promise.race([node.ready, stopped]);
   process.stdout.write(`mounted ${fuseDir}\n`);
@@ -287,6 +301,7 @@ export async function runMount(argv: string[]): Promise<number> {
   }
   leasing.abort();
   await looping;
+  await backingUp;
   await leaser.close().catch(() => undefined);
   groupSync.close();
   txPacer.close();

@@ -14,7 +14,8 @@ export class ChangeSignal {
         this.waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, ms);
+      // A waiter alone must not keep the process alive at shutdown.
+      const timer = setTimeout(done, ms).unref();
       this.waiters.add(done);
     });
   }

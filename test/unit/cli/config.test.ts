@@ -88,6 +88,13 @@ log: {format: json, timestamp: true, debug: true}
     assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080", target: ":8081", db: x.db, max-lag: soon}\n'), /invalid value for proxy\.max-lag/);
   });
 
+  test('backup: off by default; type file needs a path', () => {
+    assert.deepEqual(parseConfig(MINIMAL).backup, { type: '', path: '' });
+    assert.deepEqual(parseConfig(MINIMAL + 'backup: {type: file, path: /var/backups/litefs}\n').backup, { type: 'file', path: '/var/backups/litefs' });
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /backup path required \(backup\.path\)/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: s3}\n'), /invalid value for backup\.type/);
+  });
+
   test('exec may be a single command string', () => {
     assert.deepEqual(parseConfig(MINIMAL + 'exec: "app -port 8080"\n').exec, [{ cmd: 'app -port 8080', ifCandidate: false }]);
   });
@@ -98,7 +105,8 @@ log: {format: json, timestamp: true, debug: true}
   });
 
   test('valid LiteFS keys that are not built yet stop start-up', () => {
-    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /not supported yet: backup\.type/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: litefs-cloud}\n'), /not supported yet: backup\.type litefs-cloud/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file, path: /b, url: "https://x"}\n'), /not supported yet: backup\.url/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: consul')), /lease\.consul\.url required/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: etcd')), /lease\.etcd\.endpoints required/);
     assert.throws(

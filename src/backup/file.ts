@@ -1,0 +1,116 @@
+/**
+ * `backup.type: file`: a folder holding one sub-folder per database with
+ * its LTX files under their usual names (`<min>-<max>.ltx`), as LiteFS's
+ * FileBackupClient (ref §11.3). Files are never removed, so the folder can
+ * restore any TXID it has seen (src/backup/restore.ts). A file lands only
+ * verified and durably: written as `.tmp`, fsynced, checked in full,
+ * renamed, the folder fsynced.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { type Pos, ZERO_POS, formatFilename, formatPos, isSnapshot, parseFilename, posEqual, verifyFileSync } from '../ltx/index.js';
+import { type BackupClient, PosMismatchError } from './client.js';
+
+export class FileBackupClient implements BackupClient {
+  readonly root: string;
+  /** One write at a time: a chain check and its rename must not interleave. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(path: string) {
+    this.root = isAbsolute(path) ? path : resolve(path);
+    mkdirSync(this.root, { recursive: true });
+  }
+
+  get url(): string {
+    return pathToFileURL(this.root).href;
+  }
+
+  async posMap(): Promise<Map<string, Pos>> {
+    const out = new Map<string, Pos>();
+    for (const entry of readdirSync(this.root, { withFileTypes: true })) {
+      if (!entry.isDirectory()) continue;
+      const pos = this.position(entry.name);
+      if (pos.txid !== 0n) out.set(entry.name, pos);
+    }
+    return out;
+  }
+
+  /** The newest file's position (the lexicographically greatest name), fully verified; zero when there is none. */
+  position(name: string): Pos {
+    const newest = ltxNames(join(this.root, name)).at(-1);
+    if (newest === undefined) return ZERO_POS;
+    const summary = verifyFileSync(join(this.root, name, newest));
+    return { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum };
+  }
+
+  writeTx(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
+    const run = this.queue.then(() => this.write(name, body));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async write(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
+    if (!/^[^/\0]+$/.test(name) || name === '.' || name === '..') throw new Error(`invalid database name: ${JSON.stringify(name)}`);
+    const dir = join(this.root, name);
+    mkdirSync(dir, { recursive: true });
+    const tmp = join(dir, `incoming-${process.pid}.ltx.tmp`);
+    const fd = openSync(tmp, 'w');
+    try {
+      for await (const chunk of body) writeSync(fd, chunk);
+      fsyncSync(fd);
+    } catch (err) {
+      closeSync(fd);
+      rmSync(tmp, { force: true });
+      throw err;
+    }
+    closeSync(fd);
+    try {
+      const { header } = verifyFileSync(tmp);
+      const at = this.position(name);
+      const continues = header.minTXID === at.txid + 1n && header.preApplyChecksum === at.postApplyChecksum;
+      // A snapshot may start a chain, or move it forward (the primary no longer had the files in between).
+      const restarts = isSnapshot(header) && header.maxTXID > at.txid;
+      if (!continues && !restarts) {
+        const file = formatFilename(header.minTXID, header.maxTXID);
+        throw new PosMismatchError(at, `${name}: ${file} (pre-apply ${formatPos({ txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum })}) does not continue the backup`);
+      }
+      renameSync(tmp, join(dir, formatFilename(header.minTXID, header.maxTXID)));
+      fsyncDir(dir);
+      if (posEqual(at, ZERO_POS)) fsyncDir(this.root);
+      return header.maxTXID;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+}
+
+/** The database folder's LTX file names, sorted (the hex names sort by TXID). */
+export function ltxNames(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((n) => {
+      try {
+        parseFilename(n);
+        return true;
+      } catch {
+        return false;
+      }
+    })
+    .sort();
+}
+
+function fsyncDir(dir: string): void {
+  const fd = openSync(dir, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * `litefs restore -path DIR -db NAME [-txid TXID | -timestamp TIME] -o FILE`
+ * (new: LiteFS has no restore command): writes the database as it was at a
+ * TXID, or at the last commit at or before a time, from a file backup
+ * (`backup.type: file`) to FILE. Load it into a cluster with `litefs import`.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { restoreDatabase } from '../backup/restore.js';
+import { formatHex16, formatTimestamp, parseTXID, parseTimestamp } from '../ltx/index.js';
+import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
+
+const FLAGS: FlagSpec[] = [
+  { name: 'path', kind: 'string', usage: 'the backup folder (backup.path)' },
+  { name: 'db', kind: 'string', usage: 'database name' },
+  { name: 'txid', kind: 'string', usage: 'restore this TXID (16 hex digits, or a decimal number)' },
+  { name: 'timestamp', kind: 'string', usage: 'restore the last commit at or before this RFC 3339 time' },
+  { name: 'o', kind: 'string', usage: 'output database file (must not exist)' },
+];
+
+export async function runRestore(argv: string[]): Promise<number> {
+  const flags = parseFlags(argv, FLAGS);
+  const usage = `usage: litefs restore -path DIR -db NAME [-txid TXID | -timestamp TIME] -o FILE\n${flagUsage(FLAGS)}`;
+  const path = flags.strings.get('path');
+  const db = flags.strings.get('db');
+  const out = flags.strings.get('o');
+  if (flags.positional.length > 0 || path === undefined || db === undefined || out === undefined) throw new FlagError(usage);
+  const txidText = flags.strings.get('txid');
+  const timeText = flags.strings.get('timestamp');
+  if (txidText !== undefined && timeText !== undefined) throw new FlagError('-txid and -timestamp exclude each other');
+  if (existsSync(out)) throw new Error(`${out} exists: restore never overwrites a file`);
+  if (txidText !== undefined && !/^([0-9a-fA-F]{16}|[0-9]{1,19})$/.test(txidText)) throw new FlagError(`invalid -txid ${JSON.stringify(txidText)}: 16 hex digits or a decimal number`);
+  const txid = txidText === undefined ? undefined : txidText.length === 16 ? parseTXID(txidText.toLowerCase()) : BigInt(txidText);
+  const timestampMs = timeText === undefined ? undefined : Number(parseTimestamp(timeText));
+  const restored = restoreDatabase(resolve(path), db, { txid, timestampMs }, resolve(out));
+  process.stdout.write(
+    `restored ${db} at TXID ${formatHex16(restored.txid)} (committed ${formatTimestamp(restored.timestampMs)}, checksum ${formatHex16(restored.postApplyChecksum)}) ` +
+      `from ${restored.files.length} backup file${restored.files.length === 1 ? '' : 's'} to ${out}\n`,
+  );
+  return 0;
+}

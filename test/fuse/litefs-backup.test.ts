@@ -1,0 +1,120 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileBackupClient } from '../../src/backup/file.js';
+import { formatHex16, formatPos } from '../../src/ltx/index.js';
+import { waitFor } from '../helpers/cluster.js';
+import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
+import { repoRoot } from '../helpers/paths.js';
+import { skipUnless } from '../helpers/prereq.js';
+import { expectSuccess, runChild, runSqlite3 } from '../helpers/sqlite-client.js';
+
+/**
+ * `backup.type: file` on a primary, and `litefs restore` from that folder:
+ * SQLite clients are the sqlite3 CLI in child processes; the test reads the
+ * backup folder itself (FileBackupClient only reads it here).
+ */
+const skip = skipUnless(['root', 'fuse', 'sqlite3']);
+
+const DB = 'b.db';
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+describe('litefs mount: backups to a folder, restore to any upload point', { skip }, () => {
+  let work: string;
+  let backupDir: string;
+  let daemon: LiteFSDaemon;
+  let backup: FileBackupClient;
+
+  const backupLines = (): string[] => ['backup:', '  type: file', `  path: "${backupDir}"`];
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'litefs-backup-'));
+    backupDir = join(work, 'backup');
+    backup = new FileBackupClient(backupDir);
+    daemon = await startLiteFS({ topLines: backupLines() });
+  });
+  after(async () => {
+    await daemon?.close();
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  async function sql(text: string): Promise<string> {
+    return expectSuccess(`sqlite3 ${text}`, await runSqlite3(join(daemon.mnt, DB), text)).trim();
+  }
+
+  /** Waits until the backup holds the node's position of DB; returns it. */
+  async function caughtUp(node: LiteFSDaemon): Promise<string> {
+    let local = '';
+    let remote = '';
+    await waitFor(
+      () => `the backup to reach ${local} (at ${remote})`,
+      () => {
+        local = readFileSync(join(node.mnt, `${DB}-pos`), 'utf8').trim();
+        remote = formatPos(backup.position(DB));
+        return local === remote;
+      },
+      30_000,
+      [node],
+    );
+    return local;
+  }
+
+  async function restore(args: string[], out: string): Promise<string> {
+    return expectSuccess('litefs restore', await runChild(process.execPath, [cli, 'restore', '-path', backupDir, '-db', DB, ...args, '-o', out])).trim();
+  }
+
+  test('every commit reaches the backup, and a restore at each upload point has exactly the rows committed by then', async () => {
+    await sql('PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);');
+    const points: { txid: string; rows: number }[] = [];
+    for (let batch = 0; batch < 4; batch++) {
+      for (let i = 0; i < 5; i++) await sql(`INSERT INTO t(v) VALUES ('batch ${batch} row ${i}');`);
+      const pos = await caughtUp(daemon);
+      points.push({ txid: pos.slice(0, 16), rows: Number(await sql('SELECT count(*) FROM t;')) });
+    }
+    for (const [i, p] of points.entries()) {
+      const out = join(work, `at-${i}.db`);
+      assert.match(await restore(['-txid', p.txid], out), new RegExp(`^restored ${DB} at TXID ${p.txid} `));
+      const check = expectSuccess('restored', await runSqlite3(out, 'SELECT count(*) FROM t; PRAGMA integrity_check;')).trim();
+      assert.equal(check, `${p.rows}\nok`, `restore at TXID ${p.txid}`);
+    }
+    const latest = join(work, 'latest.db');
+    await restore([], latest);
+    const exported = Buffer.from(await (await fetch(`${daemon.httpURL}/export?name=${DB}`)).arrayBuffer());
+    assert.ok(readFileSync(latest).equals(exported), 'the newest restore is the database /export serves, byte for byte');
+  });
+
+  test('a restart goes on with the chain: incremental uploads, no second snapshot', async () => {
+    await daemon.stop();
+    await daemon.start();
+    for (let i = 0; i < 3; i++) await sql(`INSERT INTO t(v) VALUES ('after restart ${i}');`);
+    await caughtUp(daemon);
+    const snapshots = readdirSync(join(backupDir, DB)).filter((n) => n.startsWith('0000000000000001-'));
+    assert.equal(snapshots.length, 1, `one snapshot in ${readdirSync(join(backupDir, DB)).join(', ')}`);
+  });
+
+  test('a node behind the backup never has its data replaced: it says so once and leaves the backup alone', async () => {
+    const before = readdirSync(join(backupDir, DB)).sort();
+    const behind = await startLiteFS({ topLines: backupLines() });
+    try {
+      expectSuccess('create', await runSqlite3(join(behind.mnt, DB), 'CREATE TABLE mine(x); INSERT INTO mine VALUES (42);'));
+      await waitFor(() => 'the backup-is-ahead log line', () => /backup: b\.db: the backup is ahead of this node/.test(behind.output()), 30_000, [behind]);
+      assert.equal(expectSuccess('local', await runSqlite3(join(behind.mnt, DB), 'SELECT x FROM mine;')).trim(), '42');
+      assert.deepEqual(readdirSync(join(backupDir, DB)).sort(), before);
+    } finally {
+      await behind.close();
+    }
+  });
+
+  test('restore refuses what it cannot do, and never overwrites a file', async () => {
+    const beyond = formatHex16(backup.position(DB).txid + 5n);
+    const r = await runChild(process.execPath, [cli, 'restore', '-path', backupDir, '-db', DB, '-txid', beyond, '-o', join(work, 'never.db')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`no backup file ends at TXID ${beyond}`));
+    assert.equal(existsSync(join(work, 'never.db')), false);
+    const again = await runChild(process.execPath, [cli, 'restore', '-path', backupDir, '-db', DB, '-o', join(work, 'latest.db')]);
+    assert.equal(again.status, 1);
+    assert.match(again.stderr, /exists: restore never overwrites a file/);
+  });
+});
