@@ -36,9 +36,18 @@ export class FileBackupClient implements BackupClient {
     return out;
   }
 
-  /** The newest file's position (the lexicographically greatest name), fully verified; zero when there is none. */
+  /**
+   * The position of the file with the greatest max TXID, fully verified;
+   * zero when there is none. (Not the greatest name: a re-base snapshot
+   * `1-N` sorts before the older chain's files.)
+   */
   position(name: string): Pos {
-    const newest = ltxNames(join(this.root, name)).at(-1);
+    let newest: string | undefined;
+    let newestTXID = 0n;
+    for (const file of ltxNames(join(this.root, name))) {
+      const { maxTXID } = parseFilename(file);
+      if (maxTXID > newestTXID) [newest, newestTXID] = [file, maxTXID];
+    }
     if (newest === undefined) return ZERO_POS;
     const summary = verifyFileSync(join(this.root, name, newest));
     return { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum };

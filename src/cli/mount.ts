@@ -26,6 +26,7 @@ import { FileBackupClient } from '../backup/file.js';
 import { ProxyServer, type ProxyOptions } from '../http/proxy/server.js';
 import { ApiServer } from '../http/server.js';
 import { loadClusterID } from '../node/cluster-id.js';
+import { formatHex16 } from '../ltx/index.js';
 import { BackupStreamer } from '../node/backup-streamer.js';
 import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
@@ -220,6 +221,13 @@ export async function runMount(argv: string[]): Promise<number> {
           changed: (ms) => node.changed(ms),
           compress: config.data.compress,
           log,
+          setHWM: (db, txid) => {
+            try {
+              channel.tell({ type: 'backupHWM', db, txid: txid === null ? null : formatHex16(txid) });
+            } catch {
+              // Unmounting: retention no longer runs.
+            }
+          },
         }).run(leasing.signal)
       : Promise.resolve();
   // A static primary is primary at once: be writable before saying `mounted`.

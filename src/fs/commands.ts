@@ -33,7 +33,8 @@ export function isStoreCommand(msg: unknown): msg is StoreCommand {
     type === 'groupSynced' ||
     type === 'txEvents' ||
     type === 'flushTx' ||
-    type === 'txBarrier'
+    type === 'txBarrier' ||
+    type === 'backupHWM'
   );
 }
 

@@ -175,6 +175,7 @@ export class LiteFS implements FuseHandler {
     else if (msg.type === 'txEvents') this.outbox?.setPrompt(msg.prompt);
     else if (msg.type === 'flushTx') this.outbox?.flushWindow();
     // The outbox sends every held commit before any other event, this answer included.
+    else if (msg.type === 'backupHWM') this.store.setBackupHWM(msg.db, msg.txid === null ? null : BigInt('0x' + msg.txid));
     else if (msg.type === 'txBarrier') this.post({ type: 'commandResult', id: msg.id, status: 'ok', inodes: [] });
     else if (msg.type === 'groupSynced') {
       const next = this.store.groupSyncDone(msg.db, msg.gen, msg.ok);

@@ -28,6 +28,12 @@ export interface BackupStreamerOptions {
   readonly delayMs?: number;
   /** How often the backup's positions are read again (LiteFS: 10 s). */
   readonly fullSyncMs?: number;
+  /**
+   * Tells the store how far the backup holds a database, so retention keeps
+   * the files it lacks (null: no constraint; sent when this node stops being
+   * primary).
+   */
+  readonly setHWM?: (db: string, txid: bigint | null) => void;
 }
 
 /** Most LTX files compacted into one upload. */
@@ -41,6 +47,8 @@ export class BackupStreamer {
   private fullSyncAt = 0;
   /** The kind of the last condition logged per database, so a lasting one is logged once (its positions move). */
   private readonly reported = new Map<string, string>();
+  /** The high-water marks last given to the store. */
+  private readonly hwmSent = new Map<string, bigint | null>();
 
   constructor(private readonly o: BackupStreamerOptions) {}
 
@@ -50,6 +58,8 @@ export class BackupStreamer {
     while (!signal.aborted) {
       if (!this.o.isPrimary()) {
         this.remote = undefined;
+        // Only the primary uploads: retention here need not wait for the backup.
+        for (const db of this.hwmSent.keys()) this.setHWM(db, null);
         await this.changed(delayMs, signal);
         continue;
       }
@@ -79,8 +89,15 @@ export class BackupStreamer {
     }
     for (const db of this.o.source.databaseNames()) {
       if (signal.aborted || !this.o.isPrimary()) return;
+      this.setHWM(db, this.remote.get(db)?.txid ?? 0n);
       await this.syncDatabase(db, this.remote, signal);
     }
+  }
+
+  private setHWM(db: string, txid: bigint | null): void {
+    if (this.hwmSent.has(db) && this.hwmSent.get(db) === txid) return;
+    this.hwmSent.set(db, txid);
+    this.o.setHWM?.(db, txid);
   }
 
   private async syncDatabase(db: string, remote: Map<string, Pos>, signal: AbortSignal): Promise<void> {
@@ -108,6 +125,7 @@ export class BackupStreamer {
       return;
     }
     remote.set(db, pos);
+    this.setHWM(db, pos.txid);
     this.reported.delete(db);
   }
 

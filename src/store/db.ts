@@ -129,6 +129,12 @@ export class DB {
   lastRetentionAt: number | null = null;
   /** TXID of the oldest LTX file the last retention sweep kept, a `T-T` file; null: unknown (retention.ts). */
   retentionFrom: bigint | null = null;
+  /**
+   * While this node uploads backups: the TXID up to which the backup holds
+   * this database (its high-water mark). Retention by age keeps every file
+   * above it, so uploads go on from where they stopped. null: no constraint.
+   */
+  backupHWM: bigint | null = null;
   /** Why the last write was refused; a repeat of the same refusal is not logged again. */
   lastRefusal: string | null = null;
   /** LTX files of WAL commits written without fsync, oldest first (syncPendingLTX makes them durable). */

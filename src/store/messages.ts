@@ -80,7 +80,7 @@ export interface GroupSyncJob {
 }
 
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand | TxBarrierCommand;
+export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand | TxBarrierCommand | BackupHWMCommand;
 
 /**
  * Whether every commit's `tx` event is sent at once (`prompt`, the default)
@@ -91,6 +91,17 @@ export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCo
 export interface TxEventsCommand {
   readonly type: 'txEvents';
   readonly prompt: boolean;
+}
+
+/**
+ * The backup holds `db` up to `txid` (16 hex digits: its high-water mark):
+ * retention by age keeps the files above it (store/retention.ts). null: no
+ * constraint (no backup, or this node stopped being the primary that uploads).
+ */
+export interface BackupHWMCommand {
+  readonly type: 'backupHWM';
+  readonly db: string;
+  readonly txid: string | null;
 }
 
 /** Sends the `tx` events held back since the last one sent (fs/event-outbox.ts). */

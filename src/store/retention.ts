@@ -2,7 +2,8 @@
  * LTX retention (ref §6.13, ARCHITECTURE §3.8): a database's LTX files are
  * removed by age (mtime older than `retentionMs`) and by total size (oldest
  * first until the total is at most `retentionMaxBytes`). The newest file is
- * always kept: start-up recovery and the position need it.
+ * always kept: start-up recovery and the position need it. While this node
+ * uploads backups, age keeps the files the backup lacks (DB.backupHWM).
  *
  * No timer can run on the FUSE thread (it blocks reading requests), so the
  * sweep runs lazily: after a commit, once at least the monitor interval has
@@ -89,7 +90,8 @@ function sweepOldestByAge(db: DB, now: number): { removed: string[]; more: boole
   if (from > 1n && io.exists(path(from - 1n))) return null;
   const removed: string[] = [];
   let more = false;
-  const lastRemovable = db.pos.txid - BigInt(keptNewest(db));
+  let lastRemovable = db.pos.txid - BigInt(keptNewest(db));
+  if (db.backupHWM !== null && db.backupHWM < lastRemovable) lastRemovable = db.backupHWM;
   let txid = from;
   for (; txid <= lastRemovable; txid++) {
     if (removed.length === MAX_REMOVALS_PER_SWEEP) {
@@ -138,7 +140,8 @@ export function enforceRetention(db: DB, now: number): RetentionResult {
   const keepNewest = keptNewest(db);
   for (; i < files.length - keepNewest; i++) {
     const f = files[i]!;
-    const tooOld = maxAge > 0 && f.mtime < now - maxAge;
+    // Age waits for the backup; the byte cap does not (a full disk would stop the node).
+    const tooOld = maxAge > 0 && f.mtime < now - maxAge && (db.backupHWM === null || f.maxTXID <= db.backupHWM);
     const overCap = maxBytes > 0 && bytes > maxBytes;
     // Files are removed oldest first, so the first one kept ends the sweep:
     // the chain left is always a contiguous tail.

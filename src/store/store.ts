@@ -85,6 +85,12 @@ export class Store {
     return jobs;
   }
 
+  /** The backup's high-water mark for a database (null: none); retention by age waits for it. */
+  setBackupHWM(name: string, txid: bigint | null): void {
+    const db = this.dbs.get(name);
+    if (db !== undefined) db.backupHWM = txid;
+  }
+
   /** The syncer's report on a job; returns that database's next job, if one is due. */
   groupSyncDone(name: string, gen: number, ok: boolean): GroupSyncJob | null {
     return this.dbs.get(name)?.groupSyncDone(gen, ok) ?? null;

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBackupClient } from '../../src/backup/file.js';
@@ -116,5 +116,55 @@ describe('litefs mount: backups to a folder, restore to any upload point', { ski
     const again = await runChild(process.execPath, [cli, 'restore', '-path', backupDir, '-db', DB, '-o', join(work, 'latest.db')]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /exists: restore never overwrites a file/);
+  });
+});
+
+describe('litefs mount: a backup outage longer than retention', { skip }, () => {
+  let work: string;
+  let daemon: LiteFSDaemon;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'litefs-backup-outage-'));
+    daemon = await startLiteFS({
+      dataLines: ['  retention: 1s', '  retention-monitor-interval: 1s'],
+      topLines: ['backup:', '  type: file', `  path: "${join(work, 'backup')}"`],
+    });
+  });
+  after(async () => {
+    await daemon?.close();
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  test('retention keeps the files the backup lacks, so uploads resume incrementally (one snapshot in all)', async () => {
+    const backup = new FileBackupClient(join(work, 'backup'));
+    const dbDir = join(work, 'backup', DB);
+    const sql = async (text: string): Promise<void> => void expectSuccess(text, await runSqlite3(join(daemon.mnt, DB), text));
+    const caughtUp = (): Promise<void> =>
+      waitFor(
+        () => `the backup to reach ${readFileSync(join(daemon.mnt, `${DB}-pos`), 'utf8').trim()}`,
+        () => readFileSync(join(daemon.mnt, `${DB}-pos`), 'utf8').trim() === formatPos(backup.position(DB)),
+        30_000,
+        [daemon],
+      );
+    await sql('CREATE TABLE t(v); INSERT INTO t VALUES (0);');
+    await caughtUp();
+    // The outage: the database's backup folder is replaced by a plain file, so every upload fails.
+    renameSync(dbDir, `${dbDir}.away`);
+    writeFileSync(dbDir, 'not a folder');
+    // Commits over a few seconds: each one after the first second runs a retention sweep (1 s monitor interval).
+    for (let i = 1; i <= 8; i++) {
+      await sql(`INSERT INTO t VALUES (${i});`);
+      await new Promise((resolve) => setTimeout(resolve, 400));
+    }
+    await waitFor(() => 'a failed upload in the log', () => /backup: file:\/\/.*retrying/.test(daemon.output()), 30_000, [daemon]);
+    rmSync(dbDir);
+    renameSync(`${dbDir}.away`, dbDir);
+    await sql('INSERT INTO t VALUES (9);');
+    await caughtUp();
+    const names = readdirSync(dbDir);
+    assert.equal(names.filter((n) => n.startsWith('0000000000000001-')).length, 1, `one snapshot only: ${names.join(', ')}`);
+    const out = join(work, 'restored.db');
+    expectSuccess('restore', await runChild(process.execPath, [cli, 'restore', '-path', join(work, 'backup'), '-db', DB, '-o', out]));
+    assert.equal(expectSuccess('count', await runSqlite3(out, 'SELECT count(*), sum(v) FROM t;')).trim(), '10|45');
   });
 });

@@ -70,6 +70,38 @@ describe('store: LTX retention', () => {
     assert.equal(r.bytes, statSync(join(db.ltxDir, ltxNames(db)[0]!)).size);
   });
 
+  test("while this node uploads backups, age keeps the files the backup lacks; the byte cap does not wait", () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 5; k++) tx(db, k, 2);
+    age(h, db, [50 * MIN, 40 * MIN, 30 * MIN, 20 * MIN, 15 * MIN]);
+    store.setBackupHWM('a.db', 2n);
+    assert.deepEqual(enforceRetention(db, h.now).removed, ['0000000000000001-0000000000000001.ltx', '0000000000000002-0000000000000002.ltx']);
+    // The sweep by age from the oldest file kept stops at the mark too.
+    store.setBackupHWM('a.db', 3n);
+    db.lastRetentionAt = null;
+    tx(db, 6, 2);
+    assert.deepEqual(ltxNames(db).slice(0, 1), ['0000000000000004-0000000000000004.ltx']);
+    // The byte cap still removes what it must.
+    const sizes = ltxNames(db).map((n) => statSync(join(db.ltxDir, n)).size);
+    // (Monitor interval 0: no sweep when the store opens, only the one below.)
+    const capped = h.open({ retentionMs: 10 * MIN, retentionMaxBytes: sizes.at(-1)! + 1, retentionMonitorIntervalMs: 0 });
+    assert.equal(ltxNames(capped.db('a.db')!).length, 3);
+    capped.setBackupHWM('a.db', 0n);
+    enforceRetention(capped.db('a.db')!, h.now);
+    assert.deepEqual(ltxNames(capped.db('a.db')!), ['0000000000000006-0000000000000006.ltx']);
+  });
+
+  test('no backup mark (null): age alone decides', () => {
+    const store = h.open({ retentionMs: 10 * MIN, retentionMonitorIntervalMs: MIN });
+    const db = store.createDB('a.db');
+    for (let k = 1; k <= 3; k++) tx(db, k, 2);
+    age(h, db, [50 * MIN, 40 * MIN, 30 * MIN]);
+    store.setBackupHWM('a.db', 1n);
+    store.setBackupHWM('a.db', null);
+    assert.deepEqual(enforceRetention(db, h.now).removed.length, 2);
+  });
+
   test('by total bytes: oldest files go until the total is at most the cap; 0 is off', () => {
     const store = h.open({ retentionMs: 0, retentionMaxBytes: 0 });
     const db = store.createDB('a.db');
