@@ -9,8 +9,8 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { type Pos, ZERO_POS, formatFilename, formatPos, isSnapshot, parseFilename, posEqual, verifyFileSync } from '../ltx/index.js';
-import { type BackupClient, PosMismatchError } from './client.js';
+import { type Pos, ZERO_POS, formatFilename, parseFilename, posEqual, verifyFileSync } from '../ltx/index.js';
+import { type BackupClient, checkDatabaseName, checkJoinsChain } from './client.js';
 
 export class FileBackupClient implements BackupClient {
   readonly root: string;
@@ -60,7 +60,7 @@ export class FileBackupClient implements BackupClient {
   }
 
   private async write(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
-    if (!/^[^/\0]+$/.test(name) || name === '.' || name === '..') throw new Error(`invalid database name: ${JSON.stringify(name)}`);
+    checkDatabaseName(name);
     const dir = join(this.root, name);
     mkdirSync(dir, { recursive: true });
     const tmp = join(dir, `incoming-${process.pid}.ltx.tmp`);
@@ -77,13 +77,7 @@ export class FileBackupClient implements BackupClient {
     try {
       const { header } = verifyFileSync(tmp);
       const at = this.position(name);
-      const continues = header.minTXID === at.txid + 1n && header.preApplyChecksum === at.postApplyChecksum;
-      // A snapshot may start a chain, or move it forward (the primary no longer had the files in between).
-      const restarts = isSnapshot(header) && header.maxTXID > at.txid;
-      if (!continues && !restarts) {
-        const file = formatFilename(header.minTXID, header.maxTXID);
-        throw new PosMismatchError(at, `${name}: ${file} (pre-apply ${formatPos({ txid: header.minTXID - 1n, postApplyChecksum: header.preApplyChecksum })}) does not continue the backup`);
-      }
+      checkJoinsChain(name, header, at);
       renameSync(tmp, join(dir, formatFilename(header.minTXID, header.maxTXID)));
       fsyncDir(dir);
       if (posEqual(at, ZERO_POS)) fsyncDir(this.root);

@@ -5,6 +5,7 @@
  * is not built yet stops start-up with "not supported yet: <key>".
  */
 import { parseDocument } from 'yaml';
+import { parseS3URL } from '../backup/s3.js';
 import { parseListenAddr } from '../node/http-addr.js';
 import { parseDuration } from './duration.js';
 
@@ -33,7 +34,7 @@ export interface Config {
   readonly fuse: { readonly dir: string; readonly allowOther: boolean; readonly debug: boolean };
   readonly http: { readonly addr: string; readonly snapshotTimeoutMs: number };
   /** Backups of the primary's LTX files; on only when `type` is set (ref §11). */
-  readonly backup: { readonly type: '' | 'file' | 'litefs-cloud'; readonly path: string };
+  readonly backup: { readonly type: '' | 'file' | 's3' | 'litefs-cloud'; readonly path: string; readonly url: string };
   /** The HTTP proxy in front of the application; on only when `target` is set (ref §12.6). */
   readonly proxy: {
     readonly addr: string;
@@ -136,9 +137,9 @@ const SCHEMA: Section = {
     },
   },
   backup: {
-    type: yes('string', ['file', 'litefs-cloud']),
+    type: yes('string', ['file', 's3', 'litefs-cloud']),
     path: yes('string'),
-    url: later('string'),
+    url: yes('string'),
     cluster: later('string'),
     'auth-token': later('string'),
   },
@@ -250,7 +251,7 @@ function build(v: Map<string, Value>): Config {
     },
     fuse: { dir: str('fuse.dir', '/litefs'), allowOther: bool('fuse.allow-other', false), debug: bool('fuse.debug', false) },
     http: { addr: str('http.addr', ':20202'), snapshotTimeoutMs: num('http.snapshot-timeout', 0) },
-    backup: { type: str('backup.type', '') as Config['backup']['type'], path: str('backup.path', '') },
+    backup: { type: str('backup.type', '') as Config['backup']['type'], path: str('backup.path', ''), url: str('backup.url', '') },
     proxy: {
       addr: str('proxy.addr', ''),
       target: str('proxy.target', ''),
@@ -312,6 +313,15 @@ function validate(c: Config): void {
   if (c.lease.type === 'etcd' && c.lease.etcd.ttlMs < 2000) throw new ConfigError(`lease.etcd.ttl must be at least 2s (etcd's minimum lease TTL), got ${c.lease.etcd.ttlMs}ms`);
   if (c.backup.type === 'litefs-cloud') throw new ConfigError('not supported yet: backup.type litefs-cloud (LiteFS Cloud is gone; use backup.type file)');
   if (c.backup.type === 'file' && c.backup.path === '') throw new ConfigError('backup path required (backup.path) for backup.type file');
+  if (c.backup.type === 's3') {
+    if (c.backup.url === '') throw new ConfigError('backup url required (backup.url: s3://BUCKET[/PREFIX]) for backup.type s3');
+    try {
+      parseS3URL(c.backup.url);
+    } catch (err) {
+      throw new ConfigError(err instanceof Error ? err.message : String(err));
+    }
+  }
+  if (c.backup.type !== 's3' && c.backup.url !== '') throw new ConfigError(`backup.url is only for backup.type s3 (here: ${c.backup.type === '' ? 'no backup.type' : c.backup.type})`);
   // LiteFS's ProxyServer.Listen checks, at start-up instead of after the mount.
   if (c.proxy.target !== '') {
     if (c.proxy.addr === '') throw new ConfigError('proxy addr required (proxy.addr)');

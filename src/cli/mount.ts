@@ -22,7 +22,9 @@ import { configureLogLines, writeStderrLine } from '../fuse/stderr-line.js';
 import { DEFAULT_INIT_FLAGS } from '../fuse/session.js';
 import { InitFlag } from '../fuse/abi.js';
 import { NotPrimaryError } from '../http/api.js';
+import type { BackupClient } from '../backup/client.js';
 import { FileBackupClient } from '../backup/file.js';
+import { S3BackupClient, parseS3URL } from '../backup/s3.js';
 import { ProxyServer, type ProxyOptions } from '../http/proxy/server.js';
 import { ApiServer } from '../http/server.js';
 import { loadClusterID } from '../node/cluster-id.js';
@@ -212,10 +214,11 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const looping = loop.run(leasing.signal);
   // Backups run on the main thread whenever this node is primary (ref §11.2).
+  const backupClient: BackupClient | undefined = config.backup.type === 'file' ? new FileBackupClient(config.backup.path) : config.backup.type === 's3' ? new S3BackupClient(parseS3URL(config.backup.url)) : undefined;
   const backingUp =
-    config.backup.type === 'file'
+    backupClient !== undefined
       ? new BackupStreamer({
-          client: new FileBackupClient(config.backup.path),
+          client: backupClient,
           source: node.replication,
           isPrimary: () => node.role === 'primary',
           changed: (ms) => node.changed(ms),
@@ -310,6 +313,7 @@ export async function runMount(argv: string[]): Promise<number> {
   leasing.abort();
   await looping;
   await backingUp;
+  backupClient?.close?.();
   await leaser.close().catch(() => undefined);
   groupSync.close();
   txPacer.close();

@@ -1,17 +1,21 @@
 /**
- * `litefs restore -path DIR -db NAME [-txid TXID | -timestamp TIME] -o FILE`
+ * `litefs restore (-path DIR | -url s3://…) -db NAME [-txid TXID | -timestamp TIME] -o FILE`
  * (new: LiteFS has no restore command): writes the database as it was at a
- * TXID, or at the last commit at or before a time, from a file backup
- * (`backup.type: file`) to FILE. Load it into a cluster with `litefs import`.
+ * TXID, or at the last upload point at or before a time, from a backup
+ * (`backup.path` of a file backup, `backup.url` of an S3 one) to FILE. Load
+ * it into a cluster with `litefs import`.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { restoreDatabase } from '../backup/restore.js';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { restoreDatabase, type Restored, type RestoreTarget } from '../backup/restore.js';
+import { S3BackupClient, parseS3URL } from '../backup/s3.js';
 import { formatHex16, formatTimestamp, parseTXID, parseTimestamp } from '../ltx/index.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
 
 const FLAGS: FlagSpec[] = [
-  { name: 'path', kind: 'string', usage: 'the backup folder (backup.path)' },
+  { name: 'path', kind: 'string', usage: 'the backup folder (backup.path of backup.type file)' },
+  { name: 'url', kind: 'string', usage: 'the S3 backup (backup.url of backup.type s3; credentials from the AWS environment)' },
   { name: 'db', kind: 'string', usage: 'database name' },
   { name: 'txid', kind: 'string', usage: 'restore this TXID (16 hex digits, or a decimal number)' },
   { name: 'timestamp', kind: 'string', usage: 'restore the last commit at or before this RFC 3339 time' },
@@ -20,11 +24,12 @@ const FLAGS: FlagSpec[] = [
 
 export async function runRestore(argv: string[]): Promise<number> {
   const flags = parseFlags(argv, FLAGS);
-  const usage = `usage: litefs restore -path DIR -db NAME [-txid TXID | -timestamp TIME] -o FILE\n${flagUsage(FLAGS)}`;
+  const usage = `usage: litefs restore (-path DIR | -url s3://BUCKET/PREFIX) -db NAME [-txid TXID | -timestamp TIME] -o FILE\n${flagUsage(FLAGS)}`;
   const path = flags.strings.get('path');
+  const url = flags.strings.get('url');
   const db = flags.strings.get('db');
   const out = flags.strings.get('o');
-  if (flags.positional.length > 0 || path === undefined || db === undefined || out === undefined) throw new FlagError(usage);
+  if (flags.positional.length > 0 || (path === undefined) === (url === undefined) || db === undefined || out === undefined) throw new FlagError(usage);
   const txidText = flags.strings.get('txid');
   const timeText = flags.strings.get('timestamp');
   if (txidText !== undefined && timeText !== undefined) throw new FlagError('-txid and -timestamp exclude each other');
@@ -32,10 +37,25 @@ export async function runRestore(argv: string[]): Promise<number> {
   if (txidText !== undefined && !/^([0-9a-fA-F]{16}|[0-9]{1,19})$/.test(txidText)) throw new FlagError(`invalid -txid ${JSON.stringify(txidText)}: 16 hex digits or a decimal number`);
   const txid = txidText === undefined ? undefined : txidText.length === 16 ? parseTXID(txidText.toLowerCase()) : BigInt(txidText);
   const timestampMs = timeText === undefined ? undefined : Number(parseTimestamp(timeText));
-  const restored = restoreDatabase(resolve(path), db, { txid, timestampMs }, resolve(out));
+  const target = { txid, timestampMs };
+  const restored = path !== undefined ? restoreDatabase(resolve(path), db, target, resolve(out)) : await restoreFromS3(url!, db, target, resolve(out));
   process.stdout.write(
     `restored ${db} at TXID ${formatHex16(restored.txid)} (committed ${formatTimestamp(restored.timestampMs)}, checksum ${formatHex16(restored.postApplyChecksum)}) ` +
       `from ${restored.files.length} backup file${restored.files.length === 1 ? '' : 's'} to ${out}\n`,
   );
   return 0;
+}
+
+/** Downloads the database's objects into a temporary folder and restores from there. */
+async function restoreFromS3(url: string, db: string, target: RestoreTarget, out: string): Promise<Restored> {
+  const client = new S3BackupClient(parseS3URL(url));
+  const dir = mkdtempSync(join(tmpdir(), 'litefs-restore-'));
+  try {
+    const count = await client.download(db, dir);
+    if (count === 0) throw new Error(`no backup of ${db} in ${url}`);
+    return restoreDatabase(dir, db, target, out);
+  } finally {
+    client.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -17,13 +17,10 @@ import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import {
   type ByteSink,
-  CollectSink,
   HeaderFlagCompressLZ4,
   LTXEncoder,
   type Pos,
-  checksumDatabase,
   formatFilename,
-  makeHeader,
   verifyFileSync,
 } from '../../../src/ltx/index.js';
 import type { BackupClient } from '../../../src/backup/client.js';
@@ -31,10 +28,10 @@ import { FileBackupClient } from '../../../src/backup/file.js';
 import { restoreDatabase } from '../../../src/backup/restore.js';
 import type { LTXFileStream } from '../../../src/http/api.js';
 import { BackupStreamer } from '../../../src/node/backup-streamer.js';
+import { History } from './history.js';
 import type { DataDirReplicationSource } from '../../../src/node/replication-source.js';
 
 const PAGE = 4096;
-const BASE_MS = Date.UTC(2025, 0, 1);
 
 const dirs: string[] = [];
 after(() => {
@@ -45,96 +42,6 @@ function tempDir(prefix = 'backup-streamer-'): string {
   const d = mkdtempSync(join(tmpdir(), prefix));
   dirs.push(d);
   return d;
-}
-
-function pageBytes(pgno: number, seed: number): Buffer {
-  const b = Buffer.alloc(PAGE);
-  for (let i = 0; i < PAGE; i++) b[i] = (i * 13 + pgno * 31 + seed * 7) & 0xff;
-  b.writeUInt32BE(pgno, 0);
-  b.writeUInt32BE(seed, 4);
-  return b;
-}
-
-/** One database's history: the image after each TXID, and LTX files for any TXID range of it. */
-class History {
-  readonly images: Buffer[] = [Buffer.alloc(0)];
-  private readonly changed: number[][] = [[]];
-
-  constructor(
-    private readonly salt = 0,
-    private readonly baseMs = BASE_MS,
-  ) {}
-
-  get txid(): bigint {
-    return BigInt(this.images.length - 1);
-  }
-
-  /** Commits a transaction writing `pgnos`; the database is then `commit` pages long (grown pages must be written). */
-  commit(pgnos: number[], commit?: number): bigint {
-    const prev = this.images[this.images.length - 1];
-    const prevPages = prev.length / PAGE;
-    const pages = commit ?? prevPages;
-    for (let p = prevPages + 1; p <= pages; p++) assert.ok(pgnos.includes(p), `grown page ${p} must be written`);
-    const img = Buffer.alloc(pages * PAGE);
-    prev.copy(img, 0, 0, Math.min(prev.length, img.length));
-    const seed = this.images.length * 101 + this.salt;
-    for (const p of pgnos) pageBytes(p, seed).copy(img, (p - 1) * PAGE);
-    this.images.push(img);
-    this.changed.push([...pgnos]);
-    return this.txid;
-  }
-
-  image(t: bigint): Buffer {
-    return this.images[Number(t)];
-  }
-
-  checksum(t: bigint): bigint {
-    const img = this.image(t);
-    return checksumDatabase(PAGE, img.length / PAGE, (p) => img.subarray((p - 1) * PAGE, p * PAGE));
-  }
-
-  pos(t: bigint): Pos {
-    return { txid: t, postApplyChecksum: this.checksum(t) };
-  }
-
-  timestamp(t: bigint): bigint {
-    return BigInt(this.baseMs + Number(t) * 1000);
-  }
-
-  /** The LTX file for TXIDs min..max (a snapshot when min is 1). */
-  file(min: bigint, max: bigint, compress = false): Buffer {
-    const img = this.image(max);
-    const commit = img.length / PAGE;
-    const snapshot = min === 1n;
-    let pgnos: number[];
-    if (snapshot) {
-      pgnos = Array.from({ length: commit }, (_, i) => i + 1);
-    } else {
-      const set = new Set<number>();
-      for (let t = Number(min); t <= Number(max); t++) for (const p of this.changed[t]) set.add(p);
-      pgnos = [...set].filter((p) => p <= commit).sort((a, b) => a - b);
-    }
-    const sink = new CollectSink();
-    const enc = new LTXEncoder(sink);
-    enc.encodeHeader(this.header(min, max, commit, compress));
-    for (const p of pgnos) enc.encodePage(p, img.subarray((p - 1) * PAGE, p * PAGE));
-    enc.setPostApplyChecksum(this.checksum(max));
-    enc.close();
-    return sink.bytes();
-  }
-
-  header(min: bigint, max: bigint, commit: number, compress: boolean): ReturnType<typeof makeHeader> {
-    return makeHeader({
-      flags: compress ? HeaderFlagCompressLZ4 : 0,
-      pageSize: PAGE,
-      commit,
-      minTXID: min,
-      maxTXID: max,
-      timestamp: this.timestamp(max),
-      preApplyChecksum: min === 1n ? 0n : this.checksum(min - 1n),
-      nodeID: 0x42n,
-    });
-  }
 }
 
 /** Keeps what the encoder hands over until `take`. */
@@ -165,7 +72,7 @@ class MemorySource implements Source {
   /** Set: writeSnapshot throws after writing this many pages. */
   failAfterPages: number | undefined;
 
-  add(db: string, history = new History()): History {
+  add(db: string, history = new History(PAGE)): History {
     this.dbs.set(db, { history, files: new Map() });
     return history;
   }
@@ -396,7 +303,7 @@ describe('BackupStreamer', () => {
   test('a backup whose position is not in the local history is re-based with a snapshot, and logged', async () => {
     const { root, client, source, streamer, signal, logs } = setup();
     // The backup holds another history up to TXID 3.
-    const other = new History(7000);
+    const other = new History(PAGE, 7000);
     other.commit([1, 2], 2);
     other.commit([2]);
     other.commit([1]);
@@ -419,7 +326,7 @@ describe('BackupStreamer', () => {
     'after a re-base over a backup chain with incremental files, the next commit goes up as an incremental file',
     async () => {
       const { root, client, source, streamer, signal } = setup();
-      const other = new History(7000);
+      const other = new History(PAGE, 7000);
       other.commit([1, 2], 2);
       other.commit([2]);
       other.commit([1]);
@@ -443,7 +350,7 @@ describe('BackupStreamer', () => {
 
   test('a backup ahead of this node is left alone, logged once, and re-based once this node is ahead', async () => {
     const { root, client, source, streamer, signal, logs } = setup();
-    const other = new History(9000);
+    const other = new History(PAGE, 9000);
     other.commit([1, 2], 2);
     for (let i = 2; i <= 9; i++) other.commit([i % 2 === 0 ? 1 : 2]);
     await client.inner.writeTx('db', (async function* () {

@@ -11,20 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as tick } from 'node:timers/promises';
 import {
-  CollectSink,
-  HeaderFlagCompressLZ4,
-  LTXEncoder,
   type Pos,
-  checksumDatabase,
   formatFilename,
-  makeHeader,
 } from '../../../src/ltx/index.js';
 import { PosMismatchError } from '../../../src/backup/client.js';
+import { BASE_MS, History, chunks } from './history.js';
 import { FileBackupClient } from '../../../src/backup/file.js';
 import { RestoreError, restoreDatabase } from '../../../src/backup/restore.js';
 
 const PAGE = 512;
-const BASE_MS = Date.UTC(2025, 0, 1);
 
 const dirs: string[] = [];
 after(() => {
@@ -37,111 +32,13 @@ function tempDir(prefix = 'file-backup-'): string {
   return d;
 }
 
-/** A page whose bytes depend on its number and on `seed`. */
-function pageBytes(pgno: number, seed: number): Buffer {
-  const b = Buffer.alloc(PAGE);
-  for (let i = 0; i < PAGE; i++) b[i] = (i * 13 + pgno * 31 + seed * 7) & 0xff;
-  b.writeUInt32BE(pgno, 0);
-  b.writeUInt32BE(seed, 4);
-  return b;
-}
-
-/**
- * One database's history: the image after each TXID, built from page changes,
- * and LTX files for any TXID range of it (a snapshot when the range starts at 1).
- */
-class History {
-  /** images[t]: the database after TXID t; images[0] is the empty database. */
-  readonly images: Buffer[] = [Buffer.alloc(0)];
-  /** changed[t]: the pages TXID t wrote. */
-  private readonly changed: number[][] = [[]];
-
-  /** `salt` makes another history's pages differ; `baseMs` sets its commit times. */
-  constructor(
-    private readonly salt = 0,
-    private readonly baseMs = BASE_MS,
-  ) {}
-
-  get txid(): bigint {
-    return BigInt(this.images.length - 1);
-  }
-
-  /** Commits a transaction writing `pgnos`; the database is then `commit` pages long (grown pages must be written). */
-  commit(pgnos: number[], commit?: number): bigint {
-    const prev = this.images[this.images.length - 1];
-    const prevPages = prev.length / PAGE;
-    const pages = commit ?? prevPages;
-    for (let p = prevPages + 1; p <= pages; p++) assert.ok(pgnos.includes(p), `grown page ${p} must be written`);
-    const img = Buffer.alloc(pages * PAGE);
-    prev.copy(img, 0, 0, Math.min(prev.length, img.length));
-    const seed = this.images.length * 101 + this.salt;
-    for (const p of pgnos) {
-      assert.ok(p >= 1 && p <= pages);
-      pageBytes(p, seed).copy(img, (p - 1) * PAGE);
-    }
-    this.images.push(img);
-    this.changed.push([...pgnos]);
-    return this.txid;
-  }
-
-  image(t: bigint): Buffer {
-    return this.images[Number(t)];
-  }
-
-  checksum(t: bigint): bigint {
-    const img = this.image(t);
-    return checksumDatabase(PAGE, img.length / PAGE, (p) => img.subarray((p - 1) * PAGE, p * PAGE));
-  }
-
-  pos(t: bigint): Pos {
-    return { txid: t, postApplyChecksum: this.checksum(t) };
-  }
-
-  timestamp(t: bigint): number {
-    return this.baseMs + Number(t) * 1000;
-  }
-
-  /** The LTX file for TXIDs min..max, as a primary would write or compact it. */
-  file(min: bigint, max: bigint, compress = false): Buffer {
-    const img = this.image(max);
-    const commit = img.length / PAGE;
-    const snapshot = min === 1n;
-    let pgnos: number[];
-    if (snapshot) {
-      pgnos = Array.from({ length: commit }, (_, i) => i + 1);
-    } else {
-      const set = new Set<number>();
-      for (let t = Number(min); t <= Number(max); t++) for (const p of this.changed[t]) set.add(p);
-      pgnos = [...set].filter((p) => p <= commit).sort((a, b) => a - b);
-    }
-    const sink = new CollectSink();
-    const enc = new LTXEncoder(sink);
-    enc.encodeHeader(
-      makeHeader({
-        flags: compress ? HeaderFlagCompressLZ4 : 0,
-        pageSize: PAGE,
-        commit,
-        minTXID: min,
-        maxTXID: max,
-        timestamp: BigInt(this.timestamp(max)),
-        preApplyChecksum: snapshot ? 0n : this.checksum(min - 1n),
-        nodeID: 0x42n,
-      }),
-    );
-    for (const p of pgnos) enc.encodePage(p, img.subarray((p - 1) * PAGE, p * PAGE));
-    enc.setPostApplyChecksum(this.checksum(max));
-    enc.close();
-    return sink.bytes();
-  }
-}
-
 /**
  * Seven transactions of a database that grows, shrinks and grows again:
  * 1: pages 1-3; 2: page 2; 3: grows to 4; 4: page 3; 5: shrinks to 2;
  * 6: grows to 5; 7: pages 2 and 5.
  */
 function historyA(): History {
-  const h = new History(0);
+  const h = new History(PAGE, 0);
   h.commit([1, 2, 3], 3);
   h.commit([2]);
   h.commit([1, 4], 4);
@@ -154,15 +51,12 @@ function historyA(): History {
 
 /** Another history of nine transactions (different page contents, committed later). */
 function historyB(n = 9): History {
-  const h = new History(5000, BASE_MS + 3_600_000);
+  const h = new History(PAGE, 5000, BASE_MS + 3_600_000);
   h.commit([1, 2], 2);
   for (let i = 2; i <= n; i++) h.commit(i % 3 === 0 ? [1, i % 2 === 0 ? 2 : 3] : [2, 3], 3);
   return h;
 }
 
-async function* chunks(buf: Uint8Array, size = buf.length): AsyncIterable<Uint8Array> {
-  for (let off = 0; off < buf.length; off += size) yield buf.subarray(off, Math.min(off + size, buf.length));
-}
 
 /** As `chunks`, yielding to the event loop before every chunk (a slow upload). */
 async function* slowChunks(buf: Uint8Array, size: number): AsyncIterable<Uint8Array> {

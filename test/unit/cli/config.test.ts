@@ -88,11 +88,15 @@ log: {format: json, timestamp: true, debug: true}
     assert.throws(() => parseConfig(MINIMAL + 'proxy: {addr: ":8080", target: ":8081", db: x.db, max-lag: soon}\n'), /invalid value for proxy\.max-lag/);
   });
 
-  test('backup: off by default; type file needs a path', () => {
-    assert.deepEqual(parseConfig(MINIMAL).backup, { type: '', path: '' });
-    assert.deepEqual(parseConfig(MINIMAL + 'backup: {type: file, path: /var/backups/litefs}\n').backup, { type: 'file', path: '/var/backups/litefs' });
+  test('backup: off by default; type file needs a path, type s3 an s3:// URL', () => {
+    assert.deepEqual(parseConfig(MINIMAL).backup, { type: '', path: '', url: '' });
+    assert.deepEqual(parseConfig(MINIMAL + 'backup: {type: file, path: /var/backups/litefs}\n').backup, { type: 'file', path: '/var/backups/litefs', url: '' });
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /backup path required \(backup\.path\)/);
-    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: s3}\n'), /invalid value for backup\.type/);
+    assert.equal(parseConfig(MINIMAL + 'backup: {type: s3, url: "s3://bkt/litefs?region=auto"}\n').backup.url, 's3://bkt/litefs?region=auto');
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: s3}\n'), /backup url required/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: s3, url: "https://bkt"}\n'), /want s3:\/\/BUCKET/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file, path: /b, url: "s3://bkt"}\n'), /backup\.url is only for backup\.type s3/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: gcs}\n'), /invalid value for backup\.type/);
   });
 
   test('exec may be a single command string', () => {
@@ -106,7 +110,7 @@ log: {format: json, timestamp: true, debug: true}
 
   test('valid LiteFS keys that are not built yet stop start-up', () => {
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: litefs-cloud}\n'), /not supported yet: backup\.type litefs-cloud/);
-    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file, path: /b, url: "https://x"}\n'), /not supported yet: backup\.url/);
+    assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file, path: /b, cluster: c}\n'), /not supported yet: backup\.cluster/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: consul')), /lease\.consul\.url required/);
     assert.throws(() => parseConfig(MINIMAL.replace('type: static', 'type: etcd')), /lease\.etcd\.endpoints required/);
     assert.throws(

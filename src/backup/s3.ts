@@ -1,0 +1,177 @@
+/**
+ * `backup.type: s3`: the folder backend's layout (`<prefix><db>/<min>-<max>.ltx`)
+ * in an S3-compatible bucket (AWS, R2, Tigris, MinIO…), through the AWS SDK.
+ * `backup.url` is `s3://BUCKET[/PREFIX][?endpoint=URL&region=R&force-path-style=true]`;
+ * credentials come from the SDK's usual sources (AWS_ACCESS_KEY_ID and
+ * AWS_SECRET_ACCESS_KEY, a profile, an instance role), never from the URL.
+ * Objects are never removed or overwritten; a file is uploaded only after it
+ * has been verified in full and checked to continue the database's chain.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { type Pos, ZERO_POS, formatFilename, parseFilename, verifyFileSync } from '../ltx/index.js';
+import { type BackupClient, checkDatabaseName, checkJoinsChain } from './client.js';
+
+export class S3URLError extends Error {
+  override readonly name = 'S3URLError';
+}
+
+export interface S3Location {
+  readonly bucket: string;
+  /** '' or ending in '/'. */
+  readonly prefix: string;
+  readonly endpoint: string | undefined;
+  readonly region: string | undefined;
+  readonly forcePathStyle: boolean;
+}
+
+/** Parses `s3://BUCKET[/PREFIX][?endpoint=…&region=…&force-path-style=true]`. */
+export function parseS3URL(text: string): S3Location {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new S3URLError(`invalid backup.url ${JSON.stringify(text)}: want s3://BUCKET[/PREFIX]`);
+  }
+  if (url.protocol !== 's3:' || url.hostname === '') throw new S3URLError(`invalid backup.url ${JSON.stringify(text)}: want s3://BUCKET[/PREFIX]`);
+  const known = new Set(['endpoint', 'region', 'force-path-style']);
+  for (const key of url.searchParams.keys()) {
+    if (!known.has(key)) throw new S3URLError(`invalid backup.url: unknown parameter ${JSON.stringify(key)} (known: ${[...known].join(', ')})`);
+  }
+  const path = decodeURIComponent(url.pathname).replace(/^\/+/, '');
+  const style = url.searchParams.get('force-path-style');
+  if (style !== null && style !== 'true' && style !== 'false') throw new S3URLError('invalid backup.url: force-path-style is true or false');
+  return {
+    bucket: url.hostname,
+    prefix: path === '' || path.endsWith('/') ? path : `${path}/`,
+    endpoint: url.searchParams.get('endpoint') ?? undefined,
+    region: url.searchParams.get('region') ?? undefined,
+    forcePathStyle: style === 'true',
+  };
+}
+
+interface ObjectName {
+  readonly key: string;
+  readonly file: string;
+  readonly maxTXID: bigint;
+}
+
+export class S3BackupClient implements BackupClient {
+  private readonly s3: S3Client;
+  /** Positions of objects already verified (objects never change). */
+  private readonly verified = new Map<string, Pos>();
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly where: S3Location,
+    s3?: S3Client,
+  ) {
+    this.s3 =
+      s3 ??
+      new S3Client({
+        region: where.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
+        ...(where.endpoint === undefined ? {} : { endpoint: where.endpoint }),
+        forcePathStyle: where.forcePathStyle,
+        // No extra checksum headers or aws-chunked bodies: plain signed PUTs every S3-compatible store accepts.
+        requestChecksumCalculation: 'WHEN_REQUIRED',
+        responseChecksumValidation: 'WHEN_REQUIRED',
+      });
+  }
+
+  get url(): string {
+    return `s3://${this.where.bucket}/${this.where.prefix}`;
+  }
+
+  async posMap(): Promise<Map<string, Pos>> {
+    const newest = new Map<string, ObjectName>();
+    for (const o of await this.list(this.where.prefix)) {
+      const db = o.key.slice(this.where.prefix.length).split('/')[0]!;
+      const seen = newest.get(db);
+      if (seen === undefined || o.maxTXID > seen.maxTXID) newest.set(db, o);
+    }
+    const out = new Map<string, Pos>();
+    for (const [db, o] of newest) out.set(db, await this.positionOf(o));
+    return out;
+  }
+
+  /** The database's backup position: its object with the greatest max TXID, verified; zero when none. */
+  async position(name: string): Promise<Pos> {
+    let newest: ObjectName | undefined;
+    for (const o of await this.list(this.dbPrefix(name))) if (newest === undefined || o.maxTXID > newest.maxTXID) newest = o;
+    return newest === undefined ? ZERO_POS : this.positionOf(newest);
+  }
+
+  writeTx(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
+    const run = this.queue.then(() => this.write(name, body));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Copies every LTX object of `name` into `dir/name/` (for restore). Returns how many. */
+  async download(name: string, dir: string): Promise<number> {
+    const target = join(dir, name);
+    mkdirSync(target, { recursive: true });
+    const objects = await this.list(this.dbPrefix(name));
+    for (const o of objects) writeFileSync(join(target, o.file), await this.get(o.key));
+    return objects.length;
+  }
+
+  private async write(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
+    checkDatabaseName(name);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of body) chunks.push(chunk);
+    const bytes = Buffer.concat(chunks);
+    const { header, trailer } = verifyFileSync(bytes);
+    const at = await this.position(name);
+    checkJoinsChain(name, header, at);
+    const key = this.dbPrefix(name) + formatFilename(header.minTXID, header.maxTXID);
+    await this.s3.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
+    this.verified.set(key, { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum });
+    return header.maxTXID;
+  }
+
+  private dbPrefix(name: string): string {
+    return `${this.where.prefix}${name}/`;
+  }
+
+  private async positionOf(o: ObjectName): Promise<Pos> {
+    const known = this.verified.get(o.key);
+    if (known !== undefined) return known;
+    const summary = verifyFileSync(await this.get(o.key));
+    const pos = { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum };
+    this.verified.set(o.key, pos);
+    return pos;
+  }
+
+  /** Every LTX object under `prefix` (one database folder deep), all pages of the listing. */
+  private async list(prefix: string): Promise<ObjectName[]> {
+    const out: ObjectName[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: prefix, ContinuationToken: token }));
+      for (const item of page.Contents ?? []) {
+        const key = item.Key ?? '';
+        const rest = key.slice(this.where.prefix.length).split('/');
+        if (rest.length !== 2) continue;
+        try {
+          out.push({ key, file: rest[1]!, maxTXID: parseFilename(rest[1]!).maxTXID });
+        } catch {
+          // Not an LTX file: someone else's object.
+        }
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return out;
+  }
+
+  private async get(key: string): Promise<Uint8Array> {
+    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: key }));
+    if (res.Body === undefined) throw new Error(`s3://${this.where.bucket}/${key}: empty answer`);
+    return res.Body.transformToByteArray();
+  }
+
+  close(): void {
+    this.s3.destroy();
+  }
+}
