@@ -67,16 +67,14 @@ export class S3BackupClient implements BackupClient {
     private readonly where: S3Location,
     s3?: S3Client,
   ) {
-    this.s3 =
-      s3 ??
-      new S3Client({
+    this.s3 = s3 ?? quietly(() => new S3Client({
         region: where.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
         ...(where.endpoint === undefined ? {} : { endpoint: where.endpoint }),
         forcePathStyle: where.forcePathStyle,
         // No extra checksum headers or aws-chunked bodies: plain signed PUTs every S3-compatible store accepts.
         requestChecksumCalculation: 'WHEN_REQUIRED',
         responseChecksumValidation: 'WHEN_REQUIRED',
-      });
+      }));
   }
 
   get url(): string {
@@ -173,5 +171,24 @@ export class S3BackupClient implements BackupClient {
 
   close(): void {
     this.s3.destroy();
+  }
+}
+
+/**
+ * Makes the SDK client without its notice that SDK versions from 2027 on
+ * will need Node 22: the version this project pins runs on Node 20, and the
+ * notice would land in every user's log. (The SDK reads the variable once,
+ * when the first client is made; it is set back so the application exec'd
+ * later does not inherit it.)
+ */
+function quietly<T>(make: () => T): T {
+  const name = 'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED';
+  const saved = process.env[name];
+  process.env[name] = 'true';
+  try {
+    return make();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
   }
 }

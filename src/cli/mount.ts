@@ -29,7 +29,8 @@ import { ProxyServer, type ProxyOptions } from '../http/proxy/server.js';
 import { ApiServer } from '../http/server.js';
 import { loadClusterID } from '../node/cluster-id.js';
 import { formatHex16 } from '../ltx/index.js';
-import { BackupStreamer } from '../node/backup-streamer.js';
+import { BackupStreamer, type BackupReport } from '../node/backup-streamer.js';
+import { nodeMetrics, type NodeMetrics } from '../node/metrics.js';
 import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
 import { LeaseLoop } from '../node/lease-loop.js';
@@ -224,6 +225,7 @@ export async function runMount(argv: string[]): Promise<number> {
           changed: (ms) => node.changed(ms),
           compress: config.data.compress,
           log,
+          report: backupMetrics(nodeMetrics(register, false)),
           setHWM: (db, txid) => {
             try {
               channel.tell({ type: 'backupHWM', db, txid: txid === null ? null : formatHex16(txid) });
@@ -353,5 +355,14 @@ function proxyOptions(config: Config, log: (line: string) => void): ProxyOptions
     writes: (process.env['FLY_APP_NAME'] ?? '') !== '' ? 'fly-replay' : 'forward',
     debug: p.debug,
     log,
+  };
+}
+
+/** The backup loop's reports as litefs_backup_* metrics. */
+function backupMetrics(m: NodeMetrics): BackupReport {
+  return {
+    position: (db, txid) => m.backupTXID.set({ db }, Number(txid)),
+    uploaded: (db, kind) => m.backupUploadCount.inc({ db, kind }),
+    failed: () => m.backupErrorCount.inc(),
   };
 }

@@ -34,6 +34,16 @@ export interface BackupStreamerOptions {
    * primary).
    */
   readonly setHWM?: (db: string, txid: bigint | null) => void;
+  /** What the loop reports for metrics (node/metrics.ts litefs_backup_*). */
+  readonly report?: BackupReport;
+}
+
+export interface BackupReport {
+  /** The backup holds `db` up to `txid`. */
+  position(db: string, txid: bigint): void;
+  uploaded(db: string, kind: 'incremental' | 'snapshot'): void;
+  /** A pass failed; it is retried. */
+  failed(): void;
 }
 
 /** Most LTX files compacted into one upload. */
@@ -66,6 +76,7 @@ export class BackupStreamer {
       try {
         await this.syncAll(signal);
       } catch (err) {
+        this.o.report?.failed();
         this.o.log(`backup: ${this.o.client.url}: ${message(err)}; retrying`);
         this.remote = undefined;
         await sleep(delayMs, signal);
@@ -95,6 +106,7 @@ export class BackupStreamer {
   }
 
   private setHWM(db: string, txid: bigint | null): void {
+    if (txid !== null) this.o.report?.position(db, txid);
     if (this.hwmSent.has(db) && this.hwmSent.get(db) === txid) return;
     this.hwmSent.set(db, txid);
     this.o.setHWM?.(db, txid);
@@ -117,6 +129,7 @@ export class BackupStreamer {
     let pos: Pos;
     try {
       pos = files === undefined ? await this.uploadSnapshot(db, signal) : await this.uploadCompacted(db, files);
+      this.o.report?.uploaded(db, files === undefined ? 'snapshot' : 'incremental');
     } catch (err) {
       if (!(err instanceof PosMismatchError)) throw err;
       // The backup moved under us (another writer?): read its positions again next time.
@@ -228,7 +241,9 @@ class Pipe {
   }
 }
 
+/** Resolves after `ms`, or at once when `signal` is (or becomes) aborted. */
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done(): void {

@@ -20,6 +20,12 @@ export interface NodeMetrics {
   readonly quarantineCount: Counter<'db'>;
   /** Primary/replica transitions, by the role entered and why. */
   readonly roleChangeCount: Counter<'role' | 'reason'>;
+  /** The TXID the backup holds of each database, as this node last uploaded or read it. */
+  readonly backupTXID: Gauge<'db'>;
+  /** Files uploaded to the backup, by kind (`incremental`: compacted new files; `snapshot`). */
+  readonly backupUploadCount: Counter<'db' | 'kind'>;
+  /** Backup passes that failed (the backup unreachable or refusing); each is retried. */
+  readonly backupErrorCount: Counter;
 }
 
 function gauge<L extends string>(registry: Registry, name: string, help: string, labelNames: readonly L[] = []): Gauge<L> {
@@ -45,5 +51,8 @@ export function nodeMetrics(registry: Registry, withDefaults = true): NodeMetric
     dbLagSeconds: gauge(registry, 'litefs_db_lag_seconds', 'Latency between generating an LTX file on the primary and applying it on the replica.', ['db']),
     quarantineCount: counter(registry, 'litefs_quarantine_count', 'Local data copied aside before a snapshot replaced it.', ['db']),
     roleChangeCount: counter(registry, 'litefs_role_change_count', 'Changes of this node between primary and replica, by reason.', ['role', 'reason']),
+    backupTXID: gauge(registry, 'litefs_backup_txid', 'Transaction ID the backup holds, as this node last uploaded or read it.', ['db']),
+    backupUploadCount: counter(registry, 'litefs_backup_upload_count', 'Files uploaded to the backup, by kind.', ['db', 'kind']),
+    backupErrorCount: counter(registry, 'litefs_backup_error_count', 'Backup passes that failed and were retried.', []),
   };
 }

@@ -81,6 +81,10 @@ describe('litefs mount: backups to a folder, restore to any upload point', { ski
       const check = expectSuccess('restored', await runSqlite3(out, 'SELECT count(*) FROM t; PRAGMA integrity_check;')).trim();
       assert.equal(check, `${p.rows}\nok`, `restore at TXID ${p.txid}`);
     }
+    const metrics = await (await fetch(`${daemon.httpURL}/metrics`)).text();
+    assert.match(metrics, new RegExp(`litefs_backup_txid\\{db="${DB}"\\} ${Number(BigInt('0x' + points.at(-1)!.txid))}\\n`));
+    assert.match(metrics, new RegExp(`litefs_backup_upload_count\\{db="${DB}",kind="snapshot"\\} 1\\n`));
+    assert.match(metrics, new RegExp(`litefs_backup_upload_count\\{db="${DB}",kind="incremental"\\} [1-9]`));
     const latest = join(work, 'latest.db');
     await restore([], latest);
     const exported = Buffer.from(await (await fetch(`${daemon.httpURL}/export?name=${DB}`)).arrayBuffer());
