@@ -4,7 +4,8 @@
 # in demo/data, mount at demo/mnt, static lease) and a replica that follows
 # it (etc/litefs-demo-replica.yml: demo/replica-mnt), writes a demo database
 # through the primary's mount with the sqlite3 CLI, reads it on the replica,
-# shows the LTX files each commit produced, and unmounts both. Needs root
+# shows the LTX files each commit produced, restores the database from the
+# backup folder the primary uploads to (demo/backup), and unmounts both. Needs root
 # (FUSE) and sqlite3. Running it again continues the same database: its
 # position survives restarts.
 set -euo pipefail
@@ -19,7 +20,8 @@ fi
 
 mkdir -p demo
 echo "== litefs mount -config etc/litefs-demo.yml"
-litefs mount -config etc/litefs-demo.yml > demo/mount.log 2>&1 &
+# Not through the litefs() function: $! must be node's own PID, so that the SIGTERM in cleanup reaches it.
+node dist/src/cli/main.js mount -config etc/litefs-demo.yml > demo/mount.log 2>&1 &
 daemon=$!
 replica=""
 cleanup() {
@@ -64,7 +66,7 @@ litefs ltx verify "$last" && litefs ltx dump "$last"
 
 echo
 echo "== a replica: litefs mount -config etc/litefs-demo-replica.yml (follows http://localhost:20202)"
-litefs mount -config etc/litefs-demo-replica.yml > demo/replica.log 2>&1 &
+node dist/src/cli/main.js mount -config etc/litefs-demo-replica.yml > demo/replica.log 2>&1 &
 replica=$!
 for _ in $(seq 300); do
   [ "$(cat demo/replica-mnt/demo.db-pos 2>/dev/null)" = "$(cat demo/mnt/demo.db-pos)" ] && break
@@ -77,6 +79,17 @@ sqlite3 demo/replica-mnt/demo.db "SELECT 'rows on the replica: ' || count(*) FRO
 echo "a write on the replica is refused:"
 sqlite3 demo/replica-mnt/demo.db "INSERT INTO visits (at) VALUES ('x');" 2>&1 || true
 
+echo
+echo "== the backup (etc/litefs-demo.yml backup: demo/backup): litefs restore"
+rm -f demo/restored.db
+want=$(cut -c1-16 demo/mnt/demo.db-pos)
+for _ in $(seq 100); do
+  ls demo/backup/demo.db/*-"$want".ltx >/dev/null 2>&1 && break
+  sleep 0.1
+done
+litefs restore -path demo/backup -db demo.db -o demo/restored.db
+sqlite3 demo/restored.db "SELECT 'rows in the restored copy: ' || count(*) FROM visits;"
+
 cleanup
 trap - EXIT
 echo
@@ -85,4 +98,5 @@ echo "  node dist/src/cli/main.js mount -config etc/litefs-demo-replica.yml &  #
 echo "  node dist/src/cli/main.js mount -config etc/litefs-demo.yml &    # mount it again"
 echo "  sqlite3 demo/mnt/demo.db 'SELECT * FROM visits'                  # read through the mount"
 echo "  ls demo/data/dbs/demo.db/ltx; node dist/src/cli/main.js ltx dump <file>"
+echo "  node dist/src/cli/main.js restore -path demo/backup -db demo.db -txid <TXID> -o /tmp/old.db  # a past state"
 echo "  kill %1                                                          # SIGTERM unmounts"
