@@ -73,8 +73,9 @@ export class BackupStreamer {
         await this.changed(delayMs, signal);
         continue;
       }
+      let more: boolean;
       try {
-        await this.syncAll(signal);
+        more = await this.syncAll(signal);
       } catch (err) {
         this.o.report?.failed();
         this.o.log(`backup: ${this.o.client.url}: ${message(err)}; retrying`);
@@ -82,6 +83,8 @@ export class BackupStreamer {
         await sleep(delayMs, signal);
         continue;
       }
+      // A database with more files than one upload takes goes on at once: a busy primary is never left behind.
+      if (more) continue;
       // Wake for the next commit (or the periodic full sync), then wait a little so one upload carries many.
       await this.changed(this.o.fullSyncMs ?? DEFAULT_FULL_SYNC_MS, signal);
       await sleep(delayMs, signal);
@@ -92,17 +95,19 @@ export class BackupStreamer {
     return Promise.race([this.o.changed(ms), sleep(ms, signal)]);
   }
 
-  /** One pass over every database (also for tests). */
-  async syncAll(signal: AbortSignal): Promise<void> {
+  /** One pass over every database (also for tests); true when a database had more files than one upload takes. */
+  async syncAll(signal: AbortSignal): Promise<boolean> {
     if (this.remote === undefined || Date.now() >= this.fullSyncAt) {
       this.remote = await this.o.client.posMap();
       this.fullSyncAt = Date.now() + (this.o.fullSyncMs ?? DEFAULT_FULL_SYNC_MS);
     }
+    let more = false;
     for (const db of this.o.source.databaseNames()) {
-      if (signal.aborted || !this.o.isPrimary()) return;
+      if (signal.aborted || !this.o.isPrimary()) return false;
       this.setHWM(db, this.remote.get(db)?.txid ?? 0n);
-      await this.syncDatabase(db, this.remote, signal);
+      if (await this.syncDatabase(db, this.remote, signal)) more = true;
     }
+    return more;
   }
 
   private setHWM(db: string, txid: bigint | null): void {
@@ -112,18 +117,19 @@ export class BackupStreamer {
     this.o.setHWM?.(db, txid);
   }
 
-  private async syncDatabase(db: string, remote: Map<string, Pos>, signal: AbortSignal): Promise<void> {
+  /** Uploads what the backup lacks of `db`; true when one upload could not take it all. */
+  private async syncDatabase(db: string, remote: Map<string, Pos>, signal: AbortSignal): Promise<boolean> {
     const local = this.o.source.position(db);
-    if (local === undefined || local.txid === 0n) return;
+    if (local === undefined || local.txid === 0n) return false;
     const at = remote.get(db) ?? ZERO_POS;
     if (at.txid === local.txid) {
       if (at.postApplyChecksum === local.postApplyChecksum) this.reported.delete(db);
       else this.report(db, 'diverged', `the backup holds another history at the same TXID (backup ${formatPos(at)}, local ${formatPos(local)}); it is re-based once this node commits again`);
-      return;
+      return false;
     }
     if (at.txid > local.txid) {
       this.report(db, 'ahead', `the backup is ahead of this node (backup ${formatPos(at)}, local ${formatPos(local)}); local data is kept and the backup re-based once this node is ahead`);
-      return;
+      return false;
     }
     const files = at.txid === 0n ? undefined : await this.readFiles(db, at, local.txid);
     let pos: Pos;
@@ -135,11 +141,12 @@ export class BackupStreamer {
       // The backup moved under us (another writer?): read its positions again next time.
       this.remote = undefined;
       this.report(db, 'mismatch', message(err));
-      return;
+      return false;
     }
     remote.set(db, pos);
     this.setHWM(db, pos.txid);
     this.reported.delete(db);
+    return pos.txid < local.txid;
   }
 
   /**

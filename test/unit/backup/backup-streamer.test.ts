@@ -283,6 +283,17 @@ describe('BackupStreamer', () => {
     assert.equal(source.snapshots, 2);
   });
 
+  test('more new files than one upload takes (256): the pass says so, and the next goes on from there', async () => {
+    const { root, source, streamer, signal } = setup();
+    const h = firstThree(source, 'db');
+    await streamer.syncAll(signal);
+    for (let i = 0; i < 300; i++) source.commit('db', [1 + (i % 4)]);
+    assert.equal(await streamer.syncAll(signal), true, 'more remain after 256');
+    assert.equal(await streamer.syncAll(signal), false, 'caught up');
+    assert.deepEqual(ls(join(root, 'db')), [name(1n, 3n), name(4n, 259n), name(260n, 303n)]);
+    assert.ok(restored(root, 'db', 303n).equals(h.image(303n)));
+  });
+
   test('a missing local file in the range makes it send a snapshot instead', async () => {
     const { root, source, streamer, signal, logs } = setup();
     const h = firstThree(source, 'db');
