@@ -10,7 +10,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { type Pos, ZERO_POS, formatFilename, parseFilename, verifyFileSync } from '../ltx/index.js';
+import { type Pos, ZERO_POS, formatFilename, formatHex16, parseFilename, verifyFileSync } from '../ltx/index.js';
 import { type BackupClient, checkDatabaseName, checkJoinsChain } from './client.js';
 
 export class S3URLError extends Error {
@@ -61,6 +61,8 @@ export class S3BackupClient implements BackupClient {
   private readonly s3: S3Client;
   /** Positions of objects already verified (objects never change). */
   private readonly verified = new Map<string, Pos>();
+  /** Each database's newest object as last seen (position() lists only what came after it). */
+  private readonly newest = new Map<string, ObjectName>();
   private queue: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -82,22 +84,32 @@ export class S3BackupClient implements BackupClient {
   }
 
   async posMap(): Promise<Map<string, Pos>> {
-    const newest = new Map<string, ObjectName>();
-    for (const o of await this.list(this.where.prefix)) {
-      const db = o.key.slice(this.where.prefix.length).split('/')[0]!;
-      const seen = newest.get(db);
-      if (seen === undefined || o.maxTXID > seen.maxTXID) newest.set(db, o);
-    }
     const out = new Map<string, Pos>();
-    for (const [db, o] of newest) out.set(db, await this.positionOf(o));
+    for (const db of await this.databases()) {
+      const pos = await this.position(db);
+      if (pos.txid !== 0n) out.set(db, pos);
+    }
     return out;
   }
 
-  /** The database's backup position: its object with the greatest max TXID, verified; zero when none. */
+  /**
+   * The database's backup position: its object with the greatest max TXID,
+   * verified; zero when none. A backup gains an object a second or so, so
+   * only the first look lists all of a database's objects; later ones list
+   * the keys after the newest seen (they sort by min TXID) and the
+   * snapshots (`…0001-…`, which sort first), two short listings.
+   */
   async position(name: string): Promise<Pos> {
+    const known = this.newest.get(name);
+    const candidates =
+      known === undefined
+        ? await this.list(this.dbPrefix(name))
+        : [known, ...(await this.list(this.dbPrefix(name), known.key)), ...(await this.list(`${this.dbPrefix(name)}${formatHex16(1n)}-`))];
     let newest: ObjectName | undefined;
-    for (const o of await this.list(this.dbPrefix(name))) if (newest === undefined || o.maxTXID > newest.maxTXID) newest = o;
-    return newest === undefined ? ZERO_POS : this.positionOf(newest);
+    for (const o of candidates) if (newest === undefined || o.maxTXID > newest.maxTXID) newest = o;
+    if (newest === undefined) return ZERO_POS;
+    this.newest.set(name, newest);
+    return this.positionOf(newest);
   }
 
   writeTx(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
@@ -126,6 +138,7 @@ export class S3BackupClient implements BackupClient {
     const key = this.dbPrefix(name) + formatFilename(header.minTXID, header.maxTXID);
     await this.s3.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
     this.verified.set(key, { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum });
+    this.newest.set(name, { key, file: formatFilename(header.minTXID, header.maxTXID), maxTXID: header.maxTXID });
     return header.maxTXID;
   }
 
@@ -142,12 +155,29 @@ export class S3BackupClient implements BackupClient {
     return pos;
   }
 
-  /** Every LTX object under `prefix` (one database folder deep), all pages of the listing. */
-  private async list(prefix: string): Promise<ObjectName[]> {
+  /** The databases the backup holds: the "folders" under the prefix. */
+  private async databases(): Promise<string[]> {
+    const out: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: this.where.prefix, Delimiter: '/', ContinuationToken: token }));
+      for (const p of page.CommonPrefixes ?? []) {
+        const db = (p.Prefix ?? '').slice(this.where.prefix.length).replace(/\/$/, '');
+        if (db !== '') out.push(db);
+      }
+      token = page.IsTruncated === true ? page.NextContinuationToken : undefined;
+    } while (token !== undefined);
+    return out;
+  }
+
+  /** Every LTX object under `prefix` (a database's, or part of one), after `startAfter` if given, all pages of the listing. */
+  private async list(prefix: string, startAfter?: string): Promise<ObjectName[]> {
     const out: ObjectName[] = [];
     let token: string | undefined;
     do {
-      const page = await this.s3.send(new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: prefix, ContinuationToken: token }));
+      const page = await this.s3.send(
+        new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: prefix, ContinuationToken: token, ...(startAfter === undefined ? {} : { StartAfter: startAfter }) }),
+      );
       for (const item of page.Contents ?? []) {
         const key = item.Key ?? '';
         const rest = key.slice(this.where.prefix.length).split('/');

@@ -5,8 +5,8 @@ import type { AddressInfo } from 'node:net';
  * An S3 stand-in for tests: no S3-compatible server is packaged for Debian
  * (MinIO, moto and the like are not), so this implements, path-style and in
  * memory, the three calls litefs-ts makes: PutObject, GetObject and
- * ListObjectsV2 (with pagination). Signatures are not checked; the AWS SDK
- * on the other side is the real one.
+ * ListObjectsV2 (prefix, delimiter, start-after, pagination). Signatures are
+ * not checked; the AWS SDK on the other side is the real one.
  */
 export class S3Standin {
   readonly objects = new Map<string, Buffer>();
@@ -64,12 +64,24 @@ export class S3Standin {
       res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': body.length, etag: '"standin"' }).end(body);
     } else if (req.method === 'GET' && url.searchParams.get('list-type') === '2') {
       const prefix = url.searchParams.get('prefix') ?? '';
-      const all = this.keys(bucket, prefix);
+      const startAfter = url.searchParams.get('start-after') ?? '';
+      const delimiter = url.searchParams.get('delimiter') ?? '';
+      // Keys, and the common prefixes the delimiter rolls keys up into, in one sorted list (S3 pages through both).
+      const entries: { key: string; common: boolean }[] = [];
+      for (const key of this.keys(bucket, prefix).filter((k) => k > startAfter)) {
+        const cut = delimiter === '' ? -1 : key.indexOf(delimiter, prefix.length);
+        if (cut < 0) entries.push({ key, common: false });
+        else if (entries.at(-1)?.key !== key.slice(0, cut + 1)) entries.push({ key: key.slice(0, cut + 1), common: true });
+      }
       const from = Number(url.searchParams.get('continuation-token') ?? '0');
-      const page = all.slice(from, from + this.pageSize);
-      const truncated = from + page.length < all.length;
+      const page = entries.slice(from, from + this.pageSize);
+      const truncated = from + page.length < entries.length;
       const contents = page
-        .map((k) => `<Contents><Key>${escape(k)}</Key><Size>${this.objects.get(`${bucket}/${k}`)!.length}</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"standin"</ETag><StorageClass>STANDARD</StorageClass></Contents>`)
+        .map((e) =>
+          e.common
+            ? `<CommonPrefixes><Prefix>${escape(e.key)}</Prefix></CommonPrefixes>`
+            : `<Contents><Key>${escape(e.key)}</Key><Size>${this.objects.get(`${bucket}/${e.key}`)!.length}</Size><LastModified>2026-01-01T00:00:00.000Z</LastModified><ETag>"standin"</ETag><StorageClass>STANDARD</StorageClass></Contents>`,
+        )
         .join('');
       xml(
         res,

@@ -79,6 +79,25 @@ describe('S3BackupClient', () => {
     assert.deepEqual(s3.keys('bkt', 'chain/').slice(0, 2), ['chain/a.db/0000000000000001-0000000000000003.ltx', 'chain/a.db/0000000000000004-0000000000000004.ltx']);
   });
 
+  test('after the first look a position lists only newer keys and the snapshots; a re-base by another writer is seen', async () => {
+    const h = history();
+    const writer = client('lists');
+    await writer.writeTx('a.db', chunks(h.file(1n, 3n)));
+    for (let t = 4n; t <= 10n; t++) await writer.writeTx('a.db', chunks(h.file(t, t)));
+    await writer.writeTx('b.db', chunks(h.file(1n, 3n)));
+    const reader = client('lists');
+    assert.deepEqual(await reader.posMap(), new Map([['a.db', h.pos(10n)], ['b.db', h.pos(3n)]]));
+    s3.requests.length = 0;
+    assert.deepEqual(await reader.position('a.db'), h.pos(10n));
+    const lists = s3.requests.filter((r) => r.includes('list-type=2'));
+    assert.ok(lists.length <= 2 && lists.every((r) => /start-after=|prefix=lists%2Fa\.db%2F0000000000000001-/.test(r)), lists.join('\n'));
+    // Another writer re-bases a.db with a snapshot further on: the reader's short listings find it.
+    const more = history();
+    for (let i = 0; i < 5; i++) more.commit([2]);
+    await client('lists').writeTx('a.db', chunks(more.file(1n, 15n)));
+    assert.deepEqual(await reader.position('a.db'), more.pos(15n));
+  });
+
   test('a file that does not continue the chain is refused with the backup position, and nothing is stored', async () => {
     const c = client('gap');
     const h = history();
