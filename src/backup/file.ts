@@ -7,6 +7,7 @@
  * renamed, the folder fsynced.
  */
 import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { type Pos, ZERO_POS, formatFilename, parseFilename, posEqual, verifyFileSync } from '../ltx/index.js';
@@ -16,6 +17,14 @@ export class FileBackupClient implements BackupClient {
   readonly root: string;
   /** One write at a time: a chain check and its rename must not interleave. */
   private queue: Promise<unknown> = Promise.resolve();
+  /**
+   * Each database's position as this client last found or wrote it, so an
+   * upload need not list a folder that gains a file a second (only the
+   * uploading primary writes: posMap, every 10 s, looks again).
+   */
+  private readonly known = new Map<string, Pos>();
+  /** Positions of files already verified, by path (files never change). */
+  private readonly verified = new Map<string, Pos>();
 
   constructor(path: string) {
     this.root = isAbsolute(path) ? path : resolve(path);
@@ -28,9 +37,10 @@ export class FileBackupClient implements BackupClient {
 
   async posMap(): Promise<Map<string, Pos>> {
     const out = new Map<string, Pos>();
-    for (const entry of readdirSync(this.root, { withFileTypes: true })) {
+    for (const entry of await readdir(this.root, { withFileTypes: true })) {
       if (!entry.isDirectory()) continue;
-      const pos = this.position(entry.name);
+      const pos = this.positionIn(await readdir(join(this.root, entry.name)), entry.name);
+      this.known.set(entry.name, pos);
       if (pos.txid !== 0n) out.set(entry.name, pos);
     }
     return out;
@@ -42,15 +52,30 @@ export class FileBackupClient implements BackupClient {
    * `1-N` sorts before the older chain's files.)
    */
   position(name: string): Pos {
+    return this.positionIn(ltxNames(join(this.root, name)), name);
+  }
+
+  private positionIn(files: readonly string[], name: string): Pos {
     let newest: string | undefined;
     let newestTXID = 0n;
-    for (const file of ltxNames(join(this.root, name))) {
-      const { maxTXID } = parseFilename(file);
+    for (const file of files) {
+      let maxTXID: bigint;
+      try {
+        maxTXID = parseFilename(file).maxTXID;
+      } catch {
+        continue;
+      }
       if (maxTXID > newestTXID) [newest, newestTXID] = [file, maxTXID];
     }
     if (newest === undefined) return ZERO_POS;
-    const summary = verifyFileSync(join(this.root, name, newest));
-    return { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum };
+    const path = join(this.root, name, newest);
+    let pos = this.verified.get(path);
+    if (pos === undefined) {
+      const summary = verifyFileSync(path);
+      pos = { txid: summary.header.maxTXID, postApplyChecksum: summary.trailer.postApplyChecksum };
+      this.verified.set(path, pos);
+    }
+    return pos;
   }
 
   writeTx(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
@@ -75,13 +100,21 @@ export class FileBackupClient implements BackupClient {
     }
     closeSync(fd);
     try {
-      const { header } = verifyFileSync(tmp);
-      const at = this.position(name);
+      const { header, trailer } = verifyFileSync(tmp);
+      const at = this.known.get(name) ?? this.position(name);
       checkJoinsChain(name, header, at);
-      renameSync(tmp, join(dir, formatFilename(header.minTXID, header.maxTXID)));
+      const file = join(dir, formatFilename(header.minTXID, header.maxTXID));
+      renameSync(tmp, file);
       fsyncDir(dir);
       if (posEqual(at, ZERO_POS)) fsyncDir(this.root);
+      const pos = { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum };
+      this.known.set(name, pos);
+      this.verified.set(file, pos);
       return header.maxTXID;
+    } catch (err) {
+      // Whatever went wrong, look at the folder again next time.
+      this.known.delete(name);
+      throw err;
     } finally {
       rmSync(tmp, { force: true });
     }
