@@ -7,7 +7,7 @@
  */
 import { closeSync, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { BufferedSink, type ByteSink, type Header, compact, decodeDatabaseTo, formatHex16, parseFilename, verifyFileSync } from '../ltx/index.js';
+import { BufferedSink, type ByteSink, compact, decodeDatabaseTo, formatHex16, parseFilename, verifyFileSync } from '../ltx/index.js';
 import { ltxNames } from './file.js';
 
 export interface RestoreTarget {
@@ -43,10 +43,9 @@ interface BackupFile {
  */
 export function restoreDatabase(root: string, db: string, target: RestoreTarget, out: string): Restored {
   const dir = join(root, db);
-  const files: BackupFile[] = ltxNames(dir).map((name) => ({ name, ...parseFilename(name) }));
-  if (files.length === 0) throw new RestoreError(`no backup of ${db} in ${root}`);
-  const end = pickEnd(dir, files, target);
-  const chain = chainTo(files, end);
+  const names = ltxNames(dir);
+  if (names.length === 0) throw new RestoreError(`no backup of ${db} in ${root}`);
+  const chain = planRestore(names, target, (name) => Number(verifyFileSync(join(dir, name)).header.timestamp)).map((name) => ({ name, ...parseFilename(name) }));
   const snapshot = `${out}.ltx.tmp`;
   const image = `${out}.tmp`;
   try {
@@ -80,8 +79,20 @@ function writeFile<T>(path: string, fill: (sink: ByteSink) => T): T {
   }
 }
 
+/**
+ * The backup files a restore to `target` reads, oldest first: the newest
+ * snapshot at or before it and the files from there on. `timestampOf(name)`
+ * (a file's commit time) is asked only for a target time. Pure: a remote
+ * backup downloads just these.
+ */
+export function planRestore(names: readonly string[], target: RestoreTarget, timestampOf: (name: string) => number): string[] {
+  const files: BackupFile[] = names.map((name) => ({ name, ...parseFilename(name) }));
+  if (files.length === 0) throw new RestoreError('the backup holds no files of this database');
+  return chainTo(files, pickEnd(files, target, timestampOf)).map((f) => f.name);
+}
+
 /** The file whose max TXID is the restore point. */
-function pickEnd(dir: string, files: readonly BackupFile[], target: RestoreTarget): BackupFile {
+function pickEnd(files: readonly BackupFile[], target: RestoreTarget, timestampOf: (name: string) => number): BackupFile {
   if (target.txid !== undefined) {
     const end = files.find((f) => f.maxTXID === target.txid);
     if (end === undefined) {
@@ -93,7 +104,7 @@ function pickEnd(dir: string, files: readonly BackupFile[], target: RestoreTarge
   if (target.timestampMs !== undefined) {
     // Newest first: the first file committed at or before the time is the point.
     for (const f of [...files].sort((a, b) => (a.maxTXID < b.maxTXID ? 1 : -1))) {
-      if (Number(headerOf(dir, f).timestamp) <= target.timestampMs) return f;
+      if (timestampOf(f.name) <= target.timestampMs) return f;
     }
     throw new RestoreError(`the backup holds nothing committed at or before ${new Date(target.timestampMs).toISOString()}`);
   }
@@ -118,10 +129,6 @@ function chainTo(files: readonly BackupFile[], end: BackupFile): BackupFile[] {
     if (at === end.maxTXID) return chain;
   }
   throw new RestoreError(`no snapshot with a contiguous chain of files up to TXID ${formatHex16(end.maxTXID)} in the backup`);
-}
-
-function headerOf(dir: string, f: BackupFile): Header {
-  return verifyFileSync(join(dir, f.name)).header;
 }
 
 function summarize(items: readonly string[]): string {

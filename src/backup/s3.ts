@@ -118,13 +118,18 @@ export class S3BackupClient implements BackupClient {
     return run;
   }
 
-  /** Copies every LTX object of `name` into `dir/name/` (for restore). Returns how many. */
-  async download(name: string, dir: string): Promise<number> {
+  /** The names of the database's LTX objects. */
+  async files(name: string): Promise<string[]> {
+    return (await this.list(this.dbPrefix(name))).map((o) => o.file);
+  }
+
+  /** Copies the named LTX objects of `name` (default: all) into `dir/name/` (for restore). Returns how many. */
+  async download(name: string, dir: string, only?: readonly string[]): Promise<number> {
     const target = join(dir, name);
     mkdirSync(target, { recursive: true });
-    const objects = await this.list(this.dbPrefix(name));
-    for (const o of objects) writeFileSync(join(target, o.file), await this.get(o.key));
-    return objects.length;
+    const files = only ?? (await this.files(name));
+    for (const file of files) writeFileSync(join(target, file), await this.get(this.dbPrefix(name) + file));
+    return files.length;
   }
 
   private async write(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {

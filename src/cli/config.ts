@@ -34,7 +34,13 @@ export interface Config {
   readonly fuse: { readonly dir: string; readonly allowOther: boolean; readonly debug: boolean };
   readonly http: { readonly addr: string; readonly snapshotTimeoutMs: number };
   /** Backups of the primary's LTX files; on only when `type` is set (ref §11). */
-  readonly backup: { readonly type: '' | 'file' | 's3' | 'litefs-cloud'; readonly path: string; readonly url: string };
+  readonly backup: {
+    readonly type: '' | 'file' | 's3' | 'litefs-cloud';
+    readonly path: string;
+    readonly url: string;
+    /** A fresh snapshot upload at least this often, bounding what a restore replays; 0 = never (our addition). */
+    readonly snapshotIntervalMs: number;
+  };
   /** The HTTP proxy in front of the application; on only when `target` is set (ref §12.6). */
   readonly proxy: {
     readonly addr: string;
@@ -139,6 +145,7 @@ const SCHEMA: Section = {
   backup: {
     type: yes('string', ['file', 's3', 'litefs-cloud']),
     path: yes('string'),
+    'snapshot-interval': yes('duration'),
     url: yes('string'),
     cluster: later('string'),
     'auth-token': later('string'),
@@ -251,7 +258,12 @@ function build(v: Map<string, Value>): Config {
     },
     fuse: { dir: str('fuse.dir', '/litefs'), allowOther: bool('fuse.allow-other', false), debug: bool('fuse.debug', false) },
     http: { addr: str('http.addr', ':20202'), snapshotTimeoutMs: num('http.snapshot-timeout', 0) },
-    backup: { type: str('backup.type', '') as Config['backup']['type'], path: str('backup.path', ''), url: str('backup.url', '') },
+    backup: {
+      type: str('backup.type', '') as Config['backup']['type'],
+      path: str('backup.path', ''),
+      url: str('backup.url', ''),
+      snapshotIntervalMs: num('backup.snapshot-interval', 24 * 3_600_000),
+    },
     proxy: {
       addr: str('proxy.addr', ''),
       target: str('proxy.target', ''),

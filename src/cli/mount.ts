@@ -224,6 +224,7 @@ export async function runMount(argv: string[]): Promise<number> {
           isPrimary: () => node.role === 'primary',
           changed: (ms) => node.changed(ms),
           compress: config.data.compress,
+          snapshotIntervalMs: config.backup.snapshotIntervalMs,
           log,
           report: backupMetrics(nodeMetrics(register, false)),
           setHWM: (db, txid) => {

@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { restoreDatabase, type Restored, type RestoreTarget } from '../backup/restore.js';
+import { planRestore, restoreDatabase, type Restored, type RestoreTarget } from '../backup/restore.js';
 import { S3BackupClient, parseS3URL } from '../backup/s3.js';
 import { formatHex16, formatTimestamp, parseTXID, parseTimestamp } from '../ltx/index.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
@@ -46,13 +46,20 @@ export async function runRestore(argv: string[]): Promise<number> {
   return 0;
 }
 
-/** Downloads the database's objects into a temporary folder and restores from there. */
+/**
+ * Downloads the objects the restore reads (for a TXID or the newest: the
+ * newest snapshot before it and the files after; for a time: all, whose
+ * commit times are inside them) into a temporary folder, and restores from
+ * there.
+ */
 async function restoreFromS3(url: string, db: string, target: RestoreTarget, out: string): Promise<Restored> {
   const client = new S3BackupClient(parseS3URL(url));
   const dir = mkdtempSync(join(tmpdir(), 'litefs-restore-'));
   try {
-    const count = await client.download(db, dir);
-    if (count === 0) throw new Error(`no backup of ${db} in ${url}`);
+    const names = await client.files(db);
+    if (names.length === 0) throw new Error(`no backup of ${db} in ${url}`);
+    const needed = target.timestampMs === undefined ? planRestore(names, target, () => 0) : names;
+    await client.download(db, dir, needed);
     return restoreDatabase(dir, db, target, out);
   } finally {
     client.close();

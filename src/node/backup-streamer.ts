@@ -29,6 +29,14 @@ export interface BackupStreamerOptions {
   /** How often the backup's positions are read again (LiteFS: 10 s). */
   readonly fullSyncMs?: number;
   /**
+   * A snapshot instead of the new files once this long has passed since the
+   * database's last snapshot upload (or since this node started uploading),
+   * so a restore never replays more than that much history. 0: never.
+   */
+  readonly snapshotIntervalMs?: number;
+  /** The clock for snapshot intervals (tests). */
+  readonly now?: () => number;
+  /**
    * Tells the store how far the backup holds a database, so retention keeps
    * the files it lacks (null: no constraint; sent when this node stops being
    * primary).
@@ -59,6 +67,8 @@ export class BackupStreamer {
   private readonly reported = new Map<string, string>();
   /** The high-water marks last given to the store. */
   private readonly hwmSent = new Map<string, bigint | null>();
+  /** When each database's chain in the backup last started from a snapshot (this node's upload, or when it began uploading). */
+  private readonly snapshotAt = new Map<string, number>();
 
   constructor(private readonly o: BackupStreamerOptions) {}
 
@@ -131,10 +141,15 @@ export class BackupStreamer {
       this.report(db, 'ahead', `the backup is ahead of this node (backup ${formatPos(at)}, local ${formatPos(local)}); local data is kept and the backup re-based once this node is ahead`);
       return false;
     }
-    const files = at.txid === 0n ? undefined : await this.readFiles(db, at, local.txid);
+    const interval = this.o.snapshotIntervalMs ?? 0;
+    const now = (this.o.now ?? Date.now)();
+    if (!this.snapshotAt.has(db)) this.snapshotAt.set(db, now);
+    const snapshotDue = interval > 0 && now - this.snapshotAt.get(db)! >= interval;
+    const files = at.txid === 0n || snapshotDue ? undefined : await this.readFiles(db, at, local.txid);
     let pos: Pos;
     try {
       pos = files === undefined ? await this.uploadSnapshot(db, signal) : await this.uploadCompacted(db, files);
+      if (files === undefined) this.snapshotAt.set(db, now);
       this.o.report?.uploaded(db, files === undefined ? 'snapshot' : 'incremental');
     } catch (err) {
       if (!(err instanceof PosMismatchError)) throw err;

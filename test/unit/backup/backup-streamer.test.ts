@@ -194,7 +194,7 @@ interface Setup {
   signal: AbortSignal;
 }
 
-function setup(opts: { primary?: boolean } = {}): Setup {
+function setup(opts: { primary?: boolean; snapshotIntervalMs?: number; now?: () => number } = {}): Setup {
   const root = join(tempDir(), 'backup');
   const client = new CountingClient(new FileBackupClient(root));
   const source = new MemorySource();
@@ -209,6 +209,8 @@ function setup(opts: { primary?: boolean } = {}): Setup {
     compress: true,
     log: (line) => logs.push(line),
     delayMs: 1,
+    snapshotIntervalMs: opts.snapshotIntervalMs ?? 0,
+    ...(opts.now === undefined ? {} : { now: opts.now }),
   });
   return { root, client, source, logs, streamer, primary, signal: new AbortController().signal };
 }
@@ -292,6 +294,22 @@ describe('BackupStreamer', () => {
     assert.equal(await streamer.syncAll(signal), false, 'caught up');
     assert.deepEqual(ls(join(root, 'db')), [name(1n, 3n), name(4n, 259n), name(260n, 303n)]);
     assert.ok(restored(root, 'db', 303n).equals(h.image(303n)));
+  });
+
+  test('with a snapshot interval, a fresh snapshot replaces the new files once it has passed, bounding what a restore replays', async () => {
+    let clock = 1_000_000;
+    const { root, source, streamer, signal } = setup({ snapshotIntervalMs: 60_000, now: () => clock });
+    const h = firstThree(source, 'db');
+    await streamer.syncAll(signal);
+    source.commit('db', [2]);
+    await streamer.syncAll(signal);
+    assert.deepEqual(ls(join(root, 'db')), [name(1n, 3n), name(4n, 4n)], 'within the interval: incremental');
+    clock += 60_000;
+    source.commit('db', [3]);
+    await streamer.syncAll(signal);
+    assert.deepEqual(ls(join(root, 'db')), [name(1n, 3n), name(1n, 5n), name(4n, 4n)], 'past it: a snapshot');
+    assert.ok(restored(root, 'db', 5n).equals(h.image(5n)));
+    assert.ok(restored(root, 'db', 4n).equals(h.image(4n)));
   });
 
   test('a missing local file in the range makes it send a snapshot instead', async () => {

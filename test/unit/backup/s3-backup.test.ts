@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PosMismatchError } from '../../../src/backup/client.js';
-import { restoreDatabase } from '../../../src/backup/restore.js';
+import { planRestore, restoreDatabase } from '../../../src/backup/restore.js';
 import { S3BackupClient, S3URLError, parseS3URL } from '../../../src/backup/s3.js';
 import { S3Standin } from '../../helpers/s3-standin.js';
 import { History, chunks } from './history.js';
@@ -96,6 +96,28 @@ describe('S3BackupClient', () => {
     for (let i = 0; i < 5; i++) more.commit([2]);
     await client('lists').writeTx('a.db', chunks(more.file(1n, 15n)));
     assert.deepEqual(await reader.position('a.db'), more.pos(15n));
+  });
+
+  test('a restore to a TXID plans (and downloads) only the newest snapshot before it and the files after', async () => {
+    const c = client('plan');
+    const h = history();
+    await c.writeTx('a.db', chunks(h.file(1n, 3n)));
+    for (let t = 4n; t <= 6n; t++) await c.writeTx('a.db', chunks(h.file(t, t)));
+    await c.writeTx('a.db', chunks(h.file(1n, 8n)));
+    for (let t = 9n; t <= 10n; t++) await c.writeTx('a.db', chunks(h.file(t, t)));
+    const names = await c.files('a.db');
+    assert.equal(names.length, 7);
+    const plan = planRestore(names, { txid: 10n }, () => 0);
+    assert.deepEqual(plan, ['0000000000000001-0000000000000008.ltx', '0000000000000009-0000000000000009.ltx', '000000000000000a-000000000000000a.ltx']);
+    assert.deepEqual(planRestore(names, { txid: 5n }, () => 0), ['0000000000000001-0000000000000003.ltx', '0000000000000004-0000000000000004.ltx', '0000000000000005-0000000000000005.ltx']);
+    const dir = mkdtempSync(join(tmpdir(), 's3-plan-'));
+    dirs.push(dir);
+    s3.requests.length = 0;
+    assert.equal(await c.download('a.db', dir, plan), 3);
+    assert.equal(s3.requests.filter((r) => r.startsWith('GET /bkt/plan/')).length, 3);
+    const out = join(dir, 'at-10.db');
+    restoreDatabase(dir, 'a.db', { txid: 10n }, out);
+    assert.ok(readFileSync(out).equals(h.image(10n)));
   });
 
   test('a file that does not continue the chain is refused with the backup position, and nothing is stored', async () => {

@@ -89,8 +89,14 @@ log: {format: json, timestamp: true, debug: true}
   });
 
   test('backup: off by default; type file needs a path, type s3 an s3:// URL', () => {
-    assert.deepEqual(parseConfig(MINIMAL).backup, { type: '', path: '', url: '' });
-    assert.deepEqual(parseConfig(MINIMAL + 'backup: {type: file, path: /var/backups/litefs}\n').backup, { type: 'file', path: '/var/backups/litefs', url: '' });
+    const day = 24 * 3_600_000;
+    assert.deepEqual(parseConfig(MINIMAL).backup, { type: '', path: '', url: '', snapshotIntervalMs: day });
+    assert.deepEqual(parseConfig(MINIMAL + 'backup: {type: file, path: /var/backups/litefs, snapshot-interval: 6h}\n').backup, {
+      type: 'file',
+      path: '/var/backups/litefs',
+      url: '',
+      snapshotIntervalMs: 6 * 3_600_000,
+    });
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: file}\n'), /backup path required \(backup\.path\)/);
     assert.equal(parseConfig(MINIMAL + 'backup: {type: s3, url: "s3://bkt/litefs?region=auto"}\n').backup.url, 's3://bkt/litefs?region=auto');
     assert.throws(() => parseConfig(MINIMAL + 'backup: {type: s3}\n'), /backup url required/);
