@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FileBackupClient } from '../../src/backup/file.js';
 import { S3BackupClient, parseS3URL } from '../../src/backup/s3.js';
-import { formatHex16, formatPos } from '../../src/ltx/index.js';
+import { formatHex16, formatPos, verifyFileSync } from '../../src/ltx/index.js';
 import { waitFor } from '../helpers/cluster.js';
 import { type LiteFSDaemon, startLiteFS } from '../helpers/litefs-daemon.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -122,6 +122,46 @@ describe('litefs mount: backups to a folder, restore to any upload point', { ski
     const again = await runChild(process.execPath, [cli, 'restore', '-path', backupDir, '-db', DB, '-o', join(work, 'latest.db')]);
     assert.equal(again.status, 1);
     assert.match(again.stderr, /exists: restore never overwrites a file/);
+  });
+});
+
+describe('litefs mount: backups across a SIGKILL of the primary', { skip }, () => {
+  let work: string;
+  let daemon: LiteFSDaemon;
+
+  before(async () => {
+    work = mkdtempSync(join(tmpdir(), 'litefs-backup-kill-'));
+    daemon = await startLiteFS({ topLines: ['backup:', '  type: file', `  path: "${join(work, 'backup')}"`] });
+  });
+  after(async () => {
+    await daemon?.close();
+    if (work !== undefined) rmSync(work, { recursive: true, force: true });
+  });
+
+  test("killed mid-burst and restarted: the backup holds only whole, verified files, continues the chain, and restores to the node's data", async () => {
+    const backup = new FileBackupClient(join(work, 'backup'));
+    const writer = runSqlite3(
+      join(daemon.mnt, DB),
+      ['PRAGMA journal_mode=wal; CREATE TABLE t(v);', ...Array.from({ length: 3000 }, (_, i) => `INSERT INTO t VALUES (${i});`)].join('\n'),
+    );
+    // Kill once the backup has something, while the burst is still running.
+    await waitFor(() => 'a first upload', () => backup.position(DB).txid > 0n, 30_000, [daemon]);
+    await daemon.kill();
+    await writer;
+    await daemon.start();
+    expectSuccess('more', await runSqlite3(join(daemon.mnt, DB), 'INSERT INTO t VALUES (-1);'));
+    await waitFor(
+      () => 'the backup to reach the node after the restart',
+      () => readFileSync(join(daemon.mnt, `${DB}-pos`), 'utf8').trim() === formatPos(backup.position(DB)),
+      30_000,
+      [daemon],
+    );
+    for (const file of readdirSync(join(work, 'backup', DB)).filter((n) => n.endsWith('.ltx'))) verifyFileSync(join(work, 'backup', DB, file));
+    const out = join(work, 'restored.db');
+    expectSuccess('restore', await runChild(process.execPath, [cli, 'restore', '-path', join(work, 'backup'), '-db', DB, '-o', out]));
+    const exported = Buffer.from(await (await fetch(`${daemon.httpURL}/export?name=${DB}`)).arrayBuffer());
+    assert.ok(readFileSync(out).equals(exported), 'the restore is the database /export serves, byte for byte');
+    assert.equal(expectSuccess('check', await runSqlite3(out, 'PRAGMA integrity_check;')).trim(), 'ok');
   });
 });
 
