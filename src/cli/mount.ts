@@ -38,6 +38,8 @@ import { DataDirTransfer } from '../node/data-dir-transfer.js';
 import { GroupSyncTimer } from '../node/group-sync-timer.js';
 import { GroupSyncer } from '../node/group-syncer.js';
 import { proxyNodeOf } from '../node/proxy-node.js';
+import { HaltClient } from '../node/halt-client.js';
+import { HaltService } from '../node/halt-service.js';
 import { StoreChannel } from '../node/store-channel.js';
 import { TxEventPacer } from '../node/tx-event-pacer.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
@@ -103,15 +105,28 @@ export async function runMount(argv: string[]): Promise<number> {
     mount.send(cmd);
   });
   const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
+  // HALT locks this node grants while primary (ref §8.2); `node` is assigned before the API serves one.
+  const halt = new HaltService({ channel, dataDir, isPrimary: () => node.role === 'primary', log });
   // The lease loop decides the role; the cluster id is made by the first primary or adopted (ref §7.1).
-  const node = new ClusterNode({
+  const node: ClusterNode = new ClusterNode({
     dataDir,
     clusterID: loadClusterID(dataDir),
     hostname: nodeName,
     candidate: config.lease.candidate,
     registry: register,
     transfer,
+    halt,
     compress: config.data.compress,
+    log,
+  });
+  // HALT locks this node takes on the primary while replica (ref §8.4).
+  const haltClient = new HaltClient({
+    tell: (cmd) => channel.tell(cmd),
+    primaryURL: () => node.knownPrimary?.advertiseURL ?? null,
+    nodeID: node.nodeID,
+    clusterID: () => node.clusterID(),
+    position: (db) => node.position(db),
+    changed: (ms) => node.changed(ms),
     log,
   });
   const server = new ApiServer({
@@ -180,6 +195,7 @@ export async function runMount(argv: string[]): Promise<number> {
   fuse.on('message', (msg: unknown) => {
     const event = msg as StoreEvent;
     if (event.type === 'commandResult') return channel.onResult(event);
+    if (event.type === 'haltRequest' || event.type === 'haltForward' || event.type === 'haltRelease') return haltClient.onEvent(event);
     node.onStoreEvent(event);
     if (event.type === 'tx') {
       groupSync.onTx();
@@ -315,6 +331,8 @@ export async function runMount(argv: string[]): Promise<number> {
   }
   leasing.abort();
   await looping;
+  await haltClient.close();
+  halt.close();
   await backingUp;
   backupClient?.close?.();
   await leaser.close().catch(() => undefined);

@@ -34,7 +34,11 @@ export function isStoreCommand(msg: unknown): msg is StoreCommand {
     type === 'txEvents' ||
     type === 'flushTx' ||
     type === 'txBarrier' ||
-    type === 'backupHWM'
+    type === 'backupHWM' ||
+    type === 'haltLock' ||
+    type === 'haltUnlock' ||
+    type === 'haltGranted' ||
+    type === 'haltForwarded'
   );
 }
 

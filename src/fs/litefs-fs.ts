@@ -7,13 +7,15 @@
  * k the index of the file kind (names.ts). Stable for the daemon's lifetime
  * (LiteFS hashes names instead; nothing depends on the numbers).
  */
+import { randomBytes } from 'node:crypto';
 import { constants as fsc, statSync, statfsSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
 import { DirentType, FUSE_FSYNC_FDATASYNC, FUSE_LK_FLOCK, FUSE_ROOT_ID, OpenFlag, Opcode, S_IFDIR, S_IFREG, SetattrValid } from '../fuse/abi.js';
 import { Errno, FuseError } from '../fuse/errors.js';
 import { DEFERRED, type Deferred, type FuseHandler } from '../fuse/handler.js';
 import type { FuseSession } from '../fuse/session.js';
 import type { NoticeQueue } from '../fuse/notices.js';
-import { statfsFromStatsFs, type AttrOut, type Attr, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../fuse/replies.js';
+import { newAttrOut, statfsFromStatsFs, type AttrOut, type Attr, type DirentWriter, type EntryOut, type FileLock, type OpenOut, type StatfsOut } from '../fuse/replies.js';
 import type {
   CreateRequest,
   FlushRequest,
@@ -30,9 +32,10 @@ import type {
   WriteRequest,
 } from '../fuse/requests.js';
 import { formatHex16 } from '../ltx/index.js';
-import { databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
-import { commitJournal } from '../store/commit-journal.js';
-import { commitWAL } from '../store/commit-wal.js';
+import { HALT_BYTE, WAL_FRAME_HEADER_SIZE, databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
+import { type JournalFinalize, commitJournal, stageJournalCommit } from '../store/commit-journal.js';
+import { commitWAL, stageWALCommit } from '../store/commit-wal.js';
+import { type StagedTx, completedCommitFrame, discardCommitFrame } from '../store/forward.js';
 import { type DB, isPersistCommit } from '../store/db.js';
 import { dropDB } from '../store/drop.js';
 import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
@@ -40,11 +43,13 @@ import { CommitFencedError } from '../store/fence.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
 import type { ApplyResult } from '../store/apply.js';
-import type { GroupSyncJob, StatusCommand, StoreEvent } from '../store/messages.js';
+import type { ApplyCommand, GroupSyncJob, StatusCommand, StoreCommandResult, StoreEvent } from '../store/messages.js';
 import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
 import type { EventOutbox } from './event-outbox.js';
+import { HaltForwarding } from './halt-forwarding.js';
+import { HaltGuards } from './halt-guards.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
 import { ParkedLocks } from './parked-locks.js';
 import { ReplicaApplier, conflictsWithWriteSet } from './replica-apply.js';
@@ -81,7 +86,7 @@ const F_UNLCK = 2;
 type Node = { readonly kind: 'root' } | { readonly kind: 'lag' } | { readonly kind: 'primary' } | { readonly kind: FileKind; readonly db: DB };
 
 /** A database file with a backing file in the data directory (not a generated one). */
-type BackedNode = { readonly kind: Exclude<FileKind, 'pos'>; readonly db: DB };
+type BackedNode = { readonly kind: Exclude<FileKind, 'pos' | 'lock'>; readonly db: DB };
 
 function hasBackingFile(node: Node): node is BackedNode {
   return node.kind === 'database' || node.kind === 'journal' || node.kind === 'wal' || node.kind === 'shm';
@@ -94,6 +99,8 @@ interface Handle {
   readonly node: Node;
   /** Descriptor of the backing file in the data directory; -1 for generated files. */
   readonly fd: number;
+  /** A `<db>-lock` handle's HALT lock id (random, 63 bits, never 0: ref §8.3). */
+  readonly lockID?: bigint;
 }
 
 export class LiteFS implements FuseHandler {
@@ -125,6 +132,10 @@ export class LiteFS implements FuseHandler {
   /** For answering parked lock requests (set at INIT). */
   private session: FuseSession | null = null;
   private readonly parked = new ParkedLocks();
+  /** Primary: HALT locks held for replicas. */
+  private readonly guards: HaltGuards;
+  /** Replica: the HALT locks this node holds on the primary, and its forwarded commits. */
+  private readonly halt: HaltForwarding;
 
   constructor(
     private readonly store: Store,
@@ -150,15 +161,32 @@ export class LiteFS implements FuseHandler {
       blocked: (db) => this.stepDown.waiting(db),
       released: (db) => this.answerParked(db),
     });
+    this.guards = new HaltGuards(store, (db) => this.answerParked(db));
+    this.halt = new HaltForwarding({
+      post,
+      log,
+      complete: (unique, errno) => this.session?.complete(unique, errno),
+      recover: (name) => {
+        const db = store.db(name);
+        if (db !== undefined && this.role === 'replica') this.stepDown.begin([db]);
+      },
+      unlink: (path) => {
+        try {
+          store.io.unlink(path);
+        } catch {
+          // <data>/tmp is emptied at start-up anyway.
+        }
+      },
+    });
   }
 
   init(session: FuseSession): void {
     this.session = session;
   }
 
-  /** An interrupted lock request that was parked is answered EINTR. */
+  /** An interrupted lock request that was parked, or a HALT lock wait, is answered EINTR. */
   interrupt(unique: number): boolean {
-    return this.parked.cancel(unique);
+    return this.parked.cancel(unique) || this.halt.interrupt(unique);
   }
 
   /**
@@ -169,8 +197,12 @@ export class LiteFS implements FuseHandler {
    */
   onMessage(msg: unknown): void {
     if (!isStoreCommand(msg)) return;
-    if (msg.type === 'apply') this.applier.enqueue(msg);
+    if (msg.type === 'apply') this.enqueueApply(msg);
     else if (msg.type === 'status') this.setStatus(msg);
+    else if (msg.type === 'haltLock') this.post(this.commandCall(msg.id, () => this.guards.lock(msg)));
+    else if (msg.type === 'haltUnlock') this.post(this.guards.unlock(msg));
+    else if (msg.type === 'haltGranted') this.halt.granted(msg);
+    else if (msg.type === 'haltForwarded') this.halt.forwarded(msg);
     else if (msg.type === 'sync') this.postGroupSyncs(this.store.takeGroupSyncs());
     else if (msg.type === 'txEvents') this.outbox?.setPrompt(msg.prompt);
     else if (msg.type === 'flushTx') this.outbox?.flushWindow();
@@ -181,6 +213,26 @@ export class LiteFS implements FuseHandler {
       const next = this.store.groupSyncDone(msg.db, msg.gen, msg.ok);
       if (next !== null) this.postGroupSyncs([next]);
     } else handleCommand(this.store, msg, this.post, (db) => this.inoOf.get(db));
+  }
+
+  /** A forwarded transaction (POST /tx) is applied under its HALT lock's write lock set, which must be held. */
+  private enqueueApply(cmd: ApplyCommand): void {
+    if (cmd.haltLockID === undefined) return this.applier.enqueue(cmd);
+    const owner = this.guards.ownerOf(cmd.db, BigInt(cmd.haltLockID));
+    if (owner === undefined) {
+      this.post({ type: 'commandResult', id: cmd.id, status: 'error', message: `HALT lock ${cmd.haltLockID} is not held on ${cmd.db}` });
+      return;
+    }
+    this.applier.enqueue(cmd, owner);
+  }
+
+  /** A command's result, or its error as one. */
+  private commandCall(id: number, fn: () => StoreCommandResult): StoreCommandResult {
+    try {
+      return fn();
+    } catch (err) {
+      return { type: 'commandResult', id, status: 'error', message: err instanceof Error ? err.message : String(err) };
+    }
   }
 
   private postGroupSyncs(jobs: GroupSyncJob[]): void {
@@ -251,7 +303,7 @@ export class LiteFS implements FuseHandler {
     return hasBackingFile(this.node(ino)) ? DB_FILE_ATTR_TIMEOUT : 0;
   }
 
-  setattr(req: SetattrRequest, out: AttrOut): void {
+  setattr(req: SetattrRequest, out: AttrOut): void | Deferred {
     const ino = req.header.nodeid;
     const node = this.node(ino);
     // Only the size means anything here (LiteFS ignores modes, owners and times).
@@ -263,7 +315,13 @@ export class LiteFS implements FuseHandler {
       if (node.kind === 'journal') {
         // TRUNCATE journal mode: truncating to 0 is the commit signal.
         if (size !== 0) throw new FuseError(Errno.EINVAL);
-        this.storeCall(() => commitJournal(db, 'truncate'));
+        if (this.forwarding(db)) {
+          const unique = req.header.unique;
+          const held = this.forwardJournal(db, 'truncate', (errno) => (errno === 0 ? this.completeAttr(unique, ino) : this.session?.complete(unique, errno)));
+          if (held === DEFERRED) return held;
+        } else {
+          this.storeCall(() => commitJournal(db, 'truncate'));
+        }
       } else {
         this.withFd(req, node, (fd) =>
           this.storeCall(() => {
@@ -344,7 +402,7 @@ export class LiteFS implements FuseHandler {
     } else {
       const known = this.store.db(parsed.db);
       if (known === undefined) throw new FuseError(Errno.ENOENT);
-      if (parsed.kind === 'pos') throw new FuseError(Errno.EPERM);
+      if (parsed.kind === 'pos' || parsed.kind === 'lock') throw new FuseError(Errno.EPERM);
       // -wal and -shm may be created: readers need them (ref §4.7).
       if (parsed.kind === 'journal') this.refuseOnReplica(parsed.db, 'journal', 'create');
       db = known;
@@ -376,6 +434,11 @@ export class LiteFS implements FuseHandler {
       out.openFlags = 0;
       return;
     }
+    if (node.kind === 'lock') {
+      out.fh = this.addHandle({ node, fd: -1, lockID: randomBytes(8).readBigUInt64BE(0) >> 1n || 1n });
+      out.openFlags = 0;
+      return;
+    }
     // Always read-write, whatever was asked (as LiteFS): the kernel checked access.
     out.fh = this.addHandle({ node, fd: node.db.io.open(this.backingPath(node.db, node.kind), 'readWrite') });
     // Keep the page cache across opens: every change to these files comes
@@ -387,10 +450,11 @@ export class LiteFS implements FuseHandler {
     const h = this.handles.get(req.fh);
     if (h === undefined) return;
     this.handles.delete(req.fh);
+    if (h.node.kind === 'lock') this.halt.release(h.node.db.name, req.fh);
     if (h.fd >= 0 && hasBackingFile(h.node)) h.node.db.io.close(h.fd);
   }
 
-  unlink(req: UnlinkRequest): void {
+  unlink(req: UnlinkRequest): void | Deferred {
     if (req.header.nodeid !== FUSE_ROOT_ID) throw new FuseError(Errno.ENOENT);
     const parsed = parseName(req.name);
     const db = parsed === null ? undefined : this.store.db(parsed.db);
@@ -401,6 +465,10 @@ export class LiteFS implements FuseHandler {
         // DELETE journal mode: the unlink is the commit signal.
         if (!db.io.exists(db.journalPath)) throw new FuseError(Errno.ENOENT);
         this.refuseOnReplica(db.name, 'journal', 'unlink');
+        if (this.forwarding(db)) {
+          const unique = req.header.unique;
+          return this.forwardJournal(db, 'delete', (errno) => this.session?.complete(unique, errno));
+        }
         this.storeCall(() => commitJournal(db, 'delete'));
         return;
       case 'wal':
@@ -427,18 +495,33 @@ export class LiteFS implements FuseHandler {
     if (node.kind === 'lag') return copyOut(this.lagText(), req.offset, req.size, buf, bufOffset);
     if (node.kind === 'primary') return copyOut(Buffer.from(`${this.primaryHostname}\n`), req.offset, req.size, buf, bufOffset);
     if (node.kind === 'pos') return copyOut(Buffer.from(node.db.posText()), req.offset, req.size, buf, bufOffset);
+    if (node.kind === 'lock') return 0;
     if (node.kind === 'root') throw new FuseError(Errno.EISDIR);
     return node.db.io.read(h.fd, buf, req.offset, bufOffset, req.size);
   }
 
-  write(req: WriteRequest): number {
+  write(req: WriteRequest): number | Deferred {
     const h = this.handle(req.fh);
     const node = h.node;
+    if (node.kind === 'lock') throw new FuseError(Errno.EIO);
     if (!hasBackingFile(node)) throw new FuseError(Errno.EACCES);
     const db = node.db;
     const data = req.data;
     // -shm stays writable on a replica: readers maintain the wal-index.
     if (node.kind !== 'shm') this.refuseOnReplica(db.name, node.kind, 'write');
+    if (this.forwarding(db)) {
+      const unique = req.header.unique;
+      const size = data.length;
+      if (node.kind === 'journal' && isPersistCommit(data, req.offset)) {
+        const held = this.forwardJournal(db, 'persist', (errno) => (errno === 0 ? this.session?.completeWrite(unique, size) : this.session?.complete(unique, errno)));
+        return held ?? size;
+      }
+      if (node.kind === 'wal') {
+        this.storeCall(() => db.writeWAL(h.fd, data, req.offset));
+        const frame = this.storeCall(() => completedCommitFrame(db, h.fd, data, req.offset));
+        return frame === null ? size : this.forwardWAL(db, frame, unique, size);
+      }
+    }
     this.storeCall(() => {
       switch (node.kind) {
         case 'database':
@@ -489,6 +572,7 @@ export class LiteFS implements FuseHandler {
     // With FUSE_POSIX_LOCKS the kernel sends no unlock on close: FLUSH is
     // where an owner's locks on this file end.
     const node = this.node(req.header.nodeid);
+    if (node.kind === 'lock') this.halt.release(node.db.name, req.fh);
     if (node.kind === 'database') node.db.locks.releaseDatabaseLocks(req.lockOwner);
     else if (node.kind === 'shm') {
       const db = node.db;
@@ -502,6 +586,15 @@ export class LiteFS implements FuseHandler {
   }
 
   getlk(req: LockRequest, out: FileLock): void {
+    const lockNode = this.haltLockNode(req);
+    if (lockNode !== null) {
+      // Ref §8.3: a write lock while this node holds the primary's HALT lock.
+      if (this.halt.holds(lockNode.db.name)) {
+        out.type = F_WRLCK;
+        out.pid = 0;
+      }
+      return;
+    }
     const { db, mask } = this.lockTarget(req);
     if (req.type !== F_RDLCK && req.type !== F_WRLCK) return;
     const answer = db.locks.query(req.owner, req.type === F_WRLCK, mask);
@@ -519,6 +612,8 @@ export class LiteFS implements FuseHandler {
    * write lock set is answered when the set is released (parked-locks.ts).
    */
   setlk(req: LockRequest): void | Deferred {
+    const lockNode = this.haltLockNode(req);
+    if (lockNode !== null) return this.setHaltLock(req, lockNode.db);
     const { db, mask, isShm } = this.lockTarget(req);
     if (req.opcode !== Opcode.SETLK && req.opcode !== Opcode.SETLKW) throw new FuseError(Errno.EINVAL);
     switch (req.type) {
@@ -541,6 +636,31 @@ export class LiteFS implements FuseHandler {
       default:
         throw new FuseError(Errno.EINVAL);
     }
+  }
+
+  /**
+   * The HALT lock file's lock (ref §8.3): only a blocking write lock
+   * (F_SETLKW / F_OFD_SETLKW) and its unlock. On the primary the lock is a
+   * no-op: its own writes need none.
+   */
+  private setHaltLock(req: LockRequest, db: DB): void | Deferred {
+    if (req.type === F_UNLCK) {
+      this.halt.release(db.name, req.fh);
+      return;
+    }
+    if (req.opcode !== Opcode.SETLKW || req.type !== F_WRLCK) throw new FuseError(Errno.ENOSYS);
+    if (this.role === 'primary' || this.session === null) return;
+    const h = this.handle(req.fh);
+    return this.halt.acquire(db.name, req.fh, h.lockID ?? 1n, req.header.unique);
+  }
+
+  /** The `<db>-lock` file a lock request is for (only byte 72 may be locked: EINVAL otherwise), or null for any other file. */
+  private haltLockNode(req: LockRequest): { db: DB } | null {
+    const node = this.node(req.header.nodeid);
+    if (node.kind !== 'lock') return null;
+    if ((req.lkFlags & FUSE_LK_FLOCK) !== 0) throw new FuseError(Errno.ENOSYS);
+    if (req.start !== HALT_BYTE || req.end !== HALT_BYTE) throw new FuseError(Errno.EINVAL);
+    return node;
   }
 
   /** Grants a read or write lock, or throws EAGAIN. */
@@ -570,6 +690,123 @@ export class LiteFS implements FuseHandler {
     }
   }
 
+  // ---- write forwarding under a HALT lock (halt-forwarding.ts) ----
+
+  /** True when `db`'s commits must reach the primary first: a replica holding its HALT lock. */
+  private forwarding(db: DB): boolean {
+    return this.role === 'replica' && this.halt.holds(db.name);
+  }
+
+  /**
+   * A journal finalize under a HALT lock: the transaction is staged and sent
+   * to the primary, and the finalize (SQLite's commit point) waits for the
+   * answer; `done` answers the request then. A refusal leaves the journal
+   * hot: SQLite rolls the transaction back. Nothing to commit (no journal
+   * magic, a net no-op): finalized at once, no LTX file (returns undefined).
+   */
+  private forwardJournal(db: DB, how: JournalFinalize, done: (errno: number) => void): Deferred | undefined {
+    const commit = (): void => this.storeCall(() => commitJournal(db, how, { dropNetNoop: true }));
+    const staged = this.stage(db, (dir) => stageJournalCommit(db, dir));
+    if (staged === null) {
+      commit();
+      return undefined;
+    }
+    this.halt.forward(db, staged, (ok) => {
+      try {
+        if (!ok) return done(Errno.EIO);
+        commit();
+        this.checkForwarded(db, staged);
+        done(0);
+      } catch (err) {
+        done(err instanceof FuseError ? err.errno : Errno.EIO);
+      } finally {
+        db.pinnedTimestamp = null;
+      }
+    });
+    return DEFERRED;
+  }
+
+  /**
+   * The WAL write that completed a commit frame under a HALT lock: the
+   * transaction is staged and sent to the primary, and the write's answer
+   * waits for the primary's. Until it succeeds SQLite has acknowledged
+   * nothing; a refusal zeroes the frame's header (store/forward.ts) and
+   * fails the write, and SQLite rolls back. On success the commit itself
+   * happens as always, at the release of WAL WRITE, with the same bytes.
+   */
+  private forwardWAL(db: DB, frame: number, unique: number, size: number): Deferred {
+    const staged = this.stage(db, (dir) => stageWALCommit(db, dir));
+    if (staged === null || staged.walEnd !== frame + WAL_FRAME_HEADER_SIZE + db.pageSize) {
+      // The frames after the last commit do not form this transaction (a
+      // broken checksum chain): SQLite must not count it committed.
+      db.pinnedTimestamp = null;
+      if (staged !== null) db.io.unlink(staged.path);
+      this.discardFrame(db, frame);
+      this.log(`refused (EIO): ${db.name}: WAL commit frame at ${frame} does not end a readable transaction`);
+      throw new FuseError(Errno.EIO);
+    }
+    this.halt.forward(db, staged, (ok) => {
+      if (ok) return this.session?.completeWrite(unique, size);
+      db.pinnedTimestamp = null;
+      try {
+        this.discardFrame(db, frame);
+      } catch (err) {
+        this.log(`ERROR ${db.name}: discarding a refused WAL commit frame: ${err instanceof Error ? err.message : String(err)}`);
+      }
+      this.session?.complete(unique, Errno.EIO);
+    });
+    return DEFERRED;
+  }
+
+  /** Stages the pending commit with a pinned header timestamp (kept on success, for the commit's own encoding). */
+  private stage(db: DB, fn: (dir: string) => StagedTx | null): StagedTx | null {
+    const dir = join(this.store.options.dataDir, 'tmp', 'halt', db.name);
+    db.pinnedTimestamp = BigInt(db.ctx.now());
+    try {
+      const staged = this.storeCall(() => {
+        db.io.mkdirp(dir);
+        return fn(dir);
+      });
+      if (staged === null) db.pinnedTimestamp = null;
+      return staged;
+    } catch (err) {
+      db.pinnedTimestamp = null;
+      throw err;
+    }
+  }
+
+  /** Zeroes a refused commit frame's header, on disk and in the kernel's cache of the WAL. */
+  private discardFrame(db: DB, frame: number): void {
+    const fd = db.io.open(db.walPath, 'readWrite');
+    try {
+      discardCommitFrame(db, fd, frame);
+    } finally {
+      db.io.close(fd);
+    }
+    const base = this.inoOf.get(db.name);
+    if (base !== undefined && this.notices !== undefined) {
+      this.notices.invalInode(base + FILE_KINDS.indexOf('wal'), frame, WAL_FRAME_HEADER_SIZE);
+      this.notices.flush();
+    }
+  }
+
+  /** The local commit must be the transaction the primary applied; a difference is a bug worth a loud line. */
+  private checkForwarded(db: DB, staged: StagedTx): void {
+    if (db.pos.txid === staged.txid && db.pos.postApplyChecksum === staged.postApply) return;
+    this.log(`ERROR ${db.name}: committed ${formatHex16(db.pos.txid)}/${formatHex16(db.pos.postApplyChecksum)} but forwarded ${formatHex16(staged.txid)}/${formatHex16(staged.postApply)}`);
+  }
+
+  private completeAttr(unique: number, ino: number): void {
+    const out = newAttrOut();
+    try {
+      this.fillAttr(ino, out.attr);
+      out.attrValid = this.attrTimeout(ino);
+    } catch {
+      return this.session?.complete(unique, Errno.EIO);
+    }
+    this.session?.completeAttr(unique, out);
+  }
+
   // ---- internals ----
 
   private lockTarget(req: LockRequest): { db: DB; mask: LockMask; isShm: boolean } {
@@ -594,7 +831,10 @@ export class LiteFS implements FuseHandler {
       // SQLite already reported it committed, so it is kept (never lost
       // silently); the main thread sees its `tx` and settles the
       // divergence with the new primary (ARCHITECTURE §3.1).
-      if (commitWAL(db) && this.role === 'replica') {
+      const committed = commitWAL(db);
+      // The transaction's forwarded copy was encoded with this timestamp (forwardWAL).
+      db.pinnedTimestamp = null;
+      if (committed && this.role === 'replica' && !this.halt.holds(db.name)) {
         this.log(`${db.name}: a WAL transaction committed before the step-down was released after it: kept as TXID ${formatHex16(db.pos.txid)} (was ${formatHex16(pos.txid)})`);
       }
     } catch (err) {
@@ -710,7 +950,10 @@ export class LiteFS implements FuseHandler {
       this.fenceLogged.clear();
     }
     if (roleChanged) this.refusalsLogged.clear();
-    if (steppedDown) this.stepDown.begin(this.store.list());
+    if (steppedDown) {
+      this.guards.releaseAll();
+      this.stepDown.begin(this.store.list());
+    }
     const n = this.notices;
     if (n === undefined) return;
     if (lagChanged) n.invalInode(LAG_INO, 0, 0);
@@ -766,7 +1009,7 @@ export class LiteFS implements FuseHandler {
    * logged once per file and operation: SQLite retries and rolls back.
    */
   private refuseOnReplica(db: string, kind: FileKind, op: string): void {
-    if (this.role !== 'replica') return;
+    if (this.role !== 'replica' || this.halt.holds(db)) return;
     const file = fileName(db, kind);
     const key = `${file}\0${op}`;
     if (!this.refusalsLogged.has(key)) {
@@ -828,6 +1071,7 @@ export class LiteFS implements FuseHandler {
       case 'shm':
         return db.shmPath;
       case 'pos':
+      case 'lock':
         throw new FuseError(Errno.EINVAL);
     }
   }
@@ -870,11 +1114,17 @@ export class LiteFS implements FuseHandler {
         a.blocks = 0;
         setTimes(a, node.db.timestamp);
         return;
+      case 'lock':
+        a.mode = S_IFREG | 0o444;
+        a.size = 0;
+        a.blocks = 0;
+        setTimes(a, now);
+        return;
       default: {
         const st = statSync(this.backingPath(node.db, node.kind), { throwIfNoEntry: false });
         if (st === undefined) throw new FuseError(Errno.ENOENT);
         fillFromStats(a, st);
-        a.mode = S_IFREG | (node.kind === 'database' && this.role === 'replica' ? 0o444 : 0o666);
+        a.mode = S_IFREG | (node.kind === 'database' && this.role === 'replica' && !this.halt.holds(node.db.name) ? 0o444 : 0o666);
       }
     }
   }

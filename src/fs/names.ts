@@ -5,15 +5,16 @@
  */
 
 /** The files of one database as the mount shows them. */
-export type FileKind = 'database' | 'journal' | 'wal' | 'shm' | 'pos';
+export type FileKind = 'database' | 'journal' | 'wal' | 'shm' | 'pos' | 'lock';
 
-export const FILE_KINDS: readonly FileKind[] = ['database', 'journal', 'wal', 'shm', 'pos'];
+export const FILE_KINDS: readonly FileKind[] = ['database', 'journal', 'wal', 'shm', 'pos', 'lock'];
 
 const SUFFIXES: readonly (readonly [string, FileKind])[] = [
   ['-journal', 'journal'],
   ['-wal', 'wal'],
   ['-shm', 'shm'],
   ['-pos', 'pos'],
+  ['-lock', 'lock'],
 ];
 
 /** Shown on every node: milliseconds behind the primary. */
@@ -28,11 +29,10 @@ export interface ParsedName {
 
 /**
  * Database name and file kind of a root entry name, or null for a name the
- * mount never shows (empty database name, `-lock` files: HALT locks are
- * later work).
+ * mount never shows (an empty database name). `<db>-lock` is the HALT lock
+ * file (ref §8.3): it exists, but is not listed.
  */
 export function parseName(name: string): ParsedName | null {
-  if (name.endsWith('-lock')) return null;
   for (const [suffix, kind] of SUFFIXES) {
     if (name.endsWith(suffix)) {
       const db = name.slice(0, -suffix.length);

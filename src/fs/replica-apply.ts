@@ -42,6 +42,8 @@ export function conflictsWithWriteSet(mode: LockingMode, mask: LockMask, exclusi
 interface Pending {
   readonly cmd: ApplyCommand;
   readonly owner: bigint;
+  /** The owner holds the write lock set already (a HALT lock, halt-guards.ts): not taken, not released. */
+  readonly borrowed: boolean;
   /** Set once applied: the write set is held until the notifier wrote `seq`. */
   applied: { db: DB; seq: number; result: ApplyResult } | null;
 }
@@ -71,13 +73,14 @@ export class ReplicaApplier {
 
   constructor(private readonly deps: ApplierDeps) {}
 
-  enqueue(cmd: ApplyCommand): void {
+  /** `heldBy`: apply under this owner's write lock set, which it holds already (a HALT lock on the primary). */
+  enqueue(cmd: ApplyCommand, heldBy?: bigint): void {
     let q = this.queues.get(cmd.db);
     if (q === undefined) {
       q = [];
       this.queues.set(cmd.db, q);
     }
-    q.push({ cmd, owner: newInternalOwner(), applied: null });
+    q.push({ cmd, owner: heldBy ?? newInternalOwner(), borrowed: heldBy !== undefined, applied: null });
     this.pump(cmd.db);
   }
 
@@ -112,7 +115,7 @@ export class ReplicaApplier {
           this.deps.log(`ERROR ${db.name}: rewriting the wal-index header: ${err instanceof Error ? err.message : String(err)}`);
         }
         // The kernel's caches are clean: readers may come back.
-        db.locks.releaseAll(head.owner);
+        if (!head.borrowed) db.locks.releaseAll(head.owner);
         q.shift();
         this.deps.post({ type: 'commandResult', id: head.cmd.id, status: 'ok', inodes: [] });
         // Before the next apply of the queue may take the set again.
@@ -138,7 +141,7 @@ export class ReplicaApplier {
     } catch (err) {
       return fail(err instanceof Error ? err.message : String(err));
     }
-    if (!db.locks.tryAcquireWriteSet(p.owner, db.mode)) return false;
+    if (!p.borrowed && !db.locks.tryAcquireWriteSet(p.owner, db.mode)) return false;
     let result: ApplyResult;
     try {
       result = applyLTXFiles(db, cmd.paths, cmd.quarantine, cmd.syncDatabase);
@@ -152,7 +155,7 @@ export class ReplicaApplier {
         this.deps.post({ type: 'fatal', db: cmd.db, message });
         return fail(message);
       }
-      db.locks.releaseAll(p.owner);
+      if (!p.borrowed) db.locks.releaseAll(p.owner);
       this.deps.log(`${cmd.db}: apply refused: ${message}`);
       return fail(message);
     }

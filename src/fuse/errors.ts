@@ -30,6 +30,7 @@ export const Errno = {
   ERANGE: 34,
   EDEADLK: 35,
   ENAMETOOLONG: 36,
+  ENOLCK: 37,
   ELOOP: 40,
   ENOSYS: 38,
   ENOTEMPTY: 39,

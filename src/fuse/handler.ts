@@ -46,7 +46,7 @@ import type { FuseSession } from './session.js';
 /**
  * Returned by a handler that will answer later through
  * `session.complete(unique, ...)` (still on the FUSE thread, e.g. from
- * onMessage). Allowed for SETLK, SETLKW, WRITE, FSYNC, FSYNCDIR, FLUSH,
+ * onMessage). Allowed for SETATTR (then session.completeAttr), SETLK, SETLKW, WRITE, FSYNC, FSYNCDIR, FLUSH,
  * UNLINK, RMDIR, RENAME; the request object is reused after the call, so
  * keep `req.header.unique` and whatever else you need.
  */
@@ -90,7 +90,7 @@ export interface FuseHandler {
   /** No reply is sent. Also called once per entry of BATCH_FORGET. */
   forget?(ino: number, nlookup: number): void;
   getattr?(req: GetattrRequest, out: AttrOut): void;
-  setattr?(req: SetattrRequest, out: AttrOut): void;
+  setattr?(req: SetattrRequest, out: AttrOut): void | Deferred;
   readlink?(req: ReadlinkRequest): string;
   symlink?(req: SymlinkRequest, out: EntryOut): void;
   mknod?(req: MknodRequest, out: EntryOut): void;

@@ -8,7 +8,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { closeSync, mkdirSync, openSync, promises as fsp, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { runCommand } from './commands.js';
 import { MountError, errorCode } from './errors.js';
@@ -39,15 +39,12 @@ export interface FuseMountOptions {
   readonly initFlags?: number;
   /** Unmount on SIGINT/SIGTERM (default true); the 'signal' event fires first. */
   readonly handleSignals?: boolean;
-  /** Reserved root name whose LOOKUP wakes the FUSE thread (default '.fuse-ts-wake'). */
-  readonly wakeName?: string;
   /** Mount-time log lines (stale mount cleared, ...). */
   readonly log?: (line: string) => void;
   /** How the FUSE and notifier threads write their log lines (default plain text). */
   readonly logFormat?: LogLineFormat;
 }
 
-const DEFAULT_WAKE_NAME = '.fuse-ts-wake';
 
 export interface FuseMountEvents {
   message: [msg: unknown];
@@ -63,7 +60,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   private readonly worker: Worker;
   private readonly notifier: Worker;
   private readonly commandPort: MessagePort;
-  private readonly wakePath: string;
   private readonly park: ParkFlag;
   private readonly workerExit: Promise<number>;
   private readonly signalHandler: ((sig: NodeJS.Signals) => void) | undefined;
@@ -83,7 +79,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     worker: Worker;
     notifier: Worker;
     commandPort: MessagePort;
-    wakePath: string;
     park: ParkFlag;
     workerExit: Promise<number>;
     handleSignals: boolean;
@@ -96,7 +91,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     this.worker = init.worker;
     this.notifier = init.notifier;
     this.commandPort = init.commandPort;
-    this.wakePath = init.wakePath;
     this.park = init.park;
     this.workerExit = init.workerExit;
     this.device = init.device;
@@ -149,7 +143,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     }
     const fsType = opts.fsType ?? 'fuse-ts';
     const fsName = opts.fsName ?? 'fuse-ts';
-    const wakeName = opts.wakeName ?? DEFAULT_WAKE_NAME;
     const fd = openSync('/dev/fuse', 'r+');
     const uid = process.getuid?.() ?? 0;
     const gid = process.getgid?.() ?? 0;
@@ -175,7 +168,7 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     const notifier = new Worker(new URL('./notifier-worker.js', import.meta.url), {
       workerData: {
         fd,
-        wakePath: join(mountpoint, wakeName),
+        mountpoint,
         shared,
         parkShared,
         fusePort: noticeChannel.port2,
@@ -187,7 +180,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
     const data: FuseWorkerData = {
       fd,
       mountpoint,
-      wakeName,
       maxWrite: opts.maxWrite ?? 1024 * 1024,
       initFlags: opts.initFlags,
       debug: opts.debug === true,
@@ -242,7 +234,6 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
       worker,
       notifier,
       commandPort: commandChannel.port1,
-      wakePath: join(mountpoint, wakeName),
       park: new ParkFlag(parkShared),
       workerExit,
       handleSignals: opts.handleSignals !== false,
@@ -258,11 +249,13 @@ export class FuseMount extends EventEmitter<FuseMountEvents> {
   }
 
   /**
-   * Makes the kernel send the FUSE thread one request (a LOOKUP of the wake
-   * name, answered ENOENT without caching) so it drains its messages.
+   * Makes the kernel send the FUSE thread one request so it drains its
+   * messages: a STATFS of the mount, which takes no lock in the kernel's
+   * VFS. (A LOOKUP in the root waits for the root's lock, which an UNLINK
+   * holds while the handler has deferred its answer: no wake-up would come.)
    */
   wake(): void {
-    fsp.stat(this.wakePath).catch(() => {});
+    fsp.statfs(this.mountpoint).catch(() => {});
   }
 
   /** Queues notices for the notifier thread; resolves once they are written. */

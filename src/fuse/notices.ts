@@ -19,7 +19,7 @@ export type Notice =
 export interface NoticeBatch {
   readonly seq: number;
   readonly notices: Notice[];
-  /** FUSE side only: wake the FUSE thread (a LOOKUP of the wake name) once written. */
+  /** FUSE side only: wake the FUSE thread (a STATFS of the mount) once written. */
   readonly wake: boolean;
 }
 

@@ -6,7 +6,7 @@
  * thread (its own port, acknowledged through a shared counter plus, if asked,
  * a wake-up LOOKUP so a thread parked in read() notices).
  */
-import { stat, writeSync } from 'node:fs';
+import { statfs, writeSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorCode } from './errors.js';
 import { WRITTEN_SEQ_SLOT, type Notice, type NoticeAck, type NoticeBatch } from './notices.js';
@@ -17,7 +17,8 @@ import { type LogLineFormat, configureLogLines, writeStderrLine } from './stderr
 export interface NotifierWorkerData {
   readonly fd: number;
   /** Path whose stat makes the kernel send the FUSE thread a LOOKUP. */
-  readonly wakePath: string;
+  /** A STATFS of it wakes the FUSE thread (mount.ts wake). */
+  readonly mountpoint: string;
   readonly shared: SharedArrayBuffer;
   /** The FUSE thread's ParkFlag: the wake-up LOOKUP is needed only while it is parked. */
   readonly parkShared: SharedArrayBuffer;
@@ -83,5 +84,5 @@ parentPort?.on('message', (batch: NoticeBatch) => {
 data.fusePort.on('message', (batch: NoticeBatch) => {
   writeBatch(batch);
   Atomics.store(shared, WRITTEN_SEQ_SLOT, BigInt(batch.seq));
-  if (batch.wake && fuseThread.parked) stat(data.wakePath, () => {});
+  if (batch.wake && fuseThread.parked) statfs(data.mountpoint, () => {});
 });

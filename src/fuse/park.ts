@@ -1,8 +1,8 @@
 /**
  * Whether the FUSE thread is parked in its blocking read of /dev/fuse, or
  * about to be. A message for the thread (a command from the main thread,
- * notices written by the notifier) needs a wake-up request (a LOOKUP of the
- * wake name: a round trip through the kernel and, from the main thread, a
+ * notices written by the notifier) needs a wake-up request (a STATFS of the
+ * mount: a round trip through the kernel and, from the main thread, a
  * thread-pool job) only then; a busy thread drains its ports after every
  * request anyway.
  *

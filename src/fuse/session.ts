@@ -12,7 +12,6 @@ import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import {
   FUSE_KERNEL_MINOR_VERSION,
   FUSE_KERNEL_VERSION,
-  FUSE_ROOT_ID,
   InitFlag,
   LockType,
   OUT_HEADER_SIZE,
@@ -36,6 +35,7 @@ import {
   encodeU64Out,
   encodeWriteOut,
   newAttrOut,
+  type AttrOut,
   newEntryOut,
   newStatfsOut,
   replyBufferSize,
@@ -92,8 +92,6 @@ export interface SessionOptions {
   readonly maxWrite?: number;
   /** INIT flags to ask for (default DEFAULT_INIT_FLAGS). */
   readonly initFlags?: number;
-  /** A name in the root folder whose LOOKUP only wakes the thread (answered ENOENT, never cached). */
-  readonly wakeName?: string;
   /** Ports drained before and after every request; their messages go to handler.onMessage. */
   readonly ports?: readonly MessagePort[];
   /** Notices queued by the handler are flushed after every request. */
@@ -113,7 +111,6 @@ export class FuseSession {
   private readonly handler: FuseHandler;
   private readonly maxWrite: number;
   private readonly wantFlags: number;
-  private readonly wakeName: string | undefined;
   private readonly ports: readonly MessagePort[];
   private readonly park: ParkFlag | undefined;
   private readonly onInit: ((conn: ConnInfo) => void) | undefined;
@@ -145,7 +142,6 @@ export class FuseSession {
     this.handler = opts.handler;
     this.maxWrite = opts.maxWrite ?? 1024 * 1024;
     this.wantFlags = opts.initFlags ?? DEFAULT_INIT_FLAGS;
-    this.wakeName = opts.wakeName;
     this.ports = opts.ports ?? [];
     this.notices = opts.notices;
     this.park = opts.park;
@@ -217,6 +213,13 @@ export class FuseSession {
     const payload = Buffer.alloc(8);
     encodeWriteOut(payload, 0, size);
     this.complete(unique, 0, payload);
+  }
+
+  /** Completes a deferred SETATTR with the file's attributes now. */
+  completeAttr(unique: number, attr: AttrOut): void {
+    const payload = Buffer.alloc(256);
+    const len = encodeAttrOut(payload, 0, attr);
+    this.complete(unique, 0, payload.subarray(0, len));
   }
 
   /** True while `unique` waits for complete(). */
@@ -296,11 +299,6 @@ export class FuseSession {
       case Opcode.INIT:
         return this.init(req);
       case Opcode.LOOKUP: {
-        if (h.nodeid === FUSE_ROOT_ID && req.name === this.wakeName) {
-          // The wake-up LOOKUP: its only job was to get us out of read(). An
-          // error reply makes the kernel cache nothing for the name.
-          return this.replyError(h.unique, Errno.ENOENT);
-        }
         if (hd.lookup === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         resetEntryOut(this.entryOut);
         hd.lookup(req, this.entryOut);
@@ -332,7 +330,7 @@ export class FuseSession {
         if (hd.setattr === undefined) return this.replyError(h.unique, Errno.ENOSYS);
         this.attrOut.attrValid = 0;
         resetAttr(this.attrOut.attr);
-        hd.setattr(req, this.attrOut);
+        if (hd.setattr(req, this.attrOut) === DEFERRED || !this.deferred.delete(h.unique)) return;
         return this.reply(h.unique, encodeAttrOut(out, O, this.attrOut));
       }
       case Opcode.READLINK: {
@@ -599,6 +597,7 @@ function maxPagesFor(maxWrite: number): number {
  */
 function isDeferrable(op: number): boolean {
   return (
+    op === Opcode.SETATTR ||
     op === Opcode.SETLK ||
     op === Opcode.SETLKW ||
     op === Opcode.WRITE ||

@@ -15,7 +15,6 @@ import { type LogLineFormat, configureLogLines, writeStderrLine } from './stderr
 export interface FuseWorkerData {
   readonly fd: number;
   readonly mountpoint: string;
-  readonly wakeName: string;
   readonly maxWrite: number;
   readonly initFlags: number | undefined;
   readonly debug: boolean;
@@ -68,7 +67,6 @@ export function runFuseWorker(makeHandler: (user: unknown, ctx: FuseWorkerContex
       handler,
       maxWrite: d.maxWrite,
       initFlags: d.initFlags,
-      wakeName: d.wakeName,
       ports: [d.commandPort],
       notices,
       park: new ParkFlag(d.parkShared),

@@ -4,6 +4,7 @@
  * server itself owns only HTTP: routing, parameters, status codes, the exact
  * header layout and the /stream protocol loop.
  */
+import type { HaltLock } from './halt-lock.js';
 import type { LiteFSEvent } from './events.js';
 import type { Pos } from './posmap.js';
 
@@ -127,11 +128,11 @@ export interface ApiNode {
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined;
   /** Creates the database if needed and replaces it with the SQLite image in `body` (primary only). */
   importDatabase(name: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
-  /** Acquires the HALT lock for a replica; resolves with the HaltLock JSON value (ref §8.2). */
-  acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<unknown>;
+  /** Acquires the HALT lock for a replica (ref §8.2). */
+  acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<HaltLock>;
   /** Releases a HALT lock; throws DatabaseNotFoundError if the database is unknown. */
   releaseHaltLock(name: string, lockID: bigint): Promise<void>;
-  /** Writes and applies a forwarded LTX file (POST /tx); throws DatabaseNotFoundError if the database is unknown. */
+  /** Writes and applies a forwarded LTX file (POST /tx) under HALT lock `lockID` (decimal, as sent). */
   applyForwardedTx(name: string, lockID: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
   /** Hands the lease to a connected replica; errors become 500 `cannot handoff: <message>`. */
   handoff(nodeID: bigint, signal: AbortSignal): Promise<void>;

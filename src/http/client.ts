@@ -3,6 +3,7 @@
  * LiteFS's client does for every call (ref §9.1). Only the scheme and host of
  * the given URL are used; paths are fixed.
  */
+import { type HaltLock, parseHaltLock } from './halt-lock.js';
 import {
   connect,
   constants as h2constants,
@@ -143,11 +144,11 @@ export class NodeClient {
     };
   }
 
-  /** POST /halt: acquire the primary's HALT lock; resolves with the HaltLock JSON value. */
-  async acquireHaltLock(name: string, lockID: bigint, signal?: AbortSignal): Promise<unknown> {
+  /** POST /halt: acquire the primary's HALT lock. */
+  async acquireHaltLock(name: string, lockID: bigint, signal?: AbortSignal): Promise<HaltLock> {
     const path = `/halt?${new URLSearchParams({ id: lockID.toString(), name })}`;
     const body = await this.expectOK(await this.request('POST', path, this.idHeader(), undefined, signal), path);
-    return JSON.parse(body.toString('utf8')) as unknown;
+    return parseHaltLock(body.toString('utf8'));
   }
 
   /** DELETE /halt. */

@@ -6,6 +6,7 @@
  * Addition: a request whose `Litefs-Cluster-Id` names another cluster gets
  * 412 Precondition Failed.
  */
+import { type HaltLock, formatHaltLock } from './halt-lock.js';
 import type { IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { AddressInfo } from 'node:net';
@@ -225,14 +226,14 @@ export class ApiServer {
     const lockID = parseInt64(query.get('id') ?? '');
     if (lockID === undefined) return reply.error(400, `invalid id: ${goQuote(query.get('id') ?? '')}`);
     if (this.fromSelf(req)) return reply.error(400, 'cannot remotely halt self');
-    let lock: unknown;
+    let lock: HaltLock;
     try {
       lock = await this.node.acquireHaltLock(name, lockID, signal);
     } catch (err) {
       if (err instanceof ApiError) throw err;
       return reply.error(500, `acquire halt lock: ${errorMessage(err)}`);
     }
-    reply.send(200, goJSON(lock) + '\n', SNIFFED_TEXT);
+    reply.send(200, formatHaltLock(lock) + '\n', SNIFFED_TEXT);
   }
 
   private async deleteHalt(req: Request, reply: Reply, query: URLSearchParams): Promise<void> {

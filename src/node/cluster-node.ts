@@ -11,7 +11,9 @@ import type { Registry } from 'prom-client';
 import { ApiError, NotPrimaryError, type ApiNode, type EventSubscription, type NodeInfo } from '../http/api.js';
 import type { Pos, PosMap } from '../http/posmap.js';
 import type { StoreEvent } from '../store/messages.js';
+import type { HaltLock } from '../http/halt-lock.js';
 import { ChangeSignal } from './change-signal.js';
+import type { HaltService } from './halt-service.js';
 import { saveClusterID } from './cluster-id.js';
 import { EpochKeeper } from './epoch.js';
 import { NodeCore } from './node-core.js';
@@ -23,7 +25,7 @@ export interface DatabaseTransfer {
   importDatabase(name: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
 }
 
-/** Thrown for endpoints whose feature (HALT locks, write forwarding) is not built. */
+/** Thrown for endpoints whose feature is not available (no FUSE thread to serve it). */
 export class NotSupportedError extends ApiError {
   constructor(feature: string) {
     super(500, `not supported yet: ${feature}`);
@@ -57,6 +59,8 @@ export interface ClusterNodeOptions {
   readonly candidate: boolean;
   readonly registry: Registry;
   readonly transfer?: DatabaseTransfer;
+  /** HALT locks and forwarded transactions (POST/DELETE /halt, POST /tx) while primary. */
+  readonly halt?: HaltService;
   /** data.compress: snapshots sent to replicas are LZ4-compressed. */
   readonly compress?: boolean;
   /** Register prom-client's process collectors (off in unit tests). */
@@ -273,16 +277,21 @@ export class ClusterNode implements ApiNode {
     await this.options.transfer.importDatabase(name, body, signal);
   }
 
-  async acquireHaltLock(): Promise<unknown> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
+  async acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<HaltLock> {
+    return await this.haltService().acquire(name, lockID, signal);
   }
 
-  async releaseHaltLock(): Promise<void> {
-    throw new NotSupportedError('HALT locks (write forwarding)');
+  async releaseHaltLock(name: string, lockID: bigint): Promise<void> {
+    await this.haltService().release(name, lockID);
   }
 
-  async applyForwardedTx(): Promise<void> {
-    throw new NotSupportedError('write forwarding');
+  async applyForwardedTx(name: string, lockID: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void> {
+    await this.haltService().applyTx(name, lockID, body, signal);
+  }
+
+  private haltService(): HaltService {
+    if (this.options.halt === undefined) throw new NotSupportedError('HALT locks (write forwarding)');
+    return this.options.halt;
   }
 
   async handoff(nodeID: bigint, signal: AbortSignal): Promise<void> {

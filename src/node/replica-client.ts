@@ -420,9 +420,15 @@ export class ReplicaClient {
     return path;
   }
 
+  /**
+   * Throws unless `h` continues the local position. A file that ends at or
+   * before it passes too: this node's own writes under a HALT lock come back
+   * from the primary after later ones (ref §8.4); the store compares such a
+   * file with its own and drops it, or refuses it if they differ.
+   */
   private checkContinues(db: string, h: Header, local: Pos | undefined): void {
     const at = local ?? this.localPos(db);
-    if (continues(at, h)) return;
+    if (continues(at, h) || (!isSnapshot(h) && h.maxTXID <= at.txid)) return;
     throw new PositionMismatchError(
       `${db}: LTX ${h.minTXID}-${h.maxTXID} needs position ${formatPos({ txid: h.minTXID - 1n, postApplyChecksum: h.preApplyChecksum })}, local is ${formatPos(at)}`,
     );

@@ -3,10 +3,15 @@
  * that expects an answer gets an id, and the matching `commandResult` event
  * resolves it. The FUSE thread answers every such command exactly once.
  */
-import type { ApplyCommand, ImportCommand, StoreCommand, StoreCommandResult, TxBarrierCommand } from '../store/messages.js';
+import type { ApplyCommand, HaltLockCommand, HaltUnlockCommand, ImportCommand, StoreCommand, StoreCommandResult, TxBarrierCommand } from '../store/messages.js';
 
 /** A command without its id: the channel numbers them. */
-export type StoreRequest = Omit<ImportCommand, 'id'> | Omit<ApplyCommand, 'id'> | Omit<TxBarrierCommand, 'id'>;
+export type StoreRequest =
+  | Omit<ImportCommand, 'id'>
+  | Omit<ApplyCommand, 'id'>
+  | Omit<TxBarrierCommand, 'id'>
+  | Omit<HaltLockCommand, 'id'>
+  | Omit<HaltUnlockCommand, 'id'>;
 
 export class StoreChannel {
   private nextID = 1;

@@ -96,12 +96,19 @@ interface ApplyFile {
  */
 export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: QuarantineRequest | null, syncDatabase = true): ApplyResult {
   const io = db.io;
-  const files: ApplyFile[] = paths.map((path) => {
+  const all: ApplyFile[] = paths.map((path) => {
     const { header, postApply } = readEnds(db, path);
     return { path, header, postApply, name: formatFilename(header.minTXID, header.maxTXID) };
   });
+  if (all.length === 0) throw new Error('applyLTXFiles: no file');
+  // Already here: transactions this node wrote under a HALT lock and
+  // forwarded, streamed back by the primary (ref §8.4 step 6), possibly
+  // after later ones. Their files are in ltx/ already; the copies go.
+  const here = all.map((f) => isAlreadyHere(db, f));
+  const files = all.filter((_, i) => !here[i]);
+  all.forEach((f, i) => here[i] === true && io.unlink(f.path));
   const first = files[0];
-  if (first === undefined) throw new Error('applyLTXFiles: no file');
+  if (first === undefined) return { ranges: [], wholeFile: false, deleted: false, shmPage: null, quarantineDir: null, walFolded: false };
   const last = files[files.length - 1]!;
   const snapshot = isSnapshot(first.header);
   if (files.length > 1) {
@@ -186,6 +193,21 @@ export function applyLTXFiles(db: DB, paths: readonly string[], quarantine: Quar
     const names = files.map((f) => f.name).join(', ');
     throw new ApplyFatalError(db.name, `applying ${names} failed after ${files.length > 1 ? 'they were' : 'it was'} moved into ltx/: ${err instanceof Error ? err.message : String(err)}`);
   }
+}
+
+/**
+ * True for an incremental file this database has applied or committed
+ * already: it ends at the position, or at a TXID before it whose own LTX
+ * file in ltx/ has the same checksums at both ends (the same transaction:
+ * the checksums chain the whole history).
+ */
+function isAlreadyHere(db: DB, f: ApplyFile): boolean {
+  if (isSnapshot(f.header) || f.header.maxTXID > db.pos.txid) return false;
+  if (f.header.maxTXID === db.pos.txid) return f.postApply === db.pos.postApplyChecksum;
+  const own = join(db.ltxDir, f.name);
+  if (own === f.path || !db.io.exists(own)) return false;
+  const ends = readEnds(db, own);
+  return ends.postApply === f.postApply && ends.header.preApplyChecksum === f.header.preApplyChecksum && ends.header.minTXID === f.header.minTXID;
 }
 
 /** True when the database has anything a snapshot would replace. */

@@ -18,7 +18,7 @@ export function nextTxHeader(db: DB, fields: Partial<Header> & { readonly commit
     pageSize: db.pageSize,
     minTXID: txid,
     maxTXID: txid,
-    timestamp: BigInt(db.ctx.now()),
+    timestamp: db.pinnedTimestamp ?? BigInt(db.ctx.now()),
     preApplyChecksum: db.pos.postApplyChecksum,
     nodeID: db.ctx.nodeId,
     ...fields,

@@ -9,31 +9,46 @@
  * magic only when it syncs the journal right before touching the database),
  * so that finalize is a rollback: no LTX.
  */
-import { checksumPage } from '../ltx/index.js';
+import { type Header, checksumPage } from '../ltx/index.js';
 import { JOURNAL_HEADER_FIELDS_SIZE, JOURNAL_MAGIC } from '../sqlite/index.js';
+import type { JournalMode } from '../sqlite/index.js';
 import type { DB } from './db.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 import { CommitFencedError } from './fence.js';
+import type { StagedTx } from './forward.js';
+import { type PageEmitter, writeLTXFile } from './ltx-writer.js';
 
 /** How SQLite finalizes the journal in the current journal mode. */
 export type JournalFinalize = 'delete' | 'truncate' | 'persist';
 
-export function commitJournal(db: DB, how: JournalFinalize): void {
+export interface CommitJournalOptions {
+  /**
+   * A rolled-back transaction whose journal SQLite had synced restores every
+   * page: its finalize is then a net no-op. By default it still becomes an
+   * LTX file holding the restored pages (ref §6.3); with this set it
+   * becomes none, as when fenced. A replica writing under a HALT lock sets
+   * it: a file the primary never saw must not advance this node alone.
+   */
+  readonly dropNetNoop?: boolean;
+}
+
+export function commitJournal(db: DB, how: JournalFinalize, options: CommitJournalOptions = {}): void {
   const io = db.io;
   const dbFd = io.open(db.databasePath, 'readWrite');
   let refused = false;
   try {
     let committed = db.pageSize !== 0 && journalHasMagic(db);
-    if (committed && db.ctx.fence?.commitsFenced() === true) {
-      // Past the lease deadline nothing may be acknowledged. SQLite's own
-      // rollback after the refusal finalizes the journal again; that one
-      // restored every page (the checksum is the position's again) and
-      // goes through, with no LTX file.
-      if (!isNetNoop(db, dbFd)) {
-        refused = true;
-        throw new CommitFencedError(db.name, 'journal');
-      }
+    const fenced = committed && db.ctx.fence?.commitsFenced() === true;
+    if (committed && (fenced || options.dropNetNoop === true) && isNetNoop(db, dbFd)) {
+      // SQLite's own rollback restored every page (the checksum is the
+      // position's again): the finalize goes through, with no LTX file.
       committed = false;
+    } else if (fenced) {
+      // Past the lease deadline nothing may be acknowledged. SQLite's own
+      // rollback after the refusal finalizes the journal again, and that one
+      // is a net no-op (above).
+      refused = true;
+      throw new CommitFencedError(db.name, 'journal');
     }
     if (committed) {
       writeJournalLTX(db, dbFd);
@@ -63,6 +78,25 @@ export function commitJournal(db: DB, how: JournalFinalize): void {
   }
 }
 
+/**
+ * The LTX file the journal's finalize would commit, written durably into
+ * `dir` and nothing else changed (store/forward.ts); null when the finalize
+ * would commit nothing (no journal magic, or a net no-op).
+ */
+export function stageJournalCommit(db: DB, dir: string): StagedTx | null {
+  if (db.pageSize === 0 || !journalHasMagic(db)) return null;
+  const io = db.io;
+  const dbFd = io.open(db.databasePath, 'read');
+  try {
+    if (isNetNoop(db, dbFd)) return null;
+    const tx = planJournalTx(db, dbFd);
+    const { path } = writeLTXFile(io, dir, tx.header, tx.postApply, tx.pages);
+    return { path, txid: tx.header.maxTXID, postApply: tx.postApply };
+  } finally {
+    io.close(dbFd);
+  }
+}
+
 /** True when the database file equals the last LTX position again (a rolled-back transaction). */
 function isNetNoop(db: DB, dbFd: number): boolean {
   const commit = db.readCommit(dbFd);
@@ -72,7 +106,8 @@ function isNetNoop(db: DB, dbFd: number): boolean {
   return db.cache().databaseChecksum(commit) === db.pos.postApplyChecksum;
 }
 
-function journalHasMagic(db: DB): boolean {
+/** A journal SQLite synced before it touched the database file: a commit, or a hot journal. */
+export function journalHasMagic(db: DB): boolean {
   const size = db.io.sizeOf(db.journalPath);
   if (size === null || size < JOURNAL_MAGIC.length) return false;
   const fd = db.io.open(db.journalPath, 'read');
@@ -85,7 +120,15 @@ function journalHasMagic(db: DB): boolean {
   }
 }
 
-function writeJournalLTX(db: DB, dbFd: number): void {
+/** A journal transaction's LTX: header, checksum, pages, and the mode page 1 says once they were read. */
+interface JournalTx {
+  readonly header: Header;
+  readonly postApply: bigint;
+  readonly pages: PageEmitter;
+  readonly mode: () => JournalMode;
+}
+
+function planJournalTx(db: DB, dbFd: number): JournalTx {
   const io = db.io;
   const cache = db.cache();
   const commit = db.readCommit(dbFd);
@@ -96,7 +139,7 @@ function writeJournalLTX(db: DB, dbFd: number): void {
   const header = nextTxHeader(db, { commit });
   let mode = db.mode;
   const page = new Uint8Array(db.pageSize);
-  publishCommit(db, header, postApply, (emit) => {
+  const pages: PageEmitter = (emit) => {
     for (const pgno of pgnos) {
       if (io.read(dbFd, page, (pgno - 1) * db.pageSize) !== page.length) {
         throw new Error(`${db.name}: page ${pgno} is beyond the end of the database file`);
@@ -108,8 +151,14 @@ function writeJournalLTX(db: DB, dbFd: number): void {
       }
       emit(pgno, page);
     }
-  });
-  db.mode = mode;
+  };
+  return { header, postApply, pages, mode: () => mode };
+}
+
+function writeJournalLTX(db: DB, dbFd: number): void {
+  const tx = planJournalTx(db, dbFd);
+  publishCommit(db, tx.header, tx.postApply, tx.pages);
+  db.mode = tx.mode();
 }
 
 function finalizeJournal(db: DB, how: JournalFinalize): void {

@@ -135,6 +135,12 @@ export class DB {
    * above it, so uploads go on from where they stopped. null: no constraint.
    */
   backupHWM: bigint | null = null;
+  /**
+   * The timestamp of the next LTX header, when set. A transaction forwarded
+   * to the primary under a HALT lock is encoded twice, once to send and once
+   * to commit (store/forward.ts); the two must be the same bytes.
+   */
+  pinnedTimestamp: bigint | null = null;
   /** Why the last write was refused; a repeat of the same refusal is not logged again. */
   lastRefusal: string | null = null;
   /** LTX files of WAL commits written without fsync, oldest first (syncPendingLTX makes them durable). */

@@ -59,7 +59,26 @@ export type StoreEvent =
   | { readonly type: 'quarantine'; readonly db: string; readonly reason: string; readonly dir: string }
   /** Groups for the syncer thread (src/node/group-syncer.ts); each answered with a `groupSynced` command. */
   | { readonly type: 'groupSync'; readonly jobs: readonly GroupSyncJob[] }
+  | HaltEvent
   | StoreCommandResult;
+
+/**
+ * Replica side of write forwarding (ref §8.3, §8.4): what the FUSE thread
+ * needs the network for. `lockID` is the `<db>-lock` handle's id, decimal.
+ * - `haltRequest`: a SETLKW F_WRLCK on `<db>-lock` waits: acquire the
+ *   primary's HALT lock and catch up to its position, then answer with a
+ *   `haltGranted` command.
+ * - `haltForward`: a transaction under the HALT lock is ready to commit;
+ *   its LTX file (durable, at `path`) must reach the primary (POST /tx)
+ *   before the commit is acknowledged; answer with `haltForwarded`.
+ * - `haltRelease`: the lock was released (unlock, close, cancelled wait):
+ *   release it on the primary (DELETE /halt), after any request of the
+ *   same lock still in flight.
+ */
+export type HaltEvent =
+  | { readonly type: 'haltRequest'; readonly db: string; readonly lockID: string }
+  | { readonly type: 'haltForward'; readonly db: string; readonly lockID: string; readonly path: string; readonly txid: string }
+  | { readonly type: 'haltRelease'; readonly db: string; readonly lockID: string };
 
 /**
  * One database's waiting group, made durable off the FUSE thread
@@ -80,7 +99,57 @@ export interface GroupSyncJob {
 }
 
 /** Main thread → FUSE thread (src/fs/commands.ts). */
-export type StoreCommand = ImportCommand | ApplyCommand | StatusCommand | SyncCommand | GroupSyncedCommand | TxEventsCommand | FlushTxCommand | TxBarrierCommand | BackupHWMCommand;
+export type StoreCommand =
+  | ImportCommand
+  | ApplyCommand
+  | StatusCommand
+  | SyncCommand
+  | GroupSyncedCommand
+  | TxEventsCommand
+  | FlushTxCommand
+  | TxBarrierCommand
+  | BackupHWMCommand
+  | HaltLockCommand
+  | HaltUnlockCommand
+  | HaltAnswerCommand;
+
+/**
+ * Primary: take `db`'s write lock set on behalf of a replica's HALT lock
+ * `lockID` (decimal; ref §8.2). Answered `ok` with the position the
+ * replica must reach (`pos`), `busy` while SQLite transactions hold the
+ * locks (the main thread retries), or `error`. The same `lockID` again
+ * answers `ok` with the position at once (a retried request). The set stays
+ * held, refusing every local SQLite lock (EAGAIN), until `haltUnlock`.
+ */
+export interface HaltLockCommand {
+  readonly type: 'haltLock';
+  readonly id: number;
+  readonly db: string;
+  readonly lockID: string;
+}
+
+/** Primary: release the HALT lock `lockID` of `db` if it is held; always answered `ok`. */
+export interface HaltUnlockCommand {
+  readonly type: 'haltUnlock';
+  readonly id: number;
+  readonly db: string;
+  readonly lockID: string;
+}
+
+/**
+ * Replica: the answer to a HaltEvent. `haltGranted`: the HALT lock is held on
+ * the primary and this node is at its position (`ok`), or it could not be
+ * had (`message`). `haltForwarded`: the primary applied the transaction
+ * `txid` (`ok`) or refused it.
+ */
+export interface HaltAnswerCommand {
+  readonly type: 'haltGranted' | 'haltForwarded';
+  readonly db: string;
+  readonly lockID: string;
+  readonly txid?: string;
+  readonly ok: boolean;
+  readonly message: string;
+}
 
 /**
  * Whether every commit's `tx` event is sent at once (`prompt`, the default)
@@ -182,6 +251,12 @@ export interface ApplyCommand {
    * start-up applies that many newest files again after a power loss.
    */
   readonly syncDatabase: boolean;
+  /**
+   * Primary: a transaction a replica forwarded under its HALT lock `haltLockID`
+   * (POST /tx, ref §8.2): applied under the write lock set that lock holds,
+   * refused unless that lock is held on `db`.
+   */
+  readonly haltLockID?: string;
 }
 
 export interface QuarantineRequest {
@@ -219,7 +294,14 @@ export interface StatusCommand {
 export type StoreCommandResult =
   | { readonly type: 'commandResult'; readonly id: number; readonly status: 'busy' }
   /** `inodes`: the database's files the kernel may hold cached pages of; the main thread invalidates them before answering. */
-  | { readonly type: 'commandResult'; readonly id: number; readonly status: 'ok'; readonly inodes: readonly number[] }
+  | {
+      readonly type: 'commandResult';
+      readonly id: number;
+      readonly status: 'ok';
+      readonly inodes: readonly number[];
+      /** `haltLock`: the database's position (16 hex digits each). */
+      readonly pos?: { readonly txid: string; readonly checksum: string };
+    }
   | { readonly type: 'commandResult'; readonly id: number; readonly status: 'error'; readonly message: string };
 
 /** Options the main thread gives the store (structured-cloned into the worker). */

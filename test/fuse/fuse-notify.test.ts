@@ -153,7 +153,7 @@ describe('FUSE notifier and wake-up', { skip }, () => {
       await pong;
     }
     const usPerWake = Number(process.hrtime.bigint() - started) / 1000 / rounds;
-    console.log(`# wake round trip (post + LOOKUP of the wake name + reply message): ${usPerWake.toFixed(0)} µs average over ${rounds}`);
+    console.log(`# wake round trip (post + STATFS of the mount + reply message): ${usPerWake.toFixed(0)} µs average over ${rounds}`);
     assert.ok(usPerWake > 0);
   });
 });

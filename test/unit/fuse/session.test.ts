@@ -75,20 +75,6 @@ describe('FuseSession', () => {
     assert.deepEqual([2, 4, 6].map((u) => dev.replyTo(u).error), [-Errno.EACCES, -Errno.ENOENT, -Errno.EIO]);
   });
 
-  test('the wake-up LOOKUP is answered ENOENT without reaching the handler', () => {
-    let lookups = 0;
-    const dev = new ScriptedDevice().push(
-      init(),
-      request(Opcode.LOOKUP, hex(cstr('.wake')), { unique: 2, nodeid: 1 }),
-      request(Opcode.LOOKUP, hex(cstr('.wake')), { unique: 4, nodeid: 9 }),
-    );
-    serve({ lookup: (_r, out) => { lookups++; out.nodeid = 9; } }, dev, { wakeName: '.wake' });
-    assert.equal(dev.replyTo(2).error, -Errno.ENOENT);
-    assert.equal(dev.replyTo(2).len, 16);
-    assert.equal(dev.replyTo(4).error, 0); // same name elsewhere is an ordinary lookup
-    assert.equal(lookups, 1);
-  });
-
   test('LOOKUP: nodeid 0 with a timeout is a cached negative entry; without one it is ENOENT', () => {
     const dev = new ScriptedDevice().push(
       init(),

@@ -32,7 +32,7 @@ async function recorder(): Promise<{ server: Http2Server; url: string; seen: See
     stream.on('end', () => {
       seen.push({ headers, body: Buffer.concat(parts) });
       stream.respond({ ':status': 200 });
-      stream.end(headers[':path'] === '/halt?id=7&name=a.db' && headers[':method'] === 'POST' ? '{"id":7}\n' : '');
+      stream.end(headers[':path'] === '/halt?id=7&name=a.db' && headers[':method'] === 'POST' ? '{"id":7,"pos":{"TXID":"0000000000000001","PostApplyChecksum":"0000000000000000"}}\n' : '');
     });
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
@@ -214,9 +214,9 @@ describe('client against our server', () => {
     await assert.rejects(self.stream(new Map()), { status: 400, message: 'cannot connect to self' });
     self.close();
     assert.deepEqual(await client.acquireHaltLock('b.db', 3n), {
-      id: 3,
-      pos: { TXID: '0000000000000003', PostApplyChecksum: 'd37a7dd1148a75bc' },
-      expires: '2026-11-23T21:17:01.123456789Z',
+      id: 3n,
+      pos: { txid: 3n, postApplyChecksum: 0xd37a7dd1148a75bcn },
+      expires: Date.parse('2026-11-23T21:17:01.123Z'),
     });
   });
 

@@ -7,6 +7,7 @@
  * a real snapshot would be; the file checksum is left stale because every
  * capture masks it).
  */
+import type { HaltLock } from '../../../src/http/halt-lock.js';
 import {
   ApiError,
   DatabaseNotFoundError,
@@ -168,15 +169,11 @@ export class FakeNode implements ApiNode, ReplicationSource {
     if (size < 100) throw new Error('read database header: EOF');
   }
 
-  async acquireHaltLock(name: string, lockID: bigint): Promise<unknown> {
+  async acquireHaltLock(name: string, lockID: bigint): Promise<HaltLock> {
     this.calls.push(`halt ${name} ${lockID}`);
     if (lockID === 0n) throw new Error('invalid lock id');
     const txid = this.txids.get(name) ?? 0;
-    return {
-      id: Number(lockID),
-      pos: { TXID: txid.toString(16).padStart(16, '0'), PostApplyChecksum: this.position(name)?.postApplyChecksum.toString(16).padStart(16, '0') ?? '0000000000000000' },
-      expires: '2026-11-23T21:17:01.123456789Z',
-    };
+    return { id: lockID, pos: { txid: BigInt(txid), postApplyChecksum: this.position(name)?.postApplyChecksum ?? 0n }, expires: Date.parse('2026-11-23T21:17:01.123Z') };
   }
 
   async releaseHaltLock(name: string, lockID: bigint): Promise<void> {

@@ -159,7 +159,7 @@ describe('bad requests get LiteFS status codes and plain-text bodies', () => {
     });
     const statuses = [...responses.matchAll(/HTTP\/1\.1 (\d+)/g)].map((m) => Number(m[1]));
     assert.deepEqual(statuses, [200, 200, 200, 200, 200, 200]);
-    assert.match(responses, /\r\n\r\n\{"id":42,"pos":\{"TXID":"0000000000000003","PostApplyChecksum":"a444cfc485df4b1d"\},"expires":"2026-11-23T21:17:01.123456789Z"\}\n/);
+    assert.match(responses, /\r\n\r\n\{"id":42,"pos":\{"TXID":"0000000000000003","PostApplyChecksum":"a444cfc485df4b1d"\},"expires":"2026-11-23T21:17:01.123Z"\}\n/);
     assert.deepEqual(s.node.calls.slice(-4), ['halt a.db 42', 'unhalt a.db 42', 'tx a.db 42 3', 'import c.db 100']);
   });
 });

@@ -140,7 +140,7 @@ export class HistoryPrimary implements ApiNode, ReplicationSource {
   async importDatabase(): Promise<void> {
     throw new Error('not in this fake');
   }
-  async acquireHaltLock(): Promise<unknown> {
+  async acquireHaltLock(): Promise<never> {
     throw new Error('not in this fake');
   }
   async releaseHaltLock(): Promise<void> {}

@@ -184,14 +184,14 @@ describe('store (single node slice)', () => {
 });
 
 describe('LiteFS names', () => {
-  test('suffixes in LiteFS order; -lock and bare suffixes are not shown', () => {
+  test('suffixes in LiteFS order (-lock is the HALT lock file); bare suffixes are not shown', () => {
     assert.deepEqual(parseName('db'), { db: 'db', kind: 'database' });
     assert.deepEqual(parseName('db-journal'), { db: 'db', kind: 'journal' });
     assert.deepEqual(parseName('db-wal'), { db: 'db', kind: 'wal' });
     assert.deepEqual(parseName('db-shm'), { db: 'db', kind: 'shm' });
     assert.deepEqual(parseName('db-pos'), { db: 'db', kind: 'pos' });
     assert.deepEqual(parseName('a-wal-journal'), { db: 'a-wal', kind: 'journal' });
-    assert.equal(parseName('db-lock'), null);
+    assert.deepEqual(parseName('db-lock'), { db: 'db', kind: 'lock' });
     assert.equal(parseName('-wal'), null);
   });
 });

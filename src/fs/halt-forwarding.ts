@@ -1,0 +1,146 @@
+/**
+ * A replica's side of HALT locks (ref §8.3, §8.4) on the FUSE thread: the
+ * `<db>-lock` file's lock, and the transactions written under it.
+ *
+ * A blocking write lock (F_SETLKW / F_OFD_SETLKW F_WRLCK) on byte 72 of
+ * `<db>-lock` waits while the main thread takes the primary's HALT lock and
+ * this node catches up to the primary's position; then the database is
+ * writable here. Each commit is held back until the primary applied it
+ * (store/forward.ts): the request that would make it durable for SQLite
+ * waits for the `haltForwarded` answer, and a refusal fails it with EIO, so
+ * SQLite rolls the transaction back and this node never holds a transaction
+ * the primary lacks. Unlocking, closing the handle (FLUSH) or interrupting
+ * the wait ends the lock; the main thread releases it on the primary after
+ * any request still in flight.
+ *
+ * Handles that differ from LiteFS: a second handle asking for a lock another
+ * handle holds gets EAGAIN at once (LiteFS waits 10 s for the primary to
+ * refuse it); when the lock ends, the database is brought back to its last
+ * LTX file if anything is left that never committed (a hot journal after a
+ * refused commit), as at a step-down.
+ */
+import { Errno, FuseError } from '../fuse/errors.js';
+import { DEFERRED, type Deferred } from '../fuse/handler.js';
+import { formatHex16 } from '../ltx/index.js';
+import type { DB } from '../store/db.js';
+import type { StagedTx } from '../store/forward.js';
+import type { HaltAnswerCommand, StoreEvent } from '../store/messages.js';
+
+interface Halt {
+  readonly lockID: bigint;
+  /** The `<db>-lock` handle that asked. */
+  readonly fh: number;
+  /** The lock request waiting for the primary; null once the lock is held. */
+  waiting: number | null;
+}
+
+interface Forward {
+  readonly db: DB;
+  readonly staged: StagedTx;
+  /** Runs once the primary answered: commit (ok) or refuse the held-back request. */
+  readonly finish: (ok: boolean) => void;
+}
+
+export interface HaltForwardingDeps {
+  post(event: StoreEvent): void;
+  log(line: string): void;
+  /** Answers a deferred request. */
+  complete(unique: number, errno: number): void;
+  /** A HALT lock on `db` ended: bring the database back to its last LTX file once no transaction runs. */
+  recover(db: string): void;
+  /** Removes a staged file. */
+  unlink(path: string): void;
+}
+
+export class HaltForwarding {
+  private readonly halts = new Map<string, Halt>();
+  private readonly forwards = new Map<string, Forward>();
+
+  constructor(private readonly deps: HaltForwardingDeps) {}
+
+  /** True while this node holds the primary's HALT lock on `db`: it may write, and forwards its commits. */
+  holds(db: string): boolean {
+    if (this.halts.size === 0) return false;
+    const h = this.halts.get(db);
+    return h !== undefined && h.waiting === null;
+  }
+
+  /** F_SETLKW F_WRLCK on `<db>-lock` through handle `fh`, whose lock id is `lockID`: answered once the primary's lock is held. */
+  acquire(db: string, fh: number, lockID: bigint, unique: number): Deferred {
+    const current = this.halts.get(db);
+    // The same handle again (LiteFS: ENOLCK); another handle's lock is not shared.
+    if (current?.fh === fh) throw new FuseError(Errno.ENOLCK);
+    if (current !== undefined) throw new FuseError(Errno.EAGAIN);
+    this.halts.set(db, { lockID, fh, waiting: unique });
+    this.deps.post({ type: 'haltRequest', db, lockID: lockID.toString() });
+    return DEFERRED;
+  }
+
+  /** The main thread's answer to `haltRequest`. */
+  granted(cmd: HaltAnswerCommand): void {
+    const h = this.halts.get(cmd.db);
+    // Released or interrupted meanwhile: the main thread releases it on the primary.
+    if (h === undefined || h.lockID.toString() !== cmd.lockID || h.waiting === null) return;
+    const unique = h.waiting;
+    if (cmd.ok) {
+      h.waiting = null;
+      this.deps.log(`${cmd.db}: HALT lock ${cmd.lockID} held on the primary: writes allowed here`);
+      this.deps.complete(unique, 0);
+      return;
+    }
+    this.halts.delete(cmd.db);
+    this.deps.log(`${cmd.db}: HALT lock refused: ${cmd.message}`);
+    this.deps.complete(unique, Errno.EIO);
+  }
+
+  /** Unlock or FLUSH through handle `fh` (any close of it ends the lock, as in LiteFS). */
+  release(db: string, fh: number): void {
+    const h = this.halts.get(db);
+    if (h?.fh !== fh) return;
+    if (h.waiting !== null) this.deps.complete(h.waiting, Errno.EINTR);
+    this.end(db, h);
+  }
+
+  /** An interrupted lock wait ends the lock (answered EINTR by the session); false if `unique` is not one. */
+  interrupt(unique: number): boolean {
+    for (const [db, h] of this.halts) {
+      if (h.waiting !== unique) continue;
+      this.end(db, h);
+      return true;
+    }
+    return false;
+  }
+
+  /** The lock id held on `db` (for a staged transaction's event). */
+  lockIDOf(db: string): bigint | undefined {
+    return this.halts.get(db)?.lockID;
+  }
+
+  /**
+   * Sends a staged transaction to the primary; `finish` runs with its
+   * answer. One per database at a time: its writer holds the locks.
+   * Forwards are not interruptible: the primary may have applied one already.
+   */
+  forward(db: DB, staged: StagedTx, finish: (ok: boolean) => void): void {
+    const lockID = this.halts.get(db.name)?.lockID;
+    if (lockID === undefined || this.forwards.has(db.name)) throw new Error(`${db.name}: no HALT lock to forward a transaction under`);
+    this.forwards.set(db.name, { db, staged, finish });
+    this.deps.post({ type: 'haltForward', db: db.name, lockID: lockID.toString(), path: staged.path, txid: formatHex16(staged.txid) });
+  }
+
+  /** The main thread's answer to `haltForward`. */
+  forwarded(cmd: HaltAnswerCommand): void {
+    const f = this.forwards.get(cmd.db);
+    if (f === undefined || formatHex16(f.staged.txid) !== cmd.txid) return;
+    this.forwards.delete(cmd.db);
+    this.deps.unlink(f.staged.path);
+    if (!cmd.ok) this.deps.log(`${cmd.db}: refused (EIO): TXID ${cmd.txid ?? '?'} written under the HALT lock: the primary did not apply it: ${cmd.message}`);
+    f.finish(cmd.ok);
+  }
+
+  private end(db: string, h: Halt): void {
+    this.halts.delete(db);
+    this.deps.post({ type: 'haltRelease', db, lockID: h.lockID.toString() });
+    if (h.waiting === null) this.deps.recover(db);
+  }
+}
