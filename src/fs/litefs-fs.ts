@@ -136,6 +136,14 @@ export class LiteFS implements FuseHandler {
   private readonly guards: HaltGuards;
   /** Replica: the HALT locks this node holds on the primary, and its forwarded commits. */
   private readonly halt: HaltForwarding;
+  /**
+   * Per database, the end of a WAL commit frame the primary refused. The
+   * kernel may split SQLite's page write in two; after a refused tail it
+   * reports a short write and SQLite writes the tail again, which must be
+   * refused again (the frame's header is zeroed: it would look like an
+   * ordinary write). Forgotten once SQLite writes at or before the frame.
+   */
+  private readonly refusedFrameEnds = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
@@ -517,6 +525,7 @@ export class LiteFS implements FuseHandler {
         return held ?? size;
       }
       if (node.kind === 'wal') {
+        this.checkRefusedFrame(db, req.offset, size);
         this.storeCall(() => db.writeWAL(h.fd, data, req.offset));
         const frame = this.storeCall(() => completedCommitFrame(db, h.fd, data, req.offset));
         return frame === null ? size : this.forwardWAL(db, frame, unique, size);
@@ -742,12 +751,14 @@ export class LiteFS implements FuseHandler {
       db.pinnedTimestamp = null;
       if (staged !== null) db.io.unlink(staged.path);
       this.discardFrame(db, frame);
+      this.refusedFrameEnds.set(db.name, frame + WAL_FRAME_HEADER_SIZE + db.pageSize);
       this.log(`refused (EIO): ${db.name}: WAL commit frame at ${frame} does not end a readable transaction`);
       throw new FuseError(Errno.EIO);
     }
     this.halt.forward(db, staged, (ok) => {
       if (ok) return this.session?.completeWrite(unique, size);
       db.pinnedTimestamp = null;
+      this.refusedFrameEnds.set(db.name, frame + WAL_FRAME_HEADER_SIZE + db.pageSize);
       try {
         this.discardFrame(db, frame);
       } catch (err) {
@@ -756,6 +767,14 @@ export class LiteFS implements FuseHandler {
       this.session?.complete(unique, Errno.EIO);
     });
     return DEFERRED;
+  }
+
+  /** EIO for the rest of a refused commit frame written again (refusedFrameEnds). */
+  private checkRefusedFrame(db: DB, offset: number, size: number): void {
+    const end = this.refusedFrameEnds.get(db.name);
+    if (end === undefined) return;
+    if (offset + size === end && offset > end - WAL_FRAME_HEADER_SIZE - db.pageSize) throw new FuseError(Errno.EIO);
+    if (offset <= end - WAL_FRAME_HEADER_SIZE - db.pageSize) this.refusedFrameEnds.delete(db.name);
   }
 
   /** Stages the pending commit with a pinned header timestamp (kept on success, for the commit's own encoding). */

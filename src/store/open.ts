@@ -63,12 +63,18 @@ import { ForensicCase } from './forensic.js';
 import { syncFile } from './group-sync.js';
 import { rebase } from './rebase.js';
 
-export function openDB(db: DB): void {
+/**
+ * `created`: a database this running node makes (Store.createDB). Its
+ * folder can already hold `.received` files the replica client placed for
+ * applies queued behind the one creating it: they are not a crash's leftovers
+ * to settle, and are left alone.
+ */
+export function openDB(db: DB, created = false): void {
   const io = db.io;
   io.mkdirp(db.ltxDir);
   if (readDatabaseHeader(db) === 'invalid') setAsideInvalidDatabase(db);
   if (io.exists(db.shmPath)) io.unlink(db.shmPath);
-  const receivedKept = settleReceivedFiles(db);
+  const receivedKept = created ? false : settleReceivedFiles(db);
   const found = lastLTX(db);
   const last = found.last;
   rollbackJournal(db);

@@ -127,7 +127,7 @@ export class Store {
     this.io.fsyncDir(db.dir);
     if (isNew) {
       this.io.fsyncDir(this.dbsDir);
-      openDB(db);
+      openDB(db, true);
       this.dbs.set(name, db);
     }
     return db;

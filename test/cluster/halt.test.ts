@@ -1,10 +1,13 @@
-import { after, before, describe, test } from 'node:test';
+import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, assertSameImages, readPos, startCluster, waitConverged } from '../helpers/cluster.js';
-import { assertChain, readLTXFiles } from '../helpers/litefs-daemon.js';
+import { HaltSession } from '../helpers/halt-session.js';
+import { type LTXFile, type LiteFSDaemon, assertChain, assertContinuous, readLTXFiles, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { expectSuccess, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
+import { TcpRelay } from '../helpers/tcp-relay.js';
 
 /**
  * Write forwarding under the HALT lock (ref §8): a program on a replica takes
@@ -24,6 +27,13 @@ interface HaltResult {
 
 async function haltWrite(dbPath: string, mode: string, rounds: number, rows: number, tag: string): Promise<HaltResult> {
   return JSON.parse(expectSuccess('halt-writer', await runPython('halt-writer.py', [dbPath, mode, String(rounds), String(rows), tag]))) as HaltResult;
+}
+
+/** The primary has one LTX file per transaction; a replica's history may start with a snapshot. Returns the files. */
+function assertHistory(cluster: Cluster, node: LiteFSDaemon, db: string): LTXFile[] {
+  const files = readLTXFiles(node, db);
+  (node === cluster.primary ? assertChain : assertContinuous)(db, files);
+  return files;
 }
 
 async function count(dbPath: string, where = '1'): Promise<number> {
@@ -56,8 +66,7 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
       const pos = await waitConverged(cluster, db);
       assert.equal(await count(onReplica), 16);
       for (const node of cluster.nodes) {
-        const files = readLTXFiles(node, db);
-        assertChain(db, files);
+        const files = assertHistory(cluster, node, db);
         assert.equal(`${files.at(-1)!.header.maxTXID.toString(16).padStart(16, '0')}`, pos.split('/')[0]);
         const ok = expectSuccess('integrity', await runSqlite3(join(node.mnt, db), 'PRAGMA integrity_check;'));
         assert.equal(ok.trim(), 'ok');
@@ -66,4 +75,156 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
       assert.equal(await readPos(cluster.replicas[0]!, db), pos);
     });
   }
+});
+
+describe('HALT lock: the lock file, blocking the primary, refused commits', { skip }, () => {
+  let cluster: Cluster;
+  let relay: TcpRelay;
+  const sessions: HaltSession[] = [];
+
+  /** A HALT session on `node`'s mount, closed after the test. */
+  function session(node: LiteFSDaemon, db: string): HaltSession {
+    const s = new HaltSession(join(node.mnt, db));
+    sessions.push(s);
+    return s;
+  }
+
+  before(async () => {
+    relay = await TcpRelay.start();
+    const primary = await startLiteFS();
+    let replica: LiteFSDaemon;
+    try {
+      relay.target = Number(new URL(primary.httpURL).port);
+      // The replica reaches the primary (stream, /halt, /tx) only through the relay.
+      replica = await startLiteFS({ candidate: false, primaryURL: relay.url });
+    } catch (err) {
+      await primary.close();
+      throw err;
+    }
+    cluster = {
+      primary,
+      replicas: [replica],
+      nodes: [primary, replica],
+      async close() {
+        await replica.close().catch(() => undefined);
+        await primary.close();
+      },
+    };
+  });
+  afterEach(async () => {
+    relay.heal();
+    for (const s of sessions.splice(0)) await s.close();
+  });
+  after(async () => {
+    await cluster?.close();
+    await relay?.close();
+  });
+
+  async function createTable(db: string, mode: string): Promise<void> {
+    expectSuccess('create', await runSqlite3(join(cluster.primary.mnt, db), `PRAGMA journal_mode=${mode}; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT); INSERT INTO t(v) VALUES ('first');`));
+    await waitConverged(cluster, db);
+  }
+
+  test('<db>-lock exists but is not listed, is empty and read-only; only a blocking write lock on byte 72 is allowed', async () => {
+    const db = 'lockfile.db';
+    await createTable(db, 'delete');
+    const replica = cluster.replicas[0]!;
+    assert.ok(!readdirSync(replica.mnt).includes(`${db}-lock`), 'not listed');
+    const st = statSync(join(replica.mnt, `${db}-lock`));
+    assert.deepEqual([st.size, st.mode & 0o777, st.isFile()], [0, 0o444, true]);
+    assert.equal(readFileSync(join(replica.mnt, `${db}-lock`)).length, 0);
+    assert.throws(() => statSync(join(replica.mnt, 'unknown.db-lock')), { code: 'ENOENT' });
+
+    const a = session(replica, db);
+    assert.deepEqual(await a.ask('open'), { ok: true });
+    assert.deepEqual(await a.ask('range 0 1'), { errno: 'EINVAL' });
+    assert.deepEqual(await a.ask('range 72 2'), { errno: 'EINVAL' });
+    assert.deepEqual(await a.ask('try'), { errno: 'ENOSYS' }, 'a non-blocking lock');
+    assert.deepEqual(await a.ask('read'), { errno: 'ENOSYS' }, 'a read lock');
+    assert.deepEqual(await a.ask('getlk'), { type: 'F_UNLCK' });
+    assert.deepEqual(await a.ask('halt'), { ok: true });
+    assert.deepEqual(await a.ask('getlk'), { type: 'F_WRLCK' });
+    const b = session(replica, db);
+    assert.deepEqual(await b.ask('open'), { ok: true });
+    assert.deepEqual(await b.ask('halt'), { errno: 'EAGAIN' }, "another handle while the lock is held");
+    assert.deepEqual(await a.ask('unhalt'), { ok: true });
+    assert.deepEqual(await a.ask('getlk'), { type: 'F_UNLCK' });
+    assert.deepEqual(await b.ask('halt'), { ok: true }, 'free again after the unlock');
+    assert.deepEqual(await b.ask('close'), { ok: true });
+    assert.deepEqual(await a.ask('getlk'), { type: 'F_UNLCK' }, 'closing the handle ended the lock');
+
+    // On the primary the lock is granted at once and changes nothing.
+    const p = session(cluster.primary, db);
+    assert.deepEqual(await p.ask('open'), { ok: true });
+    assert.deepEqual(await p.ask('halt'), { ok: true });
+    expectSuccess('primary write', await runSqlite3(join(cluster.primary.mnt, db), "INSERT INTO t(v) VALUES ('primary');"));
+  });
+
+  test("while a replica holds the HALT lock the primary's own readers and writers wait; after the release they go on", async () => {
+    // Rollback mode: SQLite's busy handler answers "database is locked". (A
+    // WAL reader retries its read locks for ~10 s, then "locking protocol".)
+    const db = 'blocks.db';
+    await createTable(db, 'delete');
+    const onPrimary = join(cluster.primary.mnt, db);
+    const r = session(cluster.replicas[0]!, db);
+    assert.deepEqual(await r.ask('open'), { ok: true });
+    assert.deepEqual(await r.ask('halt'), { ok: true });
+    for (const sql of ["INSERT INTO t(v) VALUES ('primary');", 'SELECT count(*) FROM t;']) {
+      const blocked = await runSqlite3(onPrimary, `.timeout 200\n${sql}`);
+      assert.notEqual(blocked.status, 0, `${sql} ran on the primary during the HALT lock: ${blocked.stdout}`);
+      assert.match(blocked.stderr, /database is locked/);
+    }
+    assert.deepEqual(await r.ask("sql delete INSERT INTO t(v) VALUES ('replica')"), { ok: true, rows: [] });
+    assert.deepEqual(await r.ask('unhalt'), { ok: true });
+    expectSuccess('primary write after the release', await runSqlite3(onPrimary, ".timeout 5000\nINSERT INTO t(v) VALUES ('primary');"));
+    await waitConverged(cluster, db);
+    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 3);
+    await assertSameImages(cluster, db);
+  });
+
+  for (const mode of ['delete', 'wal'] as const) {
+    test(`journal_mode=${mode}: a transaction the primary never gets fails on the replica and leaves nothing there`, async () => {
+      const db = `refused-${mode}.db`;
+      await createTable(db, mode);
+      const replica = cluster.replicas[0]!;
+      const r = session(replica, db);
+      assert.deepEqual(await r.ask('open'), { ok: true });
+      assert.deepEqual(await r.ask('halt'), { ok: true });
+      assert.deepEqual(await r.ask(`sql ${mode} INSERT INTO t(v) VALUES ('sent')`), { ok: true, rows: [] });
+      relay.cut();
+      const refused = await r.ask(`sql ${mode} INSERT INTO t(v) VALUES ('lost')`);
+      assert.match(refused.error ?? '', /disk I\/O error/, JSON.stringify(refused));
+      // SQLite rolled it back (in rollback mode the next reader does it, from the hot journal).
+      assert.deepEqual(await r.ask(`sql ${mode} SELECT v FROM t ORDER BY id`), { ok: true, rows: [['first'], ['sent']] });
+      relay.heal();
+      assert.deepEqual(await r.ask('unhalt'), { ok: true });
+      // The release reaches the primary (else its lock would expire in 30 s).
+      expectSuccess('primary write', await runSqlite3(join(cluster.primary.mnt, db), ".timeout 20000\nINSERT INTO t(v) VALUES ('primary');"));
+      await waitConverged(cluster, db);
+      const rows = expectSuccess('rows', await runSqlite3(join(replica.mnt, db), 'SELECT v FROM t ORDER BY id;'));
+      assert.equal(rows, 'first\nsent\nprimary\n');
+      for (const node of cluster.nodes) assertHistory(cluster, node, db);
+      await assertSameImages(cluster, db);
+    });
+  }
+
+  test('a replica and the primary writing at the same time: every row on both, one chain (LiteFS TestFunctional_OK)', async () => {
+    const db = 'both.db';
+    await createTable(db, 'wal');
+    const [onReplica, onPrimary] = await Promise.all([
+      haltWrite(join(cluster.replicas[0]!.mnt, db), 'wal', 10, 5, 'replica'),
+      // On the primary the lock is a no-op: this is a plain writer (busy timeout 5 s).
+      haltWrite(join(cluster.primary.mnt, db), 'wal', 10, 5, 'primary'),
+    ]);
+    assert.deepEqual([onReplica, onPrimary], [
+      { ok: 50, errors: {}, halt_errors: {} },
+      { ok: 50, errors: {}, halt_errors: {} },
+    ]);
+    await waitConverged(cluster, db);
+    for (const node of cluster.nodes) {
+      assert.equal(await count(join(node.mnt, db)), 101, node.httpURL);
+      assertHistory(cluster, node, db);
+    }
+    await assertSameImages(cluster, db);
+  });
 });

@@ -272,6 +272,22 @@ export function assertChain(db: string, files: LTXFile[]): void {
   });
 }
 
+/**
+ * A replica's files: one unbroken history, each file starting where the one
+ * before ended (TXID and checksum). The first may be a snapshot (`1-N`): a
+ * replica that joined late, or fell behind retention, starts from one.
+ */
+export function assertContinuous(db: string, files: LTXFile[]): void {
+  assert.ok(files.length > 0, `${db}: no LTX files`);
+  assert.equal(files[0]!.header.minTXID, 1n, `${db}: the first LTX file ${files[0]!.name} does not start at TXID 1`);
+  for (let i = 1; i < files.length; i++) {
+    const prev = files[i - 1]!;
+    const f = files[i]!;
+    assert.equal(f.header.minTXID, prev.header.maxTXID + 1n, `${db}: ${f.name} does not follow ${prev.name}`);
+    assert.equal(f.header.preApplyChecksum, prev.postApply, `${db}: ${f.name} pre-apply ${formatHex16(f.header.preApplyChecksum)} != post-apply of ${prev.name} ${formatHex16(prev.postApply)}`);
+  }
+}
+
 /** The database image the LTX files produce when applied in order to an empty file. */
 export function replay(files: LTXFile[]): Buffer {
   let image = Buffer.alloc(0);

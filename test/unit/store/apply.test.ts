@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LTXEncoder, formatFilename, formatHex16, makeHeader } from '../../../src/ltx/index.js';
 import { SHM_REGION_SIZE, buildShmHeader, parseShmHeader } from '../../../src/sqlite/index.js';
@@ -461,6 +461,49 @@ describe('store: applying received LTX files (replica)', () => {
     const cases = readdirSync(join(h.dataDir, 'forensic', 'r.db'));
     assert.equal(cases.length, 1, 'the torn file is set aside, not deleted');
     assert.match(readFileSync(join(h.dataDir, 'forensic', 'r.db', cases[0]!, 'report.json'), 'utf8'), /never applied/);
+  });
+
+  test('files this database has already (its own writes under a HALT lock, streamed back): dropped, nothing applied; a different file is refused', () => {
+    const db = replicaDB();
+    applyLTX(db, primary.commit(3, [1, 2, 3], 1), null);
+    // The replica wrote TXIDs 2 and 3 itself: the same files as the primary's copies.
+    const own2 = primary.commit(3, [2], 2);
+    const echo2 = join(h.base, 'echo2.ltx');
+    copyFileSync(own2, echo2);
+    applyLTX(db, own2, null);
+    const own3 = primary.commit(3, [3], 3);
+    const echo3 = join(h.base, 'echo3.ltx');
+    copyFileSync(own3, echo3);
+    applyLTX(db, own3, null);
+    const events = txEvents(h.events).length;
+    const image = readFileSync(db.databasePath);
+    // Back from the primary, late (TXID 2 after 3) and at the position (3).
+    for (const echo of [echo2, echo3]) {
+      const r = applyLTX(db, echo, null);
+      assert.deepEqual([r.ranges, r.wholeFile, r.shmPage], [[], false, null]);
+      assert.ok(!existsSync(echo), 'the copy is removed');
+    }
+    assert.deepEqual([db.pos.txid, txEvents(h.events).length], [3n, events]);
+    assert.ok(readFileSync(db.databasePath).equals(image));
+    // Another history's TXID 2 is not "already here".
+    const other = new ModelPrimary(join(h.base, 'other'));
+    other.commit(3, [1, 2, 3], 1);
+    assert.throws(() => applyLTX(db, other.commit(3, [1], 2), null), ApplyPosMismatchError);
+  });
+
+  test('a database created while the replica client already placed received files for it keeps them (they are queued, not left by a crash)', () => {
+    const store = h.open();
+    const dir = join(h.dataDir, 'dbs', 'new.db', 'ltx');
+    mkdirSync(dir, { recursive: true });
+    const snapshot = primary.commit(2, [1, 2], 1);
+    const queued = join(dir, formatFilename(2n, 2n) + RECEIVED_SUFFIX);
+    renameSync(primary.commit(2, [2], 2), queued);
+    const db = store.createDB('new.db');
+    assert.ok(existsSync(queued), 'the queued file is still there');
+    assert.ok(!existsSync(join(h.dataDir, 'forensic')), 'nothing set aside');
+    applyLTX(db, snapshot, null);
+    applyLTXFiles(db, [queued], null);
+    assert.deepEqual([db.pos.txid, db.pos.postApplyChecksum], [2n, primary.checksum]);
   });
 
   test('a whole received file left in ltx/ (an apply interrupted after it, or one never started) is kept and applied; one that does not continue the chain is set aside', () => {
