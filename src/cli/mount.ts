@@ -40,6 +40,7 @@ import { GroupSyncer } from '../node/group-syncer.js';
 import { proxyNodeOf } from '../node/proxy-node.js';
 import { HaltClient } from '../node/halt-client.js';
 import { HaltService } from '../node/halt-service.js';
+import { LocalHalts } from '../node/local-halt.js';
 import { StoreChannel } from '../node/store-channel.js';
 import { TxEventPacer } from '../node/tx-event-pacer.js';
 import type { StoreEvent, StoreOptions } from '../store/messages.js';
@@ -116,6 +117,7 @@ export async function runMount(argv: string[]): Promise<number> {
     registry: register,
     transfer,
     halt,
+    localHalts: new LocalHalts(channel),
     compress: config.data.compress,
     log,
   });

@@ -6,9 +6,16 @@
  * runs on the primary. CMD inherits stdin/stdout/stderr, receives the
  * signals litefs gets, and its exit code becomes litefs's (LiteFS turns a
  * failing CMD into `ERROR: exit status N` and exit 1).
- * `-with-halt-lock-on` needs write forwarding (HALT locks), not built yet.
+ * `-with-halt-lock-on DBPATH` runs CMD while this node holds the primary's
+ * HALT lock on the database DBPATH names, so CMD (a migration, say) may write
+ * on a replica (ref §8). LiteFS takes the lock on `DBPATH-lock` with fcntl;
+ * Node has no fcntl, so ours asks the node at `-url` (POST /litefs-ts/halt)
+ * and holds the lock for as long as that request stays open: CMD's exit, or
+ * litefs's, ends it.
  */
 import { spawn } from 'node:child_process';
+import { request as httpRequest } from 'node:http';
+import { basename } from 'node:path';
 import { NodeClient } from '../http/client.js';
 import { waitForExit } from './exec.js';
 import { FlagError, flagUsage, parseFlags, type FlagSpec } from './flags.js';
@@ -17,7 +24,7 @@ const FLAGS: FlagSpec[] = [
   { name: 'url', kind: 'string', usage: 'LiteFS API URL', default: 'http://localhost:20202' },
   { name: 'promote', kind: 'boolean', usage: 'promote node to primary' },
   { name: 'if-candidate', kind: 'boolean', usage: 'only execute if node is a candidate' },
-  { name: 'with-halt-lock-on', kind: 'string', usage: 'full database path to halt (not supported yet)' },
+  { name: 'with-halt-lock-on', kind: 'string', usage: 'full database path to halt' },
   { name: 'v', kind: 'boolean', usage: 'enable verbose logging' },
 ];
 
@@ -55,7 +62,6 @@ export async function runRun(argv: string[], options: RunCommandOptions = {}): P
   const ifCandidate = flags.booleans.get('if-candidate') === true;
   const haltLockOn = flags.strings.get('with-halt-lock-on') ?? '';
   if (promote && haltLockOn !== '') throw new RunCommandError('cannot specify both -promote & -with-halt-lock-on');
-  if (haltLockOn !== '') throw new RunCommandError('not supported yet: -with-halt-lock-on');
 
   const stderr = options.stderr ?? ((line: string) => process.stderr.write(`${line}\n`));
   const log = flags.booleans.get('v') === true ? stderr : () => {};
@@ -80,7 +86,41 @@ export async function runRun(argv: string[], options: RunCommandOptions = {}): P
       client.close();
     }
   }
-  return runForwardingSignals(command);
+  if (haltLockOn === '') return runForwardingSignals(command);
+  const url = flags.strings.get('url') ?? 'http://localhost:20202';
+  const db = basename(haltLockOn);
+  log(`acquiring halt lock on ${db}`);
+  const release = await holdHaltLock(url, db);
+  log('halt lock acquired');
+  try {
+    return await runForwardingSignals(command);
+  } finally {
+    release();
+    log('halt lock released');
+  }
+}
+
+/** POST /litefs-ts/halt: resolves once the node holds the lock, with the function that releases it (closing the request). */
+function holdHaltLock(url: string, db: string): Promise<() => void> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(new URL(`/litefs-ts/halt?${new URLSearchParams({ name: db })}`, url), { method: 'POST' });
+    const fail = (message: string): void => {
+      req.destroy();
+      reject(new RunCommandError(`cannot acquire halt lock on ${db}: ${message}`));
+    };
+    req.on('error', (err) => fail(err.message));
+    req.on('response', (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        text += chunk;
+        if (res.statusCode === 200 && text.startsWith('held\n')) resolve(() => req.destroy());
+      });
+      res.on('end', () => fail(res.statusCode === 200 ? 'the node closed the request' : text.trim() || `status ${res.statusCode}`));
+      res.on('error', (err) => fail(err.message));
+    });
+    req.end();
+  });
 }
 
 /**

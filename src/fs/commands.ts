@@ -37,6 +37,8 @@ export function isStoreCommand(msg: unknown): msg is StoreCommand {
     type === 'backupHWM' ||
     type === 'haltLock' ||
     type === 'haltUnlock' ||
+    type === 'haltHold' ||
+    type === 'haltDrop' ||
     type === 'haltGranted' ||
     type === 'haltForwarded'
   );

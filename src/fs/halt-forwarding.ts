@@ -26,12 +26,25 @@ import type { DB } from '../store/db.js';
 import type { StagedTx } from '../store/forward.js';
 import type { HaltAnswerCommand, StoreEvent } from '../store/messages.js';
 
+/**
+ * Who holds a lock: `fh:<n>` for a `<db>-lock` handle, `api:<lockID>` for a
+ * program that asked through the node API (`litefs run -with-halt-lock-on`).
+ */
+export type HaltHolder = string;
+
+/** A request waiting for the primary's answer. */
+interface Waiter {
+  /** The FUSE request (interruptible), or null for a node API request. */
+  readonly unique: number | null;
+  /** Answers it: 0 once held, else an errno (and the primary's reason, when it refused). */
+  readonly done: (errno: number, why?: string) => void;
+}
+
 interface Halt {
   readonly lockID: bigint;
-  /** The `<db>-lock` handle that asked. */
-  readonly fh: number;
-  /** The lock request waiting for the primary; null once the lock is held. */
-  waiting: number | null;
+  readonly holder: HaltHolder;
+  /** The request waiting for the primary; null once the lock is held. */
+  waiting: Waiter | null;
 }
 
 interface Forward {
@@ -44,8 +57,6 @@ interface Forward {
 export interface HaltForwardingDeps {
   post(event: StoreEvent): void;
   log(line: string): void;
-  /** Answers a deferred request. */
-  complete(unique: number, errno: number): void;
   /** A HALT lock on `db` ended: bring the database back to its last LTX file once no transaction runs. */
   recover(db: string): void;
   /** Removes a staged file. */
@@ -65,13 +76,17 @@ export class HaltForwarding {
     return h !== undefined && h.waiting === null;
   }
 
-  /** F_SETLKW F_WRLCK on `<db>-lock` through handle `fh`, whose lock id is `lockID`: answered once the primary's lock is held. */
-  acquire(db: string, fh: number, lockID: bigint, unique: number): Deferred {
+  /**
+   * F_SETLKW F_WRLCK on `<db>-lock` (or its node API equivalent) by
+   * `holder`, with lock id `lockID`: `waiter` is answered once the primary's
+   * lock is held or refused.
+   */
+  acquire(db: string, holder: HaltHolder, lockID: bigint, waiter: Waiter): Deferred {
     const current = this.halts.get(db);
-    // The same handle again (LiteFS: ENOLCK); another handle's lock is not shared.
-    if (current?.fh === fh) throw new FuseError(Errno.ENOLCK);
+    // The same holder again (LiteFS: ENOLCK); another holder's lock is not shared.
+    if (current?.holder === holder) throw new FuseError(Errno.ENOLCK);
     if (current !== undefined) throw new FuseError(Errno.EAGAIN);
-    this.halts.set(db, { lockID, fh, waiting: unique });
+    this.halts.set(db, { lockID, holder, waiting: waiter });
     this.deps.post({ type: 'haltRequest', db, lockID: lockID.toString() });
     return DEFERRED;
   }
@@ -81,30 +96,30 @@ export class HaltForwarding {
     const h = this.halts.get(cmd.db);
     // Released or interrupted meanwhile: the main thread releases it on the primary.
     if (h === undefined || h.lockID.toString() !== cmd.lockID || h.waiting === null) return;
-    const unique = h.waiting;
+    const waiter = h.waiting;
     if (cmd.ok) {
       h.waiting = null;
       this.deps.log(`${cmd.db}: HALT lock ${cmd.lockID} held on the primary: writes allowed here`);
-      this.deps.complete(unique, 0);
+      waiter.done(0);
       return;
     }
     this.halts.delete(cmd.db);
     this.deps.log(`${cmd.db}: HALT lock refused: ${cmd.message}`);
-    this.deps.complete(unique, Errno.EIO);
+    waiter.done(Errno.EIO, cmd.message);
   }
 
-  /** Unlock or FLUSH through handle `fh` (any close of it ends the lock, as in LiteFS). */
-  release(db: string, fh: number): void {
+  /** Unlock, or FLUSH of the handle (any close of it ends the lock, as in LiteFS), or the node API request ended. */
+  release(db: string, holder: HaltHolder): void {
     const h = this.halts.get(db);
-    if (h?.fh !== fh) return;
-    if (h.waiting !== null) this.deps.complete(h.waiting, Errno.EINTR);
+    if (h?.holder !== holder) return;
+    h.waiting?.done(Errno.EINTR);
     this.end(db, h);
   }
 
   /** An interrupted lock wait ends the lock (answered EINTR by the session); false if `unique` is not one. */
   interrupt(unique: number): boolean {
     for (const [db, h] of this.halts) {
-      if (h.waiting !== unique) continue;
+      if (h.waiting === null || h.waiting.unique !== unique) continue;
       this.end(db, h);
       return true;
     }

@@ -43,12 +43,12 @@ import { CommitFencedError } from '../store/fence.js';
 import { isErrno } from '../store/io.js';
 import { LockQuery, SHM_LOCKS, type LockMask, fromDatabaseLocks, fromShmLocks } from '../store/locks.js';
 import type { ApplyResult } from '../store/apply.js';
-import type { ApplyCommand, GroupSyncJob, StatusCommand, StoreCommandResult, StoreEvent } from '../store/messages.js';
+import type { ApplyCommand, GroupSyncJob, HaltHoldCommand, StatusCommand, StoreCommandResult, StoreEvent } from '../store/messages.js';
 import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
 import type { EventOutbox } from './event-outbox.js';
-import { HaltForwarding } from './halt-forwarding.js';
+import { HaltForwarding, type HaltHolder } from './halt-forwarding.js';
 import { HaltGuards } from './halt-guards.js';
 import { FILE_KINDS, type FileKind, LAG_NAME, PRIMARY_NAME, fileName, parseName } from './names.js';
 import { ParkedLocks } from './parked-locks.js';
@@ -173,7 +173,6 @@ export class LiteFS implements FuseHandler {
     this.halt = new HaltForwarding({
       post,
       log,
-      complete: (unique, errno) => this.session?.complete(unique, errno),
       recover: (name) => {
         const db = store.db(name);
         if (db !== undefined && this.role === 'replica') this.stepDown.begin([db]);
@@ -209,6 +208,7 @@ export class LiteFS implements FuseHandler {
     else if (msg.type === 'status') this.setStatus(msg);
     else if (msg.type === 'haltLock') this.post(this.commandCall(msg.id, () => this.guards.lock(msg)));
     else if (msg.type === 'haltUnlock') this.post(this.guards.unlock(msg));
+    else if (msg.type === 'haltHold' || msg.type === 'haltDrop') this.holdHalt(msg);
     else if (msg.type === 'haltGranted') this.halt.granted(msg);
     else if (msg.type === 'haltForwarded') this.halt.forwarded(msg);
     else if (msg.type === 'sync') this.postGroupSyncs(this.store.takeGroupSyncs());
@@ -458,7 +458,7 @@ export class LiteFS implements FuseHandler {
     const h = this.handles.get(req.fh);
     if (h === undefined) return;
     this.handles.delete(req.fh);
-    if (h.node.kind === 'lock') this.halt.release(h.node.db.name, req.fh);
+    if (h.node.kind === 'lock') this.halt.release(h.node.db.name, lockHolder(req.fh));
     if (h.fd >= 0 && hasBackingFile(h.node)) h.node.db.io.close(h.fd);
   }
 
@@ -581,7 +581,7 @@ export class LiteFS implements FuseHandler {
     // With FUSE_POSIX_LOCKS the kernel sends no unlock on close: FLUSH is
     // where an owner's locks on this file end.
     const node = this.node(req.header.nodeid);
-    if (node.kind === 'lock') this.halt.release(node.db.name, req.fh);
+    if (node.kind === 'lock') this.halt.release(node.db.name, lockHolder(req.fh));
     if (node.kind === 'database') node.db.locks.releaseDatabaseLocks(req.lockOwner);
     else if (node.kind === 'shm') {
       const db = node.db;
@@ -654,13 +654,34 @@ export class LiteFS implements FuseHandler {
    */
   private setHaltLock(req: LockRequest, db: DB): void | Deferred {
     if (req.type === F_UNLCK) {
-      this.halt.release(db.name, req.fh);
+      this.halt.release(db.name, lockHolder(req.fh));
       return;
     }
     if (req.opcode !== Opcode.SETLKW || req.type !== F_WRLCK) throw new FuseError(Errno.ENOSYS);
     if (this.role === 'primary' || this.session === null) return;
     const h = this.handle(req.fh);
-    return this.halt.acquire(db.name, req.fh, h.lockID ?? 1n, req.header.unique);
+    const unique = req.header.unique;
+    return this.halt.acquire(db.name, lockHolder(req.fh), h.lockID ?? 1n, { unique, done: (errno) => this.session?.complete(unique, errno) });
+  }
+
+  /** `haltHold` / `haltDrop`: a HALT lock for a program that asked through the node API (halt-forwarding.ts). */
+  private holdHalt(cmd: HaltHoldCommand): void {
+    const answer = (errno: number, why?: string): void => {
+      if (errno === 0) return this.post({ type: 'commandResult', id: cmd.id, status: 'ok', inodes: [] });
+      const message = why ?? (errno === Errno.EAGAIN ? `another program holds the HALT lock of ${cmd.db}` : `the HALT lock ended (errno ${errno})`);
+      this.post({ type: 'commandResult', id: cmd.id, status: 'error', message });
+    };
+    const holder = `api:${cmd.lockID}`;
+    if (cmd.type === 'haltDrop') {
+      this.halt.release(cmd.db, holder);
+      return answer(0);
+    }
+    if (this.role === 'primary') return answer(0);
+    try {
+      this.halt.acquire(cmd.db, holder, BigInt(cmd.lockID), { unique: null, done: answer });
+    } catch (err) {
+      answer(err instanceof FuseError ? err.errno : Errno.EIO);
+    }
   }
 
   /** The `<db>-lock` file a lock request is for (only byte 72 may be locked: EINVAL otherwise), or null for any other file. */
@@ -1147,6 +1168,11 @@ export class LiteFS implements FuseHandler {
       }
     }
   }
+}
+
+/** The HALT lock holder of a `<db>-lock` handle. */
+function lockHolder(fh: number): HaltHolder {
+  return `fh:${fh}`;
 }
 
 /** A database's journal or WAL that does not exist (fillAttr's ENOENT). */

@@ -134,6 +134,12 @@ export interface ApiNode {
   releaseHaltLock(name: string, lockID: bigint): Promise<void>;
   /** Writes and applies a forwarded LTX file (POST /tx) under HALT lock `lockID` (decimal, as sent). */
   applyForwardedTx(name: string, lockID: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
+  /**
+   * litefs-ts: holds the HALT lock of `name` for a local program (POST
+   * /litefs-ts/halt, `litefs run -with-halt-lock-on`); resolves once held,
+   * with the function that releases it. Absent: 404.
+   */
+  holdHaltLock?(name: string, signal: AbortSignal): Promise<() => Promise<void>>;
   /** Hands the lease to a connected replica; errors become 500 `cannot handoff: <message>`. */
   handoff(nodeID: bigint, signal: AbortSignal): Promise<void>;
   /** Asks the current primary to hand off to this node (200 at once if already primary). */

@@ -48,6 +48,7 @@ const ROUTES: Readonly<Record<string, readonly string[]>> = {
   '/handoff': ['POST'],
   '/import': ['POST'],
   '/info': ['GET'],
+  '/litefs-ts/halt': ['POST'],
   '/promote': ['POST'],
   '/stream': ['POST'],
   '/tx': ['POST'],
@@ -145,6 +146,8 @@ export class ApiServer {
           return await this.postImport(req, reply, query, signal);
         case '/info':
           return this.getInfo(reply);
+        case '/litefs-ts/halt':
+          return await this.postHoldHalt(reply, query, signal);
         case '/promote':
           await this.node.promote(signal);
           return reply.send(200, '');
@@ -261,6 +264,33 @@ export class ApiServer {
       throw err;
     }
     reply.send(200, '');
+  }
+
+  /**
+   * litefs-ts: a HALT lock for a program on this node, held while the
+   * request stays open: `held` and a newline once it is, then nothing until
+   * the client closes the request (which releases it).
+   */
+  private async postHoldHalt(reply: Reply, query: URLSearchParams, signal: AbortSignal): Promise<void> {
+    const name = query.get('name') ?? '';
+    if (name === '') return reply.error(400, 'name required');
+    if (this.node.holdHaltLock === undefined) return reply.error(404, '404 page not found');
+    let release: () => Promise<void>;
+    try {
+      release = await this.node.holdHaltLock(name, signal);
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      return reply.error(500, `acquire halt lock: ${errorMessage(err)}`);
+    }
+    try {
+      reply.start(200, SNIFFED_TEXT);
+      if (await reply.write(Buffer.from('held\n', 'utf8'))) {
+        await new Promise<void>((resolve) => (signal.aborted ? resolve() : signal.addEventListener('abort', () => resolve(), { once: true })));
+      }
+      reply.end();
+    } finally {
+      await release();
+    }
   }
 
   private async postHandoff(reply: Reply, query: URLSearchParams, signal: AbortSignal): Promise<void> {

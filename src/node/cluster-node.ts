@@ -14,6 +14,7 @@ import type { StoreEvent } from '../store/messages.js';
 import type { HaltLock } from '../http/halt-lock.js';
 import { ChangeSignal } from './change-signal.js';
 import type { HaltService } from './halt-service.js';
+import type { LocalHalts } from './local-halt.js';
 import { saveClusterID } from './cluster-id.js';
 import { EpochKeeper } from './epoch.js';
 import { NodeCore } from './node-core.js';
@@ -61,6 +62,8 @@ export interface ClusterNodeOptions {
   readonly transfer?: DatabaseTransfer;
   /** HALT locks and forwarded transactions (POST/DELETE /halt, POST /tx) while primary. */
   readonly halt?: HaltService;
+  /** HALT locks for local programs (POST /litefs-ts/halt). */
+  readonly localHalts?: LocalHalts;
   /** data.compress: snapshots sent to replicas are LZ4-compressed. */
   readonly compress?: boolean;
   /** Register prom-client's process collectors (off in unit tests). */
@@ -287,6 +290,11 @@ export class ClusterNode implements ApiNode {
 
   async applyForwardedTx(name: string, lockID: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void> {
     await this.haltService().applyTx(name, lockID, body, signal);
+  }
+
+  async holdHaltLock(name: string, signal: AbortSignal): Promise<() => Promise<void>> {
+    if (this.options.localHalts === undefined) throw new NotSupportedError('HALT locks for local programs');
+    return await this.options.localHalts.hold(name, signal);
   }
 
   private haltService(): HaltService {

@@ -111,6 +111,7 @@ export type StoreCommand =
   | BackupHWMCommand
   | HaltLockCommand
   | HaltUnlockCommand
+  | HaltHoldCommand
   | HaltAnswerCommand;
 
 /**
@@ -123,6 +124,20 @@ export type StoreCommand =
  */
 export interface HaltLockCommand {
   readonly type: 'haltLock';
+  readonly id: number;
+  readonly db: string;
+  readonly lockID: string;
+}
+
+/**
+ * Replica: take the primary's HALT lock `lockID` on `db` for a local program
+ * that asked through the node API (`litefs run -with-halt-lock-on`), as a
+ * lock on `<db>-lock` would (`haltHold`, answered once held or refused), or
+ * release it (`haltDrop`, answered `ok`). On a primary both answer `ok` at
+ * once: its own writes need no lock.
+ */
+export interface HaltHoldCommand {
+  readonly type: 'haltHold' | 'haltDrop';
   readonly id: number;
   readonly db: string;
   readonly lockID: string;

@@ -6,7 +6,8 @@ import { type Cluster, assertSameImages, readPos, startCluster, waitConverged } 
 import { HaltSession } from '../helpers/halt-session.js';
 import { type LTXFile, type LiteFSDaemon, assertChain, assertContinuous, readLTXFiles, startLiteFS } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
-import { expectSuccess, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
+import { type ChildResult, expectSuccess, runChild, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
+import { repoRoot } from '../helpers/paths.js';
 import { TcpRelay } from '../helpers/tcp-relay.js';
 
 /**
@@ -18,6 +19,7 @@ import { TcpRelay } from '../helpers/tcp-relay.js';
  * come back to the replica without being applied twice.
  */
 const skip = skipUnless(['root', 'fuse', 'sqlite3', 'python3-sqlite']);
+const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 interface HaltResult {
   readonly ok: number;
@@ -75,6 +77,39 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
       assert.equal(await readPos(cluster.replicas[0]!, db), pos);
     });
   }
+});
+
+describe('litefs run -with-halt-lock-on', { skip }, () => {
+  let cluster: Cluster;
+
+  before(async () => {
+    cluster = await startCluster(1);
+  });
+  after(async () => {
+    await cluster?.close();
+  });
+
+  test('a command run on the replica writes through its own mount; the rows are on the primary; a failing command passes its exit code on', async () => {
+    const db = 'migrate.db';
+    const onPrimary = join(cluster.primary.mnt, db);
+    const replica = cluster.replicas[0]!;
+    const onReplica = join(replica.mnt, db);
+    expectSuccess('create', await runSqlite3(onPrimary, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'));
+    await waitConverged(cluster, db);
+    const run = (sql: string): Promise<ChildResult> =>
+      runChild(process.execPath, [CLI, 'run', '-url', replica.httpURL, '-with-halt-lock-on', onReplica, '--', 'sqlite3', onReplica, sql]);
+    expectSuccess('litefs run', await run("ALTER TABLE t ADD COLUMN w TEXT; INSERT INTO t(v, w) VALUES ('migrated', 'x');"));
+    assert.equal(expectSuccess('rows on the primary', await runSqlite3(onPrimary, 'SELECT v, w FROM t;')), 'migrated|x\n');
+    const failed = await run('INSERT INTO nope VALUES (1);');
+    assert.equal(failed.status, 1, failed.stderr);
+    // The lock is gone: the primary writes again, and the replica refuses writes of its own.
+    expectSuccess('primary write', await runSqlite3(onPrimary, ".timeout 5000\nINSERT INTO t(v) VALUES ('primary');"));
+    await waitConverged(cluster, db);
+    const refused = await runSqlite3(onReplica, "INSERT INTO t(v) VALUES ('no lock');");
+    assert.notEqual(refused.status, 0);
+    assertHistory(cluster, cluster.primary, db);
+    await assertSameImages(cluster, db);
+  });
 });
 
 describe('HALT lock: the lock file, blocking the primary, refused commits', { skip }, () => {

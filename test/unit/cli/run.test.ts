@@ -18,10 +18,24 @@ import { repoRoot } from '../../helpers/paths.js';
 
 const CLI = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
-/** A FakeNode whose /promote works: it becomes primary `promoteAfterMs` later (never, if undefined). */
+/**
+ * A FakeNode whose /promote works: it becomes primary `promoteAfterMs` later
+ * (never, if undefined); and whose HALT locks for local programs are
+ * recorded in `halts` (refused with `haltRefusal` when set).
+ */
 class PromotableNode extends FakeNode {
   promoteAfterMs: number | undefined = 200;
   promotions = 0;
+  readonly halts: string[] = [];
+  haltRefusal: string | undefined;
+
+  async holdHaltLock(name: string): Promise<() => Promise<void>> {
+    if (this.haltRefusal !== undefined) throw new Error(this.haltRefusal);
+    this.halts.push(`held ${name}`);
+    return async () => {
+      this.halts.push(`released ${name}`);
+    };
+  }
 
   override async promote(): Promise<void> {
     if (!this.candidate) return super.promote();
@@ -61,7 +75,7 @@ describe('litefs run', () => {
     node.promotions = 0;
   }
 
-  test('flags: no command is a usage error; words without --, -promote with -with-halt-lock-on, and -with-halt-lock-on are refused', async () => {
+  test('flags: no command is a usage error; words without --, and -promote with -with-halt-lock-on are refused', async () => {
     await assert.rejects(runRun([]), FlagError);
     await assert.rejects(runRun(['-url', url]), FlagError);
     await assert.rejects(runRun(['-nope', '--', 'true']), FlagError);
@@ -69,15 +83,32 @@ describe('litefs run', () => {
     await assert.rejects(runRun(['-promote', '-with-halt-lock-on', '/litefs/db', '--', 'true']), {
       message: 'cannot specify both -promote & -with-halt-lock-on',
     });
-    await assert.rejects(runRun(['-with-halt-lock-on', '/litefs/db', '--', ...touching('halt')]), { message: 'not supported yet: -with-halt-lock-on' });
-    assert.equal(existsSync(join(dir, 'halt')), false);
+  });
+
+  test('-with-halt-lock-on: CMD runs while the node holds the lock of the named database, released after it; a refusal runs nothing', async () => {
+    node.halts.length = 0;
+    const script = 'touch "$0"; exit 4';
+    assert.equal(await runRun(['-url', url, '-with-halt-lock-on', '/litefs/app.db', '--', 'sh', '-c', script, join(dir, 'halted')]), 4);
+    assert.ok(existsSync(join(dir, 'halted')));
+    // The release happens when the server sees the request closed.
+    for (let i = 0; i < 200 && node.halts.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(node.halts, ['held app.db', 'released app.db']);
+    node.haltRefusal = 'no primary available';
+    try {
+      await assert.rejects(runRun(['-url', url, '-with-halt-lock-on', '/litefs/app.db', '--', ...touching('refused')]), {
+        message: 'cannot acquire halt lock on app.db: acquire halt lock: no primary available',
+      });
+    } finally {
+      node.haltRefusal = undefined;
+    }
+    assert.equal(existsSync(join(dir, 'refused')), false);
   });
 
   test('the CLI: usage exits 2, refusals exit 1 with ERROR:', () => {
     assert.equal(spawnSync(process.execPath, [CLI, 'run'], { encoding: 'utf8' }).status, 2);
-    const r = spawnSync(process.execPath, [CLI, 'run', '-with-halt-lock-on', '/litefs/db', '--', 'true'], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, [CLI, 'run', '-url', 'http://127.0.0.1:1', '-with-halt-lock-on', '/litefs/db', '--', 'true'], { encoding: 'utf8' });
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'ERROR: not supported yet: -with-halt-lock-on\n');
+    assert.match(r.stderr, /^ERROR: cannot acquire halt lock on db: connect ECONNREFUSED 127\.0\.0\.1:1\n$/);
   });
 
   test('without -promote or -if-candidate no node is needed; the exit code is CMD\'s', async () => {
