@@ -9,7 +9,8 @@
  *
  * Also unlike LiteFS, `POST /tx` is refused unless its `lockID` holds the
  * database's lock (LiteFS leaves the check as a TODO: only the position
- * guards it), and the forwarded file must be incremental.
+ * guards it), and a file shaped as a snapshot (TXID 1) is taken only for an
+ * empty database.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,6 +18,7 @@ import { ApiError } from '../http/api.js';
 import type { HaltLock } from '../http/halt-lock.js';
 import { formatHex16, isSnapshot, parseChecksum, parseTXID } from '../ltx/index.js';
 import { isValidDatabaseName } from '../store/db.js';
+import type { Pos } from '../http/posmap.js';
 import { receiveLTX } from './ltx-receiver.js';
 import type { StoreChannel } from './store-channel.js';
 
@@ -31,6 +33,8 @@ export interface HaltServiceOptions {
   /** `data.dir`: forwarded files are received into `<data>/tmp/`. */
   readonly dataDir: string;
   readonly isPrimary: () => boolean;
+  /** This node's position of a database (undefined: none). */
+  readonly position: (db: string) => Pos | undefined;
   readonly log: (line: string) => void;
   readonly ttlMs?: number;
   readonly acquireTimeoutMs?: number;
@@ -78,7 +82,10 @@ export class HaltService {
     if (this.granted.get(name)?.lockID !== lockID) throw new ApiError(409, `halt lock ${lockIDText} is not held on ${name}`);
     const received = await receiveLTX(body as AsyncIterable<Buffer>, join(this.o.dataDir, 'tmp'));
     try {
-      if (isSnapshot(received.header)) throw new ApiError(400, 'a forwarded transaction must be incremental, not a snapshot');
+      // TXID 1 (a snapshot by its shape) is a new database's first transaction: only onto an empty one.
+      if (isSnapshot(received.header) && (this.o.position(name)?.txid ?? 0n) !== 0n) {
+        throw new ApiError(400, `a forwarded transaction must continue ${name}'s position, not replace it (TXID 1)`);
+      }
       if (signal.aborted) throw new Error('request cancelled');
       const result = await this.o.channel.request({
         type: 'apply',

@@ -79,8 +79,8 @@ export function commitJournal(db: DB, how: JournalFinalize, options: CommitJourn
 }
 
 /**
- * The LTX file the journal's finalize would commit, written durably into
- * `dir` and nothing else changed (store/forward.ts); null when the finalize
+ * The LTX file the journal's finalize would commit, written into `dir`
+ * and nothing else changed (store/forward.ts); null when the finalize
  * would commit nothing (no journal magic, or a net no-op).
  */
 export function stageJournalCommit(db: DB, dir: string): StagedTx | null {
@@ -90,7 +90,8 @@ export function stageJournalCommit(db: DB, dir: string): StagedTx | null {
   try {
     if (isNetNoop(db, dbFd)) return null;
     const tx = planJournalTx(db, dbFd);
-    const { path } = writeLTXFile(io, dir, tx.header, tx.postApply, tx.pages);
+    // Not synced: it only has to reach the primary, which syncs its copy.
+    const { path } = writeLTXFile(io, dir, tx.header, tx.postApply, tx.pages, false);
     return { path, txid: tx.header.maxTXID, postApply: tx.postApply };
   } finally {
     io.close(dbFd);

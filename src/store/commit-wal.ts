@@ -45,8 +45,8 @@ export function commitWAL(db: DB): boolean {
 }
 
 /**
- * The LTX file the next WAL commit would write, written durably into `dir`
- * and nothing else changed (store/forward.ts); null when the WAL holds no complete
+ * The LTX file the next WAL commit would write, written into `dir` and
+ * nothing else changed (store/forward.ts); null when the WAL holds no complete
  * transaction after the last one committed.
  */
 export function stageWALCommit(db: DB, dir: string): StagedTx | null {
@@ -54,7 +54,8 @@ export function stageWALCommit(db: DB, dir: string): StagedTx | null {
   try {
     const plan = planWalTx(db, fd);
     if (plan === null) return null;
-    const { path } = writeLTXFile(db.io, dir, plan.header, plan.postApply, plan.pages);
+    // Not synced: it only has to reach the primary, which syncs its copy.
+    const { path } = writeLTXFile(db.io, dir, plan.header, plan.postApply, plan.pages, false);
     return { path, txid: plan.header.maxTXID, postApply: plan.postApply, walEnd: plan.tx.endOffset };
   } finally {
     db.io.close(fd);

@@ -15,7 +15,7 @@
 import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from '../sqlite/index.js';
 import type { DB } from './db.js';
 
-/** A transaction's LTX file, written durably outside `ltx/` to be sent to the primary. */
+/** A transaction's LTX file, written outside `ltx/` (in `<data>/tmp/`) to be sent to the primary. */
 export interface StagedTx {
   readonly path: string;
   readonly txid: bigint;

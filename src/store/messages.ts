@@ -69,7 +69,7 @@ export type StoreEvent =
  *   primary's HALT lock and catch up to its position, then answer with a
  *   `haltGranted` command.
  * - `haltForward`: a transaction under the HALT lock is ready to commit;
- *   its LTX file (durable, at `path`) must reach the primary (POST /tx)
+ *   its LTX file (at `path`, in `<data>/tmp/`) must reach the primary (POST /tx)
  *   before the commit is acknowledged; answer with `haltForwarded`.
  * - `haltRelease`: the lock was released (unlock, close, cancelled wait):
  *   release it on the primary (DELETE /halt), after any request of the

@@ -110,6 +110,17 @@ describe('litefs run -with-halt-lock-on', { skip }, () => {
     assertHistory(cluster, cluster.primary, db);
     await assertSameImages(cluster, db);
   });
+
+  test('a database neither node has yet is created on the replica under the lock', async () => {
+    const db = 'fresh.db';
+    const replica = cluster.replicas[0]!;
+    const onReplica = join(replica.mnt, db);
+    const r = await runChild(process.execPath, [CLI, 'run', '-url', replica.httpURL, '-with-halt-lock-on', onReplica, '--', 'sqlite3', onReplica, "CREATE TABLE t(v); INSERT INTO t VALUES ('born on the replica');"]);
+    expectSuccess('litefs run', r);
+    assert.equal(expectSuccess('on the primary', await runSqlite3(join(cluster.primary.mnt, db), 'SELECT v FROM t;')), 'born on the replica\n');
+    await waitConverged(cluster, db);
+    await assertSameImages(cluster, db);
+  });
 });
 
 describe('HALT lock: the lock file, blocking the primary, refused commits', { skip }, () => {

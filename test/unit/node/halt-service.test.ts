@@ -48,7 +48,7 @@ describe('HaltService', () => {
       commands.push(cmd);
       queueMicrotask(() => channel.onResult(answer(cmd)));
     });
-    return new HaltService({ channel, dataDir, isPrimary: () => primary, log: (l) => logs.push(l), ttlMs, acquireTimeoutMs });
+    return new HaltService({ channel, dataDir, isPrimary: () => primary, position: (db) => (db === 'new.db' ? undefined : { txid: 3n, postApplyChecksum: 0xabn }), log: (l) => logs.push(l), ttlMs, acquireTimeoutMs });
   }
 
   beforeEach(() => {
@@ -99,7 +99,7 @@ describe('HaltService', () => {
     assert.match(logs.join('\n'), /HALT lock 7 expired/);
   });
 
-  test('POST /tx: refused without the lock (409), for a snapshot (400); applied under the lock id and the file removed', async () => {
+  test('POST /tx: refused without the lock (409), TXID 1 onto a database with data (400); applied under the lock id and the file removed', async () => {
     const signal = new AbortController().signal;
     const body = (minTXID: bigint): AsyncIterable<Uint8Array> => (async function* () {
       yield ltxFile(minTXID);
@@ -108,6 +108,9 @@ describe('HaltService', () => {
     await assert.rejects(service.applyTx('a.db', 'x', body(4n), signal), (e: unknown) => e instanceof ApiError && e.status === 400);
     await service.acquire('a.db', 7n, signal);
     await assert.rejects(service.applyTx('a.db', '7', body(1n), signal), (e: unknown) => e instanceof ApiError && e.status === 400);
+    // A new database's first transaction.
+    await service.acquire('new.db', 8n, signal);
+    await service.applyTx('new.db', '8', body(1n), signal);
     await service.applyTx('a.db', '7', body(4n), signal);
     const apply = commands.at(-1);
     assert.ok(apply?.type === 'apply');
