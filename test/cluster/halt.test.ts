@@ -228,6 +228,19 @@ describe('HALT lock: the lock file, blocking the primary, refused commits', { sk
     await assertSameImages(cluster, db);
   });
 
+  test('a program killed while it holds the lock releases it (the kernel closes its lock file); the primary writes again', async () => {
+    const db = 'killed.db';
+    await createTable(db, 'delete');
+    const r = session(cluster.replicas[0]!, db);
+    assert.deepEqual(await r.ask('open'), { ok: true });
+    assert.deepEqual(await r.ask('halt'), { ok: true });
+    assert.deepEqual(await r.ask("sql delete INSERT INTO t(v) VALUES ('replica')"), { ok: true, rows: [] });
+    await r.kill();
+    expectSuccess('primary write', await runSqlite3(join(cluster.primary.mnt, db), ".timeout 10000\nINSERT INTO t(v) VALUES ('primary');"));
+    await waitConverged(cluster, db);
+    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 3);
+  });
+
   for (const mode of ['delete', 'wal'] as const) {
     test(`journal_mode=${mode}: a transaction the primary never gets fails on the replica and leaves nothing there`, async () => {
       const db = `refused-${mode}.db`;

@@ -53,6 +53,14 @@ export class HaltSession {
     return JSON.parse(line) as HaltAnswer;
   }
 
+  /** SIGKILL: the program dies holding whatever it holds; the kernel closes its files. */
+  async kill(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.child.kill('SIGKILL');
+    await exited;
+  }
+
   /** Ends the process (its lock file description closes with it). */
   async close(): Promise<void> {
     if (this.child.exitCode !== null || this.child.signalCode !== null) return;
