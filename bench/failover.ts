@@ -17,15 +17,16 @@
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { readPos } from '../test/helpers/cluster.js';
 import { type Etcd, startEtcd } from '../test/helpers/etcd.js';
 import { type LiteFSDaemon, startLiteFS } from '../test/helpers/litefs-daemon.js';
 import { CleanupStack, cleanUpOnSignals, errorText } from './fuse/cleanup.js';
-import { cliMain, programsDir } from './fuse/paths.js';
+import { programsDir } from './fuse/paths.js';
 import { markdownTable } from './fuse/report.js';
+import { mountBenchBlocker } from './mount-prereq.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? (process.env.BENCH_QUICK === '1' ? 3 : 20));
 /** BENCH_ONLY=failover or handoff: run one part only. */
@@ -471,27 +472,13 @@ function perRun(fo: FailoverRun[], ho: HandoffRun[]): string {
 
 // ---- main ----
 
-function blocker(): string | null {
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse on this machine';
-  if (process.getuid?.() !== 0) return 'mounting needs root (or CAP_SYS_ADMIN)';
-  if (!existsSync(cliMain)) return `${cliMain} not built (npm run build)`;
-  for (const [cmd, args, what] of [
-    ['python3', ['-c', 'import sqlite3'], 'python3 with its sqlite3 module'],
-    ['etcd', ['--version'], 'etcd (Debian etcd-server)'],
-    ['sqlite3', ['-version'], 'the sqlite3 CLI'],
-  ] as const) {
-    try {
-      execFileSync(cmd, [...args], { stdio: 'ignore' });
-    } catch {
-      return `${what} is needed`;
-    }
-  }
-  return null;
-}
 
 async function main(): Promise<void> {
   const loadStart = loadavg();
-  const why = blocker();
+  const why = mountBenchBlocker([
+    ['etcd', ['--version'], 'etcd (Debian etcd-server)'],
+    ['sqlite3', ['-version'], 'the sqlite3 CLI'],
+  ]);
   if (why !== null) throw new Error(why);
   const cleanup = new CleanupStack();
   cleanUpOnSignals(cleanup);

@@ -15,16 +15,17 @@
  * Both daemons are closed and their mounts removed on every exit path.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { cpus, loadavg, release } from 'node:os';
 import { join } from 'node:path';
 import { LTXDecoder, parseFilename } from '../src/ltx/index.js';
 import { type Cluster, startCluster, waitConverged } from '../test/helpers/cluster.js';
 import { lastJsonLine, numberField, runProgram } from './fuse/child.js';
 import { CleanupStack, cleanUpOnSignals } from './fuse/cleanup.js';
-import { cliMain, programsDir } from './fuse/paths.js';
+import { programsDir } from './fuse/paths.js';
 import { markdownTable } from './fuse/report.js';
 import { idleSetting } from './idle-setting.js';
+import { mountBenchBlocker } from './mount-prereq.js';
 
 interface Settings {
   name: string;
@@ -291,22 +292,11 @@ function describeRun(settings: Settings, loadAtStart: number[]): string {
     .join('  \n');
 }
 
-function blocker(): string | null {
-  if (!existsSync('/dev/fuse')) return 'no /dev/fuse on this machine';
-  if (process.getuid?.() !== 0) return 'mounting needs root (or CAP_SYS_ADMIN)';
-  if (!existsSync(cliMain)) return `${cliMain} not built (npm run build)`;
-  try {
-    execFileSync('python3', ['-c', 'import sqlite3'], { stdio: 'ignore' });
-  } catch {
-    return 'python3 with its sqlite3 module is needed';
-  }
-  return null;
-}
 
 async function main(): Promise<void> {
   const settings = process.env.BENCH_QUICK === '1' ? QUICK : FULL;
   const loadAtStart = loadavg();
-  const why = blocker();
+  const why = mountBenchBlocker();
   if (why !== null) throw new Error(why);
   const cleanup = new CleanupStack();
   cleanUpOnSignals(cleanup);

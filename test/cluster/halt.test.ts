@@ -2,9 +2,9 @@ import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, assertSameImages, readPos, startCluster, waitConverged } from '../helpers/cluster.js';
+import { type Cluster, assertSameImages, readPos, startCluster, startRelayedPair, waitConverged } from '../helpers/cluster.js';
 import { HaltSession } from '../helpers/halt-session.js';
-import { type LTXFile, type LiteFSDaemon, assertChain, assertContinuous, readLTXFiles, startLiteFS } from '../helpers/litefs-daemon.js';
+import { type LTXFile, type LiteFSDaemon, assertChain, assertContinuous, readLTXFiles } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { type ChildResult, expectSuccess, runChild, runPython, runSqlite3 } from '../helpers/sqlite-client.js';
 import { repoRoot } from '../helpers/paths.js';
@@ -137,25 +137,8 @@ describe('HALT lock: the lock file, blocking the primary, refused commits', { sk
 
   before(async () => {
     relay = await TcpRelay.start();
-    const primary = await startLiteFS();
-    let replica: LiteFSDaemon;
-    try {
-      relay.target = Number(new URL(primary.httpURL).port);
-      // The replica reaches the primary (stream, /halt, /tx) only through the relay.
-      replica = await startLiteFS({ candidate: false, primaryURL: relay.url });
-    } catch (err) {
-      await primary.close();
-      throw err;
-    }
-    cluster = {
-      primary,
-      replicas: [replica],
-      nodes: [primary, replica],
-      async close() {
-        await replica.close().catch(() => undefined);
-        await primary.close();
-      },
-    };
+    // The replica reaches the primary (stream, /halt, /tx) only through the relay.
+    cluster = await startRelayedPair(relay);
   });
   afterEach(async () => {
     relay.heal();

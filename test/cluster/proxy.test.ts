@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { type Cluster, readPos, waitConverged } from '../helpers/cluster.js';
-import { type LiteFSDaemon, type LiteFSDaemonOptions, freePort, startLiteFS } from '../helpers/litefs-daemon.js';
+import { type Cluster, readPos, startRelayedPair, waitConverged } from '../helpers/cluster.js';
+import { type LiteFSDaemonOptions, freePort } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
 import { expectSuccess, program, runSqlite3 } from '../helpers/sqlite-client.js';
 import { TcpRelay } from '../helpers/tcp-relay.js';
@@ -57,24 +57,7 @@ describe('proxy: read-your-writes through a replica, writes forwarded to the pri
       exec: [`python3 ${program('proxy-app.py')} ${appPort} $MNT/${DB}`],
     });
     relay = await TcpRelay.start();
-    const primary = await startLiteFS(node('127.0.0.1', appPorts[0]!));
-    let replica: LiteFSDaemon;
-    try {
-      relay.target = Number(new URL(primary.httpURL).port);
-      replica = await startLiteFS({ ...node('127.0.0.2', appPorts[1]!), candidate: false, primaryURL: relay.url });
-    } catch (err) {
-      await primary.close();
-      throw err;
-    }
-    cluster = {
-      primary,
-      replicas: [replica],
-      nodes: [primary, replica],
-      async close() {
-        await replica.close().catch(() => undefined);
-        await primary.close();
-      },
-    };
+    cluster = await startRelayedPair(relay, node('127.0.0.1', appPorts[0]!), node('127.0.0.2', appPorts[1]!));
     primaryProxy = `http://127.0.0.1:${port}`;
     replicaProxy = `http://127.0.0.2:${port}`;
     expectSuccess('create table', await runSqlite3(join(cluster.primary.mnt, DB), 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'));

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type LiteFSDaemon, type LiteFSDaemonOptions, startLiteFS } from './litefs-daemon.js';
+import type { TcpRelay } from './tcp-relay.js';
 
 /**
  * A static-lease cluster for the cluster suite: one primary and replicas
@@ -38,6 +39,32 @@ export async function startCluster(replicaCount: number, primaryOptions: LiteFSD
     async close() {
       // Replicas first: a primary that goes away makes them reconnect (and log) in a loop.
       for (const r of replicas) await r.close().catch(() => undefined);
+      await primary.close();
+    },
+  };
+}
+
+/**
+ * A primary and one replica that reaches it (stream, /halt, /tx) only
+ * through `relay`, a link the test can cut. `relay.target` is set to the
+ * primary's API port.
+ */
+export async function startRelayedPair(relay: TcpRelay, primaryOptions: LiteFSDaemonOptions = {}, replica: LiteFSDaemonOptions = {}): Promise<Cluster> {
+  const primary = await startLiteFS(primaryOptions);
+  let follower: LiteFSDaemon;
+  try {
+    relay.target = Number(new URL(primary.httpURL).port);
+    follower = await startLiteFS({ ...replica, candidate: false, primaryURL: relay.url });
+  } catch (err) {
+    await primary.close();
+    throw err;
+  }
+  return {
+    primary,
+    replicas: [follower],
+    nodes: [primary, follower],
+    async close() {
+      await follower.close().catch(() => undefined);
       await primary.close();
     },
   };
