@@ -109,7 +109,7 @@ const SCHEMA: Section = {
     'retention-max-bytes': yes('int'),
   },
   fuse: { dir: yes('string'), 'allow-other': yes('bool'), debug: yes('bool') },
-  http: { addr: yes('string'), 'snapshot-timeout': later('duration') },
+  http: { addr: yes('string'), 'snapshot-timeout': yes('duration') },
   proxy: {
     addr: yes('string'),
     target: yes('string'),

@@ -133,7 +133,8 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const server = new ApiServer({
     node,
-    snapshotTimeoutMs: config.http.snapshotTimeoutMs,
+    // LiteFS: a snapshot sent to a replica may take this long; 0 means data.retention.
+    snapshotTimeoutMs: config.http.snapshotTimeoutMs > 0 ? config.http.snapshotTimeoutMs : config.data.retentionMs,
     log,
   });
   const addr = await server.listen(listenAddr.port, listenAddr.host);

@@ -126,6 +126,12 @@ log: {format: json, timestamp: true, debug: true}
     assert.throws(() => parseConfig(MINIMAL + 'tracing: {path: /tmp/t}\n'), /not supported yet: tracing\.path/);
   });
 
+  test('http.snapshot-timeout is a duration, 0 by default', () => {
+    assert.equal(parseConfig(MINIMAL).http.snapshotTimeoutMs, 0);
+    assert.equal(parseConfig(MINIMAL + 'http: {snapshot-timeout: 90s}\n').http.snapshotTimeoutMs, 90_000);
+    assert.throws(() => parseConfig(MINIMAL + 'http: {snapshot-timeout: soon}\n'), /http\.snapshot-timeout/);
+  });
+
   test('invalid values are rejected with the key named', () => {
     assert.throws(() => parseConfig(MINIMAL + 'exit-on-error: maybe\n'), /invalid value for exit-on-error/);
     assert.throws(() => parseConfig(MINIMAL.replace('dir: /var/lib/litefs-test', 'dir: /d, retention: soon')), /invalid value for data\.retention/);
