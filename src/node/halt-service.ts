@@ -95,7 +95,8 @@ export class HaltService {
         syncDatabase: true,
         haltLockID: lockID.toString(),
       });
-      if (result.status !== 'ok') throw new ApiError(409, `apply forwarded transaction: ${result.status === 'error' ? result.message : 'busy'}`);
+      // 500, as LiteFS answers a forwarded file it cannot apply.
+      if (result.status !== 'ok') throw new ApiError(500, `apply forwarded transaction: ${result.status === 'error' ? result.message : 'busy'}`);
       this.o.log(`${name}: applied TXID ${formatHex16(received.header.maxTXID)} forwarded under HALT lock ${lockIDText}`);
       this.renew(name, lockID);
     } finally {

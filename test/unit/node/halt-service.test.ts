@@ -117,7 +117,7 @@ describe('HaltService', () => {
     assert.deepEqual([apply.db, apply.haltLockID, apply.quarantine, apply.syncDatabase], ['a.db', '7', null, true]);
     assert.deepEqual(readdirSync(join(dataDir, 'tmp')), [], 'the received file is gone (the FUSE thread moves applied ones)');
     answer = (cmd) => ({ type: 'commandResult', id: (cmd as { id: number }).id, status: 'error', message: 'position mismatch' });
-    await assert.rejects(service.applyTx('a.db', '7', body(5n), signal), /position mismatch/);
+    await assert.rejects(service.applyTx('a.db', '7', body(5n), signal), (e: unknown) => e instanceof ApiError && e.status === 500 && /position mismatch/.test(e.message));
   });
 });
 
