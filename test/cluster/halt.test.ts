@@ -1,8 +1,8 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Cluster, assertSameImages, readPos, startCluster, startRelayedPair, waitConverged } from '../helpers/cluster.js';
+import { type Cluster, assertSameImages, readPos, startCluster, startRelayedPair, waitConverged, waitFor } from '../helpers/cluster.js';
 import { HaltSession } from '../helpers/halt-session.js';
 import { type LTXFile, type LiteFSDaemon, assertChain, assertContinuous, readLTXFiles } from '../helpers/litefs-daemon.js';
 import { skipUnless } from '../helpers/prereq.js';
@@ -77,6 +77,44 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
       assert.equal(await readPos(cluster.replicas[0]!, db), pos);
     });
   }
+
+  test('every transaction the replica acknowledged is on the primary after the primary is killed (SIGKILL) and restarted', async () => {
+    const db = 'crash.db';
+    const onPrimary = join(cluster.primary.mnt, db);
+    expectSuccess('create', await runSqlite3(onPrimary, 'PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'));
+    await waitConverged(cluster, db);
+    assert.deepEqual(await haltWrite(join(cluster.replicas[0]!.mnt, db), 'wal', 2, 10, 'acknowledged'), { ok: 20, errors: {}, halt_errors: {} });
+    await cluster.primary.kill();
+    await cluster.primary.start();
+    assert.equal(await count(onPrimary, "v LIKE 'acknowledged %'"), 20);
+    expectSuccess('primary write after the restart', await runSqlite3(onPrimary, "INSERT INTO t(v) VALUES ('after');"));
+    await waitConverged(cluster, db);
+    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 21);
+    assertHistory(cluster, cluster.primary, db);
+    await assertSameImages(cluster, db);
+  });
+
+  test('the primary killed while the replica forwards: nothing acknowledged is lost, at most the one in flight is there unacknowledged, both converge', async () => {
+    const db = 'crash-mid.db';
+    const onPrimary = join(cluster.primary.mnt, db);
+    expectSuccess('create', await runSqlite3(onPrimary, 'CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT);'));
+    await waitConverged(cluster, db);
+    // The writer goes on round after round until told to stop, so the kill lands mid-way whatever the timing.
+    const stop = join(cluster.primary.base, 'stop-writing');
+    const writing = runPython('halt-writer.py', [join(cluster.replicas[0]!.mnt, db), 'delete', '1000000', '5', 'mid', stop]);
+    await waitFor(() => 'forwarded rows on the primary', async () => (await count(onPrimary).catch(() => 0)) >= 10, 60_000, cluster.nodes);
+    await cluster.primary.kill();
+    writeFileSync(stop, '');
+    const result = JSON.parse(expectSuccess('halt-writer', await writing)) as HaltResult;
+    await cluster.primary.start();
+    const there = await count(onPrimary, "v LIKE 'mid %'");
+    assert.ok(there >= 10 && there >= result.ok && there <= result.ok + 1, `${there} rows on the primary, ${result.ok} acknowledged on the replica (${JSON.stringify(result)})`);
+    expectSuccess('primary write after the restart', await runSqlite3(onPrimary, "INSERT INTO t(v) VALUES ('after');"));
+    await waitConverged(cluster, db);
+    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), there + 1);
+    assertHistory(cluster, cluster.primary, db);
+    await assertSameImages(cluster, db);
+  });
 });
 
 describe('litefs run -with-halt-lock-on', { skip }, () => {

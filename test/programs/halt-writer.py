@@ -1,6 +1,6 @@
 """Writes to a database on a replica under LiteFS's HALT lock, as litefs-go's WithHalt does.
 
-usage: halt-writer.py DB JOURNAL_MODE ROUNDS ROWS_PER_ROUND [TAG]
+usage: halt-writer.py DB JOURNAL_MODE ROUNDS ROWS_PER_ROUND [TAG [STOP_FILE]]
 
 Each round opens DB-lock read-write (a write lock needs it), takes a write lock on byte 72 with
 F_OFD_SETLKW (retrying EINTR, as litefs-go's Halt), inserts
@@ -8,7 +8,8 @@ ROWS_PER_ROUND rows into t(v) one transaction each through a fresh
 sqlite3 connection in JOURNAL_MODE (a rollback mode is the
 connection's, not the file's), closes it, and unlocks (Unhalt) and closes the lock
 file. Prints one JSON object: {"ok": rows written, "errors": {message:
-count}, "halt_errors": {message: count}}.
+count}, "halt_errors": {message: count}}. With STOP_FILE, it also stops
+before a round once that file exists.
 """
 import errno
 import fcntl
@@ -35,10 +36,13 @@ def lock(fd, kind):
 def main():
     path, mode, rounds, rows = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
     tag = sys.argv[5] if len(sys.argv) > 5 else "halt"
+    stop = sys.argv[6] if len(sys.argv) > 6 else None
     ok = 0
     errors = {}
     halt_errors = {}
     for r in range(rounds):
+        if stop is not None and os.path.exists(stop):
+            break
         fd = os.open(path + "-lock", os.O_RDWR)
         try:
             try:
