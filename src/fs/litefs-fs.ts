@@ -35,7 +35,7 @@ import { formatHex16 } from '../ltx/index.js';
 import { HALT_BYTE, WAL_FRAME_HEADER_SIZE, databaseLocksInRange, shmLocksInRange } from '../sqlite/index.js';
 import { type JournalFinalize, commitJournal, stageJournalCommit } from '../store/commit-journal.js';
 import { commitWAL, stageWALCommit } from '../store/commit-wal.js';
-import { type StagedTx, completedCommitFrame, discardCommitFrame } from '../store/forward.js';
+import { type PendingWrite, type StagedTx, completedCommitFrame } from '../store/forward.js';
 import { type DB, isPersistCommit } from '../store/db.js';
 import { dropDB } from '../store/drop.js';
 import { DatabaseExistsError, InvalidWriteError } from '../store/errors.js';
@@ -526,9 +526,8 @@ export class LiteFS implements FuseHandler {
       }
       if (node.kind === 'wal') {
         this.checkRefusedFrame(db, req.offset, size);
-        this.storeCall(() => db.writeWAL(h.fd, data, req.offset));
         const frame = this.storeCall(() => completedCommitFrame(db, h.fd, data, req.offset));
-        return frame === null ? size : this.forwardWAL(db, frame, unique, size);
+        if (frame !== null) return this.forwardWAL(db, frame, { data: Buffer.from(data), offset: req.offset }, unique);
       }
     }
     this.storeCall(() => {
@@ -757,45 +756,48 @@ export class LiteFS implements FuseHandler {
   }
 
   /**
-   * The WAL write that completed a commit frame under a HALT lock: the
-   * transaction is staged and sent to the primary, and the write's answer
-   * waits for the primary's. Until it succeeds SQLite has acknowledged
-   * nothing; a refusal zeroes the frame's header (store/forward.ts) and
-   * fails the write, and SQLite rolls back. On success the commit itself
-   * happens as always, at the release of WAL WRITE, with the same bytes.
+   * The WAL write that would complete a commit frame under a HALT lock: the
+   * transaction is staged as if it were written and sent to the primary,
+   * and the write is made, and answered, only once the primary applied it.
+   * Until then SQLite has acknowledged nothing, and a daemon killed meanwhile
+   * leaves an incomplete frame that no one counts. Refused, the write fails
+   * with EIO (SQLite rolls back), and its tail written again fails too
+   * (refusedFrameEnds). On success the commit itself happens as always, at
+   * the release of WAL WRITE, with the same LTX bytes.
    */
-  private forwardWAL(db: DB, frame: number, unique: number, size: number): Deferred {
-    const staged = this.stage(db, (dir) => stageWALCommit(db, dir));
-    if (staged === null || staged.walEnd !== frame + WAL_FRAME_HEADER_SIZE + db.pageSize) {
+  private forwardWAL(db: DB, frame: number, write: PendingWrite, unique: number): Deferred {
+    const frameEnd = frame + WAL_FRAME_HEADER_SIZE + db.pageSize;
+    const refuse = (): void => {
+      db.pinnedTimestamp = null;
+      this.refusedFrameEnds.set(db.name, frameEnd);
+      // The kernel may have put the refused bytes in its page cache of the WAL.
+      this.invalidateWAL(db, write);
+    };
+    const staged = this.stage(db, (dir) => stageWALCommit(db, dir, write));
+    if (staged === null || staged.walEnd !== frameEnd) {
       // The frames after the last commit do not form this transaction (a
       // broken checksum chain): SQLite must not count it committed.
-      db.pinnedTimestamp = null;
       if (staged !== null) db.io.unlink(staged.path);
-      this.discardFrame(db, frame);
-      this.refusedFrameEnds.set(db.name, frame + WAL_FRAME_HEADER_SIZE + db.pageSize);
+      refuse();
       this.log(`refused (EIO): ${db.name}: WAL commit frame at ${frame} does not end a readable transaction`);
       throw new FuseError(Errno.EIO);
     }
     this.halt.forward(db, staged, (ok) => {
-      if (ok) return this.session?.completeWrite(unique, size);
-      db.pinnedTimestamp = null;
-      this.refusedFrameEnds.set(db.name, frame + WAL_FRAME_HEADER_SIZE + db.pageSize);
-      try {
-        this.discardFrame(db, frame);
-      } catch (err) {
-        this.log(`ERROR ${db.name}: discarding a refused WAL commit frame: ${err instanceof Error ? err.message : String(err)}`);
+      if (!ok) {
+        refuse();
+        return this.session?.complete(unique, Errno.EIO);
       }
-      this.session?.complete(unique, Errno.EIO);
+      try {
+        this.storeCall(() => this.writeWALAt(db, write));
+      } catch (err) {
+        // The primary has the transaction and this node cannot write it: the
+        // primary's stream brings it back once SQLite here rolled back.
+        refuse();
+        return this.session?.complete(unique, err instanceof FuseError ? err.errno : Errno.EIO);
+      }
+      this.session?.completeWrite(unique, write.data.length);
     });
     return DEFERRED;
-  }
-
-  /** EIO for the rest of a refused commit frame written again (refusedFrameEnds). */
-  private checkRefusedFrame(db: DB, offset: number, size: number): void {
-    const end = this.refusedFrameEnds.get(db.name);
-    if (end === undefined) return;
-    if (offset + size === end && offset > end - WAL_FRAME_HEADER_SIZE - db.pageSize) throw new FuseError(Errno.EIO);
-    if (offset <= end - WAL_FRAME_HEADER_SIZE - db.pageSize) this.refusedFrameEnds.delete(db.name);
   }
 
   /** Stages the pending commit with a pinned header timestamp (kept on success, for the commit's own encoding). */
@@ -815,19 +817,29 @@ export class LiteFS implements FuseHandler {
     }
   }
 
-  /** Zeroes a refused commit frame's header, on disk and in the kernel's cache of the WAL. */
-  private discardFrame(db: DB, frame: number): void {
+  /** EIO for the rest of a refused commit frame written again (refusedFrameEnds). */
+  private checkRefusedFrame(db: DB, offset: number, size: number): void {
+    const end = this.refusedFrameEnds.get(db.name);
+    if (end === undefined) return;
+    if (offset + size === end && offset > end - WAL_FRAME_HEADER_SIZE - db.pageSize) throw new FuseError(Errno.EIO);
+    if (offset <= end - WAL_FRAME_HEADER_SIZE - db.pageSize) this.refusedFrameEnds.delete(db.name);
+  }
+
+  private writeWALAt(db: DB, write: PendingWrite): void {
     const fd = db.io.open(db.walPath, 'readWrite');
     try {
-      discardCommitFrame(db, fd, frame);
+      db.writeWAL(fd, write.data, write.offset);
     } finally {
       db.io.close(fd);
     }
+  }
+
+  /** Drops the kernel's cached pages of a WAL range written behind it (or refused). */
+  private invalidateWAL(db: DB, write: PendingWrite): void {
     const base = this.inoOf.get(db.name);
-    if (base !== undefined && this.notices !== undefined) {
-      this.notices.invalInode(base + FILE_KINDS.indexOf('wal'), frame, WAL_FRAME_HEADER_SIZE);
-      this.notices.flush();
-    }
+    if (base === undefined || this.notices === undefined) return;
+    this.notices.invalInode(base + FILE_KINDS.indexOf('wal'), write.offset, write.data.length);
+    this.notices.flush();
   }
 
   /** The local commit must be the transaction the primary applied; a difference is a bug worth a loud line. */

@@ -9,11 +9,11 @@
  * rolled back leaves no complete transaction and nothing happens.
  */
 import { type Header, checksumPage } from '../ltx/index.js';
-import { type JournalMode, type WalTransaction, WAL_FRAME_HEADER_SIZE, readWalTransaction } from '../sqlite/index.js';
+import { type JournalMode, type PositionalReader, type WalTransaction, WAL_FRAME_HEADER_SIZE, readWalTransaction } from '../sqlite/index.js';
 import { PageChecksumOverlay } from './checksum-cache.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from './commit-common.js';
 import type { DB } from './db.js';
-import type { StagedTx } from './forward.js';
+import { type PendingWrite, type StagedTx, withPendingWrite } from './forward.js';
 import { type PageEmitter, writeLTXFile } from './ltx-writer.js';
 
 /** Transactions up to this many bytes of frames are read once (pages kept in memory), larger ones again per page. */
@@ -27,7 +27,7 @@ export function commitWAL(db: DB): boolean {
     // application's synchronous level made it, and the LTX file joins the
     // pending group, synced before the frames can leave the WAL. Recovery
     // rebuilds a lost one from the frames.
-    const plan = planWalTx(db, fd);
+    const plan = planWalTx(db, db.reader(fd));
     if (plan === null) return false;
     const { tx, overlay, prevPageN } = plan;
     publishCommit(db, plan.header, plan.postApply, plan.pages, 'group');
@@ -47,12 +47,14 @@ export function commitWAL(db: DB): boolean {
 /**
  * The LTX file the next WAL commit would write, written into `dir` and
  * nothing else changed (store/forward.ts); null when the WAL holds no complete
- * transaction after the last one committed.
+ * transaction after the last one committed. `pending`: a WAL write not made
+ * yet, read as if it were (the one that completes the commit frame).
  */
-export function stageWALCommit(db: DB, dir: string): StagedTx | null {
+export function stageWALCommit(db: DB, dir: string, pending?: PendingWrite): StagedTx | null {
   const fd = db.io.open(db.walPath, 'read');
   try {
-    const plan = planWalTx(db, fd);
+    const source = pending === undefined ? db.reader(fd) : withPendingWrite(db.reader(fd), pending);
+    const plan = planWalTx(db, source);
     if (plan === null) return null;
     // Not synced: it only has to reach the primary, which syncs its copy.
     const { path } = writeLTXFile(db.io, dir, plan.header, plan.postApply, plan.pages, false);
@@ -75,11 +77,10 @@ interface WalTx {
   readonly mode: () => JournalMode;
 }
 
-function planWalTx(db: DB, fd: number): WalTx | null {
+function planWalTx(db: DB, source: PositionalReader): WalTx | null {
   const header = db.wal.header;
   if (header === null || db.pageSize === 0) return null;
-  const io = db.io;
-  const tx = readWalTransaction(db.reader(fd), header, db.wal.offset, db.wal.checksum, KEEP_PAGE_BYTES);
+  const tx = readWalTransaction(source, header, db.wal.offset, db.wal.checksum, KEEP_PAGE_BYTES);
   if (tx === null) return null;
   const cache = db.cache();
   const prevPageN = db.pageN;
@@ -89,7 +90,7 @@ function planWalTx(db: DB, fd: number): WalTx | null {
   const readFrame = (pgno: number): Uint8Array => {
     const kept = tx.pages?.get(pgno);
     if (kept !== undefined) return kept;
-    if (io.read(fd, page, tx.frameOffsets.get(pgno)! + WAL_FRAME_HEADER_SIZE) !== page.length) {
+    if (source.readAt(page, tx.frameOffsets.get(pgno)! + WAL_FRAME_HEADER_SIZE) !== page.length) {
       throw new Error(`${db.name}: WAL frame of page ${pgno} is short`);
     }
     return page;

@@ -9,10 +9,12 @@
  * a pinned header timestamp, so the commit that follows the primary's answer
  * writes the same bytes.
  *
- * A refused WAL transaction must leave no commit frame behind: start-up
- * would otherwise turn its frames into an LTX file this node alone has.
+ * In WAL mode the completing write itself waits: it is staged as if made
+ * (withPendingWrite) and made only once the primary applied the transaction.
+ * Refused, or the daemon killed meanwhile, the commit frame stays incomplete
+ * on disk, so neither SQLite nor start-up counts the transaction committed.
  */
-import { WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from '../sqlite/index.js';
+import { type PositionalReader, WAL_FRAME_HEADER_SIZE, WAL_HEADER_SIZE } from '../sqlite/index.js';
 import type { DB } from './db.js';
 
 /** A transaction's LTX file, written outside `ltx/` (in `<data>/tmp/`) to be sent to the primary. */
@@ -24,11 +26,19 @@ export interface StagedTx {
   readonly walEnd?: number;
 }
 
+/** A write to a file, not made yet. */
+export interface PendingWrite {
+  readonly data: Uint8Array;
+  readonly offset: number;
+}
+
 /**
- * The offset of the frame a WAL write at `offset` just completed, when that
+ * The offset of the frame a WAL write at `offset` would complete, when that
  * frame carries a commit (its header's database size is not 0); else null.
- * SQLite writes a frame's header and its page with two calls; the frame is
- * complete once the write ends where the frame ends.
+ * SQLite writes a frame's header and its page with two calls (and the
+ * kernel may split the page's); the frame is complete once a write ends
+ * where the frame ends. The header is read from `data` or, written
+ * earlier, from the file.
  */
 export function completedCommitFrame(db: DB, fd: number, data: Uint8Array, offset: number): number | null {
   if (db.pageSize === 0 || offset < WAL_HEADER_SIZE) return null;
@@ -42,12 +52,20 @@ export function completedCommitFrame(db: DB, fd: number, data: Uint8Array, offse
   return (field[0]! | field[1]! | field[2]! | field[3]!) !== 0 ? frame : null;
 }
 
-/**
- * Zeroes the header of the commit frame at `frame`: the WAL's frames end
- * before it for SQLite's recovery, ours and every reader, as if it had
- * never been written. SQLite itself rolls the transaction back once the
- * write that completed the frame fails.
- */
-export function discardCommitFrame(db: DB, fd: number, frame: number): void {
-  db.io.write(fd, new Uint8Array(WAL_FRAME_HEADER_SIZE), frame);
+/** `base` as it will read once `pending` is written. Writes to a WAL only append or overwrite, so no gap opens. */
+export function withPendingWrite(base: PositionalReader, pending: PendingWrite): PositionalReader {
+  const { data, offset } = pending;
+  return {
+    readAt(buf, at) {
+      let n = base.readAt(buf, at);
+      const start = Math.max(at, offset);
+      const end = Math.min(at + buf.length, offset + data.length);
+      if (start < end) {
+        buf.set(data.subarray(start - offset, end - offset), start - at);
+        n = Math.max(n, end - at);
+      }
+      return n;
+    },
+    size: () => Math.max(base.size(), offset + data.length),
+  };
 }

@@ -1,6 +1,6 @@
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Cluster, assertSameImages, readPos, startCluster, startRelayedPair, waitConverged, waitFor } from '../helpers/cluster.js';
 import { HaltSession } from '../helpers/halt-session.js';
@@ -260,6 +260,36 @@ describe('HALT lock: the lock file, blocking the primary, refused commits', { sk
     expectSuccess('primary write', await runSqlite3(join(cluster.primary.mnt, db), ".timeout 10000\nINSERT INTO t(v) VALUES ('primary');"));
     await waitConverged(cluster, db);
     assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 3);
+  });
+
+  test('the replica killed while a WAL commit waits for the primary: after its restart nothing is counted twice or quarantined, both converge', async () => {
+    const db = 'replica-crash.db';
+    await createTable(db, 'wal');
+    const replica = cluster.replicas[0]!;
+    const r = session(replica, db);
+    assert.deepEqual(await r.ask('open'), { ok: true });
+    assert.deepEqual(await r.ask('halt'), { ok: true });
+    // A stopped primary takes the forwarded file and never answers: the commit waits.
+    const primaryPid = cluster.primary.pid!;
+    process.kill(primaryPid, 'SIGSTOP');
+    try {
+      const answer = r.ask("sql wal INSERT INTO t(v) VALUES ('in flight')");
+      const staged = join(replica.data, 'tmp', 'halt', db);
+      await waitFor(() => `a staged transaction in ${staged}`, () => existsSync(staged) && readdirSync(staged).some((n) => n.endsWith('.ltx')), 30_000, cluster.nodes);
+      await replica.kill();
+      assert.ok((await answer).error !== undefined, 'the writer was not told it committed');
+    } finally {
+      process.kill(primaryPid, 'SIGCONT');
+    }
+    await r.kill();
+    await replica.start();
+    const pos = await waitConverged(cluster, db);
+    assert.ok(!existsSync(join(replica.data, 'quarantine')), 'nothing quarantined');
+    const rows = expectSuccess('rows', await runSqlite3(join(replica.mnt, db), 'SELECT v FROM t ORDER BY id;'));
+    // The primary may have applied the file it received (never acknowledged): then both have it.
+    assert.ok(rows === 'first\n' || rows === 'first\nin flight\n', rows);
+    assert.equal(await readPos(cluster.primary, db), pos);
+    await assertSameImages(cluster, db);
   });
 
   for (const mode of ['delete', 'wal'] as const) {

@@ -6,7 +6,7 @@ import { WAL_HEADER_SIZE, type WalChecksum, buildJournalHeader, buildWalHeader, 
 import { commitJournal, stageJournalCommit } from '../../../src/store/commit-journal.js';
 import { commitWAL, stageWALCommit } from '../../../src/store/commit-wal.js';
 import type { DB } from '../../../src/store/db.js';
-import { completedCommitFrame, discardCommitFrame } from '../../../src/store/forward.js';
+import { type PendingWrite, completedCommitFrame } from '../../../src/store/forward.js';
 import { Lock } from '../../../src/store/locks.js';
 import type { Store } from '../../../src/store/store.js';
 import { type Harness, PAGE, harness, ltxNames, page, tx } from './store-fixture.js';
@@ -70,10 +70,16 @@ describe('forwarded commits: staging, commit frames', () => {
     assert.deepEqual([db.pos, ltxNames(db).length, db.io.exists(db.journalPath)], [pos, 1, false]);
   });
 
-  /** SQLite's WAL writes: the header, then each frame as two writes (frame header, page). */
-  function walTx(fill: number, pages: number, writes: number[], at: { offset: number; checksum: WalChecksum }): number[] {
+  /**
+   * SQLite's WAL writes: each frame as two writes (frame header, page). The
+   * write that completes a commit frame is recorded in `completed`, and made
+   * only when `hold` is false (else it is left in `held`, as the FUSE layer
+   * holds it back while the primary decides).
+   */
+  function walTx(fill: number, pages: number, writes: number[], at: { offset: number; checksum: WalChecksum }, hold = false): { completed: number[]; held: PendingWrite | null } {
     const fd = db.io.open(db.walPath, db.io.exists(db.walPath) ? 'readWrite' : 'createNew');
     const completed: number[] = [];
+    let held: PendingWrite | null = null;
     try {
       const ctx = { bigEndianChecksum: false, salt1: 4242, salt2: 77 };
       writes.forEach((pgno, i) => {
@@ -82,9 +88,10 @@ describe('forwarded commits: staging, commit frames', () => {
         db.writeWAL(fd, head, at.offset);
         assert.equal(completedCommitFrame(db, fd, head, at.offset), null, 'a frame header alone completes nothing');
         const body = frame.bytes.subarray(24);
-        db.writeWAL(fd, body, at.offset + 24);
         const c = completedCommitFrame(db, fd, body, at.offset + 24);
         if (c !== null) completed.push(c);
+        if (c !== null && hold) held = { data: body, offset: at.offset + 24 };
+        else db.writeWAL(fd, body, at.offset + 24);
         // A frame written with one call is recognized too.
         assert.equal(completedCommitFrame(db, fd, frame.bytes, at.offset), c);
         at.checksum = frame.checksum;
@@ -93,7 +100,7 @@ describe('forwarded commits: staging, commit frames', () => {
     } finally {
       db.io.close(fd);
     }
-    return completed;
+    return { completed, held };
   }
 
   function startWAL(): { offset: number; checksum: WalChecksum } {
@@ -106,29 +113,31 @@ describe('forwarded commits: staging, commit frames', () => {
     return { offset: WAL_HEADER_SIZE, checksum: built.header.checksum };
   }
 
-  test('WAL: only the write that completes a commit frame is the commit point; the staged file is the committed file', () => {
+  test('WAL: only the write that completes a commit frame is the commit point; staged before it is made, the file is the committed file', () => {
     const at = startWAL();
-    const completed = walTx(2, 3, [2, 3, 1], at);
+    const { completed, held } = walTx(2, 3, [2, 3, 1], at, true);
     assert.deepEqual(completed, [WAL_HEADER_SIZE + 2 * (24 + PAGE)], 'the third frame carries the commit');
+    assert.ok(held !== null);
     const pos = db.pos;
     db.pinnedTimestamp = 123_456n;
-    const staged = stageWALCommit(db, stage);
+    assert.equal(stageWALCommit(db, stage), null, 'without the held write the frame is incomplete');
+    const staged = stageWALCommit(db, stage, held);
     assert.ok(staged !== null);
     assert.deepEqual([staged.txid, staged.walEnd, db.pos], [2n, at.offset, pos]);
     assert.deepEqual(readdirSync(db.ltxDir).filter((n) => n.endsWith('.ltx')).length, 1);
+    // The primary applied it: the write is made, and the commit writes the same bytes.
+    const fd = db.io.open(db.walPath, 'readWrite');
+    db.writeWAL(fd, held.data, held.offset);
+    db.io.close(fd);
     assert.ok(commitWAL(db));
     assert.ok(readFileSync(join(db.ltxDir, '0000000000000002-0000000000000002.ltx')).equals(readFileSync(staged.path)));
   });
 
-  test('WAL: a discarded commit frame leaves no transaction; the next one at the same offsets commits', () => {
+  test('WAL: a refused commit (its completing write never made) leaves no transaction; the next one at the same offsets commits', () => {
     const at = startWAL();
     const start = { ...at };
-    const [frame] = walTx(2, 3, [2, 3, 1], at);
-    assert.ok(frame !== undefined);
-    const fd = db.io.open(db.walPath, 'readWrite');
-    discardCommitFrame(db, fd, frame);
-    db.io.close(fd);
-    assert.equal(stageWALCommit(db, stage), null);
+    const { held } = walTx(2, 3, [2, 3, 1], at, true);
+    assert.ok(held !== null);
     assert.equal(commitWAL(db), false, 'SQLite rolled it back: nothing to commit');
     // SQLite writes its next transaction where the refused one began.
     walTx(3, 2, [1, 2], start);
