@@ -11,10 +11,11 @@
  * SQLite rolls the transaction back and this node never holds a transaction
  * the primary lacks. Unlocking, closing the handle (FLUSH) or interrupting
  * the wait ends the lock; the main thread releases it on the primary after
- * any request still in flight.
+ * any request still in flight. A program may also ask through the node API
+ * (`litefs run -with-halt-lock-on`): the same lock, with a holder of its own.
  *
- * Handles that differ from LiteFS: a second handle asking for a lock another
- * handle holds gets EAGAIN at once (LiteFS waits 10 s for the primary to
+ * Where it differs from LiteFS: a second holder asking for a lock another
+ * one holds gets EAGAIN at once (LiteFS waits 10 s for the primary to
  * refuse it); when the lock ends, the database is brought back to its last
  * LTX file if anything is left that never committed (a hot journal after a
  * refused commit), as at a step-down.

@@ -140,8 +140,7 @@ export class LiteFS implements FuseHandler {
    * Per database, the end of a WAL commit frame the primary refused. The
    * kernel may split SQLite's page write in two; after a refused tail it
    * reports a short write and SQLite writes the tail again, which must be
-   * refused again (the frame's header is zeroed: it would look like an
-   * ordinary write). Forgotten once SQLite writes at or before the frame.
+   * refused again. Forgotten once SQLite writes at or before the frame.
    */
   private readonly refusedFrameEnds = new Map<string, number>();
 
