@@ -49,7 +49,6 @@ interface Halt {
 }
 
 interface Forward {
-  readonly db: DB;
   readonly staged: StagedTx;
   /** Runs once the primary answered: commit (ok) or refuse the held-back request. */
   readonly finish: (ok: boolean) => void;
@@ -127,11 +126,6 @@ export class HaltForwarding {
     return false;
   }
 
-  /** The lock id held on `db` (for a staged transaction's event). */
-  lockIDOf(db: string): bigint | undefined {
-    return this.halts.get(db)?.lockID;
-  }
-
   /**
    * Sends a staged transaction to the primary; `finish` runs with its
    * answer. One per database at a time: its writer holds the locks.
@@ -140,7 +134,7 @@ export class HaltForwarding {
   forward(db: DB, staged: StagedTx, finish: (ok: boolean) => void): void {
     const lockID = this.halts.get(db.name)?.lockID;
     if (lockID === undefined || this.forwards.has(db.name)) throw new Error(`${db.name}: no HALT lock to forward a transaction under`);
-    this.forwards.set(db.name, { db, staged, finish });
+    this.forwards.set(db.name, { staged, finish });
     this.deps.post({ type: 'haltForward', db: db.name, lockID: lockID.toString(), path: staged.path, txid: formatHex16(staged.txid) });
   }
 

@@ -18,14 +18,38 @@ interface Guard {
   readonly owner: bigint;
 }
 
+/**
+ * How long after a `busy` answer the lock set still counts as wanted: the
+ * main thread retries every few milliseconds, and stops after its timeout.
+ */
+const WANTED_FOR_MS = 100;
+
 export class HaltGuards {
   private readonly held = new Map<string, Guard>();
+  /** When each database's lock set was last asked for and busy. */
+  private readonly wantedAt = new Map<string, number>();
 
   constructor(
     private readonly store: Store,
     /** A guard released `db`'s write lock set (lock requests parked meanwhile may be answered). */
     private readonly released: (db: DB) => void,
+    private readonly now: () => number = () => performance.now(),
   ) {}
+
+  /**
+   * True while a replica's HALT lock waits for `db`'s lock set: new lock
+   * requests that would keep it from being taken are refused (EAGAIN, as
+   * while a replica apply waits), so a stream of overlapping readers on the
+   * primary cannot starve it.
+   */
+  wants(db: string): boolean {
+    if (this.wantedAt.size === 0) return false;
+    const at = this.wantedAt.get(db);
+    if (at === undefined) return false;
+    if (this.now() - at < WANTED_FOR_MS) return true;
+    this.wantedAt.delete(db);
+    return false;
+  }
 
   /** `busy` while SQLite transactions or another replica's HALT lock hold the set: the main thread retries. */
   lock(cmd: HaltLockCommand): StoreCommandResult {
@@ -36,7 +60,11 @@ export class HaltGuards {
     if (current?.lockID === lockID) return this.ok(cmd.id, db);
     if (current !== undefined) return { type: 'commandResult', id: cmd.id, status: 'busy' };
     const owner = newInternalOwner();
-    if (!db.locks.tryAcquireWriteSet(owner, db.mode)) return { type: 'commandResult', id: cmd.id, status: 'busy' };
+    if (!db.locks.tryAcquireWriteSet(owner, db.mode)) {
+      this.wantedAt.set(db.name, this.now());
+      return { type: 'commandResult', id: cmd.id, status: 'busy' };
+    }
+    this.wantedAt.delete(db.name);
     // A client killed mid-transaction left its journal: the first SQLite
     // connection rolls it back. Pages applied now would be undone by it.
     if (db.io.exists(db.journalPath) && journalHasMagic(db)) {

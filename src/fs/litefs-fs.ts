@@ -693,7 +693,9 @@ export class LiteFS implements FuseHandler {
 
   /** Grants a read or write lock, or throws EAGAIN. */
   private takeLock(db: DB, owner: bigint, mask: LockMask, exclusive: boolean): void {
-    if (this.applier.waiting(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, owner))) throw new FuseError(Errno.EAGAIN);
+    if ((this.applier.waiting(db.name) || this.guards.wants(db.name)) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, owner))) {
+      throw new FuseError(Errno.EAGAIN);
+    }
     if (this.stepDown.blocks(db, owner, mask, exclusive)) throw new FuseError(Errno.EAGAIN);
     if (!exclusive) {
       if (!db.locks.tryRLock(owner, mask)) throw new FuseError(Errno.EAGAIN);

@@ -115,6 +115,28 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
     assertHistory(cluster, cluster.primary, db);
     await assertSameImages(cluster, db);
   });
+
+  test("the primary's readers, reading without pause, do not starve a replica's HALT lock: they wait for it, then go on", async () => {
+    const db = 'busy-primary.db';
+    const onPrimary = join(cluster.primary.mnt, db);
+    expectSuccess('create', await runSqlite3(onPrimary, "PRAGMA journal_mode=wal; CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT, y BLOB); INSERT INTO t(v) VALUES ('first');"));
+    await waitConverged(cluster, db);
+    const stop = join(cluster.primary.base, 'stop-readers');
+    const ready = [0, 1, 2].map((i) => join(cluster.primary.base, `reader-${i}-ready`));
+    const readers = ready.map((r) => runPython('replica-reader.py', [onPrimary, stop, r]));
+    try {
+      await waitFor(() => 'three readers reading on the primary', () => ready.every((r) => existsSync(r)), 30_000, cluster.nodes);
+      assert.deepEqual(await haltWrite(join(cluster.replicas[0]!.mnt, db), 'wal', 3, 3, 'between reads'), { ok: 9, errors: {}, halt_errors: {} });
+    } finally {
+      writeFileSync(stop, '');
+    }
+    for (const r of await Promise.all(readers)) {
+      const summary = JSON.parse(expectSuccess('reader', r)) as { reads: number; errors: string[]; decreases: unknown[] };
+      assert.deepEqual([summary.errors, summary.decreases], [[], []]);
+      assert.ok(summary.reads > 0);
+    }
+    assert.equal(await count(onPrimary), 10);
+  });
 });
 
 describe('litefs run -with-halt-lock-on', { skip }, () => {
