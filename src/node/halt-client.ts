@@ -67,9 +67,9 @@ export class HaltClient {
       if (ev.type === 'haltRequest') {
         // Refused: the FUSE thread forgot the lock already.
         if (!(await this.acquire(l))) this.locks.delete(key);
-      }
-      else if (ev.type === 'haltForward') await this.forward(l, ev.path, ev.txid);
-      else {
+      } else if (ev.type === 'haltForward') {
+        await this.forward(l, ev.path, ev.txid);
+      } else {
         await this.release(l);
         this.locks.delete(key);
       }
