@@ -4,7 +4,8 @@
 # in demo/data, mount at demo/mnt, static lease) and a replica that follows
 # it (etc/litefs-demo-replica.yml: demo/replica-mnt), writes a demo database
 # through the primary's mount with the sqlite3 CLI, reads it on the replica,
-# shows the LTX files each commit produced, restores the database from the
+# writes one row on the replica under the HALT lock (`litefs run
+# -with-halt-lock-on`), shows the LTX files each commit produced, restores the database from the
 # backup folder the primary uploads to (demo/backup), and unmounts both. Needs root
 # (FUSE) and sqlite3. Running it again continues the same database: its
 # position survives restarts.
@@ -78,6 +79,11 @@ echo "replica position: $(cat demo/replica-mnt/demo.db-pos) (same as the primary
 sqlite3 demo/replica-mnt/demo.db "SELECT 'rows on the replica: ' || count(*) FROM visits;"
 echo "a write on the replica is refused:"
 sqlite3 demo/replica-mnt/demo.db "INSERT INTO visits (at) VALUES ('x');" 2>&1 || true
+echo "under the HALT lock it is allowed, and reaches the primary before it commits on the replica:"
+echo "  litefs run -url http://127.0.0.1:20203 -with-halt-lock-on demo/replica-mnt/demo.db -- sqlite3 ..."
+litefs run -url http://127.0.0.1:20203 -with-halt-lock-on demo/replica-mnt/demo.db -- \
+  sqlite3 demo/replica-mnt/demo.db "INSERT INTO visits (at) VALUES ('written on the replica');"
+sqlite3 demo/mnt/demo.db "SELECT 'rows on the primary: ' || count(*) FROM visits;"
 
 echo
 echo "== the backup (etc/litefs-demo.yml backup: demo/backup): litefs restore"
