@@ -38,6 +38,15 @@ function assertHistory(cluster: Cluster, node: LiteFSDaemon, db: string): LTXFil
   return files;
 }
 
+/** After the primary's restart: it commits a row of its own, and the replica converges with `rows` rows, one history, the same image. */
+async function assertGoesOnAfterRestart(cluster: Cluster, db: string, rows: number): Promise<void> {
+  expectSuccess('primary write after the restart', await runSqlite3(join(cluster.primary.mnt, db), "INSERT INTO t(v) VALUES ('after');"));
+  await waitConverged(cluster, db);
+  assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), rows);
+  assertHistory(cluster, cluster.primary, db);
+  await assertSameImages(cluster, db);
+}
+
 async function count(dbPath: string, where = '1'): Promise<number> {
   return Number(expectSuccess('count', await runSqlite3(dbPath, `SELECT count(*) FROM t WHERE ${where};`)).trim());
 }
@@ -87,11 +96,7 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
     await cluster.primary.kill();
     await cluster.primary.start();
     assert.equal(await count(onPrimary, "v LIKE 'acknowledged %'"), 20);
-    expectSuccess('primary write after the restart', await runSqlite3(onPrimary, "INSERT INTO t(v) VALUES ('after');"));
-    await waitConverged(cluster, db);
-    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 21);
-    assertHistory(cluster, cluster.primary, db);
-    await assertSameImages(cluster, db);
+    await assertGoesOnAfterRestart(cluster, db, 21);
   });
 
   test('the primary killed while the replica forwards: nothing acknowledged is lost, at most the one in flight is there unacknowledged, both converge', async () => {
@@ -109,11 +114,7 @@ describe('HALT lock: writes on a replica are forwarded to the primary', { skip }
     await cluster.primary.start();
     const there = await count(onPrimary, "v LIKE 'mid %'");
     assert.ok(there >= 10 && there >= result.ok && there <= result.ok + 1, `${there} rows on the primary, ${result.ok} acknowledged on the replica (${JSON.stringify(result)})`);
-    expectSuccess('primary write after the restart', await runSqlite3(onPrimary, "INSERT INTO t(v) VALUES ('after');"));
-    await waitConverged(cluster, db);
-    assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), there + 1);
-    assertHistory(cluster, cluster.primary, db);
-    await assertSameImages(cluster, db);
+    await assertGoesOnAfterRestart(cluster, db, there + 1);
   });
 
   test("the primary's readers, reading without pause, do not starve a replica's HALT lock: they wait for it, then go on", async () => {
