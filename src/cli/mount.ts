@@ -107,7 +107,14 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
   // HALT locks this node grants while primary (ref §8.2); `node` is assigned before the API serves one.
-  const halt = new HaltService({ channel, dataDir, isPrimary: () => node.role === 'primary', position: (db) => node.position(db), log });
+  const halt = new HaltService({
+    channel,
+    dataDir,
+    isPrimary: () => node.role === 'primary',
+    position: (db) => node.position(db),
+    isStreaming: (id) => node.replication.isStreaming(id),
+    log,
+  });
   // The lease loop decides the role; the cluster id is made by the first primary or adopted (ref §7.1).
   const node: ClusterNode = new ClusterNode({
     dataDir,

@@ -128,8 +128,8 @@ export interface ApiNode {
   exportDatabase(name: string, signal: AbortSignal): AsyncIterable<Uint8Array> | undefined;
   /** Creates the database if needed and replaces it with the SQLite image in `body` (primary only). */
   importDatabase(name: string, body: AsyncIterable<Uint8Array>, signal: AbortSignal): Promise<void>;
-  /** Acquires the HALT lock for a replica (ref §8.2). */
-  acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<HaltLock>;
+  /** Acquires the HALT lock for a replica (ref §8.2); `requester` is its `Litefs-Id` (0 if none). */
+  acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal, requester: bigint): Promise<HaltLock>;
   /** Releases a HALT lock; throws DatabaseNotFoundError if the database is unknown. */
   releaseHaltLock(name: string, lockID: bigint): Promise<void>;
   /** Writes and applies a forwarded LTX file (POST /tx) under HALT lock `lockID` (decimal, as sent). */

@@ -231,7 +231,7 @@ export class ApiServer {
     if (this.fromSelf(req)) return reply.error(400, 'cannot remotely halt self');
     let lock: HaltLock;
     try {
-      lock = await this.node.acquireHaltLock(name, lockID, signal);
+      lock = await this.node.acquireHaltLock(name, lockID, signal, parseNodeID(headerValue(req, 'litefs-id')) ?? 0n);
     } catch (err) {
       if (err instanceof ApiError) throw err;
       return reply.error(500, `acquire halt lock: ${errorMessage(err)}`);

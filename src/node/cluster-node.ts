@@ -280,8 +280,8 @@ export class ClusterNode implements ApiNode {
     await this.options.transfer.importDatabase(name, body, signal);
   }
 
-  async acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal): Promise<HaltLock> {
-    return await this.haltService().acquire(name, lockID, signal);
+  async acquireHaltLock(name: string, lockID: bigint, signal: AbortSignal, requester: bigint): Promise<HaltLock> {
+    return await this.haltService().acquire(name, lockID, signal, requester);
   }
 
   async releaseHaltLock(name: string, lockID: bigint): Promise<void> {

@@ -87,6 +87,12 @@ export class DataDirReplicationSource implements ReplicationSource {
     this.markDirty(db);
   }
 
+  /** True while the replica `nodeID` streams from this node. */
+  isStreaming(nodeID: bigint): boolean {
+    for (const s of this.subscribers) if (s.nodeID === nodeID) return true;
+    return false;
+  }
+
   /** How many replicas stream from this node now. */
   get streams(): number {
     return this.subscribers.size;

@@ -285,6 +285,22 @@ describe('HALT lock: the lock file, blocking the primary, refused commits', { sk
     assert.equal(await count(join(cluster.replicas[0]!.mnt, db)), 3);
   });
 
+  test("the replica killed while it holds the lock: the primary releases it once the replica's stream is gone 5 s, not after the 30 s TTL", async () => {
+    const db = 'holder-gone.db';
+    await createTable(db, 'delete');
+    const replica = cluster.replicas[0]!;
+    const r = session(replica, db);
+    assert.deepEqual(await r.ask('open'), { ok: true });
+    assert.deepEqual(await r.ask('halt'), { ok: true });
+    await replica.kill();
+    await r.kill();
+    await waitFor(() => 'the primary to release the dead replica\'s lock', () => /holder-gone\.db: HALT lock \d+ released: its replica has not streamed/.test(cluster.primary.output()), 25_000, cluster.nodes);
+    expectSuccess('primary write', await runSqlite3(join(cluster.primary.mnt, db), ".timeout 5000\nINSERT INTO t(v) VALUES ('primary');"));
+    await replica.start();
+    await waitConverged(cluster, db);
+    assert.equal(await count(join(replica.mnt, db)), 2);
+  });
+
   test('the replica killed while a WAL commit waits for the primary: after its restart nothing is counted twice or quarantined, both converge', async () => {
     const db = 'replica-crash.db';
     await createTable(db, 'wal');

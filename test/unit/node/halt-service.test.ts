@@ -43,12 +43,25 @@ describe('HaltService', () => {
 
   const ok = (id: number): StoreCommandResult => ({ type: 'commandResult', id, status: 'ok', inodes: [], pos: { txid: '0000000000000003', checksum: '00000000000000ab' } });
 
+  let streaming: Set<bigint>;
+
   function make(ttlMs = 60_000, acquireTimeoutMs = 10_000): HaltService {
     const channel: StoreChannel = new StoreChannel((cmd) => {
       commands.push(cmd);
       queueMicrotask(() => channel.onResult(answer(cmd)));
     });
-    return new HaltService({ channel, dataDir, isPrimary: () => primary, position: (db) => (db === 'new.db' ? undefined : { txid: 3n, postApplyChecksum: 0xabn }), log: (l) => logs.push(l), ttlMs, acquireTimeoutMs });
+    return new HaltService({
+      channel,
+      dataDir,
+      isPrimary: () => primary,
+      position: (db) => (db === 'new.db' ? undefined : { txid: 3n, postApplyChecksum: 0xabn }),
+      isStreaming: (id) => streaming.has(id),
+      log: (l) => logs.push(l),
+      ttlMs,
+      acquireTimeoutMs,
+      holderGoneMs: 30,
+      holderCheckMs: 10,
+    });
   }
 
   beforeEach(() => {
@@ -56,6 +69,7 @@ describe('HaltService', () => {
     commands = [];
     logs = [];
     primary = true;
+    streaming = new Set([0x42n]);
     answer = (cmd) => ok((cmd as { id: number }).id);
     service = make();
   });
@@ -96,7 +110,20 @@ describe('HaltService', () => {
     const deadline = Date.now() + 10_000;
     while (!commands.some((c) => c.type === 'haltUnlock') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(commands.at(-1), { type: 'haltUnlock', id: 2, db: 'a.db', lockID: '7' });
-    assert.match(logs.join('\n'), /HALT lock 7 expired/);
+    assert.match(logs.join('\n'), /HALT lock 7 released: expired after 30 ms without renewal/);
+  });
+
+  test("a lock whose replica stopped streaming is released after holderGoneMs; one whose replica streams, or is unknown, stays", async () => {
+    const signal = new AbortController().signal;
+    await service.acquire('a.db', 7n, signal, 0x42n);
+    await service.acquire('b.db', 8n, signal, 0n);
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!commands.some((c) => c.type === 'haltUnlock'), 'both kept while the holder streams (or cannot be told)');
+    streaming.delete(0x42n);
+    const deadline = Date.now() + 10_000;
+    while (!commands.some((c) => c.type === 'haltUnlock') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(commands.filter((c) => c.type === 'haltUnlock').map((c) => [(c as { db: string }).db, (c as { lockID: string }).lockID]), [['a.db', '7']]);
+    assert.match(logs.join('\n'), /a\.db: HALT lock 7 released: its replica has not streamed from this node for 30 ms/);
   });
 
   test('POST /tx: refused without the lock (409), TXID 1 onto a database with data (400); applied under the lock id and the file removed', async () => {
