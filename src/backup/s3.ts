@@ -7,10 +7,13 @@
  * Objects are never removed or overwritten; a file is uploaded only after it
  * has been verified in full and checked to continue the database's chain.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdir, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { type Pos, ZERO_POS, formatFilename, formatHex16, parseFilename, verifyFileSync } from '../ltx/index.js';
+import { LTXDecoder, type Pos, ZERO_POS, formatFilename, formatHex16, parseFilename, verifyFileSync } from '../ltx/index.js';
 import { type BackupClient, checkDatabaseName, checkJoinsChain } from './client.js';
 
 export class S3URLError extends Error {
@@ -65,9 +68,15 @@ export class S3BackupClient implements BackupClient {
   private readonly newest = new Map<string, ObjectName>();
   private queue: Promise<unknown> = Promise.resolve();
 
+  /**
+   * `spoolDir`: where an upload is written (and verified) before it is sent,
+   * so a snapshot of a large database never sits in memory whole; default
+   * the system's temporary folder (`litefs mount` uses `<data>/tmp`).
+   */
   constructor(
     private readonly where: S3Location,
     s3?: S3Client,
+    private readonly spoolDir: string = tmpdir(),
   ) {
     this.s3 = s3 ?? quietly(() => new S3Client({
         region: where.region ?? process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1',
@@ -134,17 +143,38 @@ export class S3BackupClient implements BackupClient {
 
   private async write(name: string, body: AsyncIterable<Uint8Array>): Promise<bigint> {
     checkDatabaseName(name);
-    const chunks: Uint8Array[] = [];
-    for await (const chunk of body) chunks.push(chunk);
-    const bytes = Buffer.concat(chunks);
-    const { header, trailer } = verifyFileSync(bytes);
-    const at = await this.position(name);
-    checkJoinsChain(name, header, at);
-    const key = this.dbPrefix(name) + formatFilename(header.minTXID, header.maxTXID);
-    await this.s3.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: bytes, ContentLength: bytes.length }));
-    this.verified.set(key, { txid: header.maxTXID, postApplyChecksum: trailer.postApplyChecksum });
-    this.newest.set(name, { key, file: formatFilename(header.minTXID, header.maxTXID), maxTXID: header.maxTXID });
-    return header.maxTXID;
+    await mkdir(this.spoolDir, { recursive: true });
+    const spool = join(this.spoolDir, `s3-upload-${randomBytes(6).toString('hex')}.ltx`);
+    try {
+      // Verified while spooled: nothing that does not decode is sent.
+      const decoder = new LTXDecoder({});
+      let size = 0;
+      const file = await open(spool, 'wx', 0o600);
+      try {
+        for await (const chunk of body) {
+          decoder.push(chunk);
+          await file.write(chunk);
+          size += chunk.length;
+        }
+      } finally {
+        await file.close();
+      }
+      const { header, trailer } = decoder.end();
+      const at = await this.position(name);
+      checkJoinsChain(name, header, at);
+      const key = this.dbPrefix(name) + formatFilename(header.minTXID, header.maxTXID);
+      await this.s3.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: key, Body: createReadStream(spool), ContentLength: size }));
+      this.remember(key, header.minTXID, header.maxTXID, trailer.postApplyChecksum, name);
+      return header.maxTXID;
+    } finally {
+      await rm(spool, { force: true });
+    }
+  }
+
+  /** An object this client just stored: verified, and the database's newest. */
+  private remember(key: string, minTXID: bigint, maxTXID: bigint, postApplyChecksum: bigint, name: string): void {
+    this.verified.set(key, { txid: maxTXID, postApplyChecksum });
+    this.newest.set(name, { key, file: formatFilename(minTXID, maxTXID), maxTXID });
   }
 
   private dbPrefix(name: string): string {

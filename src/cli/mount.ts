@@ -241,7 +241,7 @@ export async function runMount(argv: string[]): Promise<number> {
   });
   const looping = loop.run(leasing.signal);
   // Backups run on the main thread whenever this node is primary (ref §11.2).
-  const backupClient: BackupClient | undefined = config.backup.type === 'file' ? new FileBackupClient(config.backup.path) : config.backup.type === 's3' ? new S3BackupClient(parseS3URL(config.backup.url)) : undefined;
+  const backupClient: BackupClient | undefined = config.backup.type === 'file' ? new FileBackupClient(config.backup.path) : config.backup.type === 's3' ? new S3BackupClient(parseS3URL(config.backup.url), undefined, join(dataDir, 'tmp')) : undefined;
   const backingUp =
     backupClient !== undefined
       ? new BackupStreamer({

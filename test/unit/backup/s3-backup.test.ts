@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -66,7 +66,22 @@ describe('S3BackupClient', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  const client = (prefix: string): S3BackupClient => new S3BackupClient(parseS3URL(`s3://bkt/${prefix}`), sdk);
+  const client = (prefix: string, spool?: string): S3BackupClient => new S3BackupClient(parseS3URL(`s3://bkt/${prefix}`), sdk, spool);
+
+  test('an upload is verified while spooled to a file (not held in memory), sent from it, and the file goes, refused or not', async () => {
+    const spool = mkdtempSync(join(tmpdir(), 'litefs-s3-spool-'));
+    dirs.push(spool);
+    const c = client('spool', spool);
+    const h = history();
+    assert.equal(await c.writeTx('a.db', chunks(h.file(1n, 3n), 100)), 3n);
+    assert.deepEqual(readdirSync(spool), []);
+    await assert.rejects(c.writeTx('a.db', chunks(h.file(5n, 5n))), PosMismatchError);
+    assert.deepEqual(readdirSync(spool), [], 'a refused file is not left behind');
+    const torn = h.file(4n, 4n).subarray(0, 150);
+    await assert.rejects(c.writeTx('a.db', chunks(torn)));
+    assert.deepEqual(readdirSync(spool), []);
+    assert.deepEqual(s3.keys('bkt', 'spool/'), ['spool/a.db/0000000000000001-0000000000000003.ltx'], 'nothing that does not verify or continue the chain is sent');
+  });
 
   test('a chain: snapshot, then files that continue it; posMap and position across listing pages', async () => {
     const c = client('chain');
