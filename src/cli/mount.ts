@@ -35,6 +35,7 @@ import { ClusterNode } from '../node/cluster-node.js';
 import { parseListenAddr } from '../node/http-addr.js';
 import { LeaseLoop } from '../node/lease-loop.js';
 import { DataDirTransfer } from '../node/data-dir-transfer.js';
+import { ChannelImageLocks } from '../node/image-spool.js';
 import { GroupSyncTimer } from '../node/group-sync-timer.js';
 import { GroupSyncer } from '../node/group-syncer.js';
 import { proxyNodeOf } from '../node/proxy-node.js';
@@ -105,7 +106,9 @@ export async function runMount(argv: string[]): Promise<number> {
     if (mount === undefined) throw new NotPrimaryError('not mounted yet');
     mount.send(cmd);
   });
-  const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve());
+  // Snapshots and exports copy a database under its read locks, held by the FUSE thread.
+  const images = new ChannelImageLocks(channel);
+  const transfer = new DataDirTransfer(dataDir, channel, (ino) => mount?.invalInode(ino) ?? Promise.resolve(), images);
   // HALT locks this node grants while primary (ref §8.2); `node` is assigned before the API serves one.
   const halt = new HaltService({
     channel,
@@ -123,6 +126,7 @@ export async function runMount(argv: string[]): Promise<number> {
     candidate: config.lease.candidate,
     registry: register,
     transfer,
+    images,
     halt,
     localHalts: new LocalHalts(channel),
     compress: config.data.compress,

@@ -11,6 +11,7 @@
  * connections reload), then the database file.
  */
 import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
+import { DATABASE_HEADER_SIZE, decodePageSize } from '../sqlite/index.js';
 import { checksumDatabase, lockPgno } from '../ltx/index.js';
 import { nextTxHeader, publishCommit, verifyDatabaseChecksum } from '../store/commit-common.js';
 import type { DB } from '../store/db.js';
@@ -19,8 +20,8 @@ import type { StoreCommand, StoreCommandResult, StoreEvent } from '../store/mess
 import type { Store } from '../store/store.js';
 import { FILE_KINDS } from './names.js';
 
-/** Largest image the FUSE thread reads into memory (the main thread enforces the same bound). */
-const MAX_IMAGE_BYTES = 1 << 30;
+/** Bytes of the image read at a time (its pages are read three times: checksum, LTX file, database file). */
+const IMPORT_CHUNK_BYTES = 1 << 20;
 
 export function isStoreCommand(msg: unknown): msg is StoreCommand {
   if (typeof msg !== 'object' || msg === null) return false;
@@ -40,7 +41,9 @@ export function isStoreCommand(msg: unknown): msg is StoreCommand {
     type === 'haltHold' ||
     type === 'haltDrop' ||
     type === 'haltGranted' ||
-    type === 'haltForwarded'
+    type === 'haltForwarded' ||
+    type === 'imageHold' ||
+    type === 'imageRelease'
   );
 }
 
@@ -74,42 +77,80 @@ export function handleCommand(
 
 /** False when a transaction holds the database's locks (try again later). */
 function importDatabase(store: Store, name: string, imagePath: string): boolean {
-  const image = readImage(imagePath);
   const existing = store.db(name);
   const db = existing !== undefined && existing.pageN > 0 ? existing : store.createDB(name);
   const owner = newInternalOwner();
   if (!db.locks.tryAcquireWriteSet(owner, db.mode)) return false;
+  const fd = openSync(imagePath, 'r');
   try {
-    replaceWith(db, image);
+    replaceWith(db, new ImportImage(fd));
   } finally {
+    closeSync(fd);
     db.locks.releaseAll(owner);
   }
   return true;
 }
 
-function readImage(path: string): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    if (size > MAX_IMAGE_BYTES) throw new Error(`import image of ${size} bytes exceeds ${MAX_IMAGE_BYTES}`);
-    const buf = Buffer.alloc(size);
-    let done = 0;
-    while (done < size) {
-      const n = readSync(fd, buf, done, size - done, done);
-      if (n === 0) throw new Error('import image shrank while read');
-      done += n;
-    }
-    return buf;
-  } finally {
-    closeSync(fd);
+/**
+ * The validated image (src/node/data-dir-transfer.ts validateImport), read
+ * a chunk at a time: a database may be larger than memory. Page 1 comes as
+ * imported, with its change counter and schema cookie zeroed so open
+ * connections reload.
+ */
+class ImportImage {
+  readonly pageSize: number;
+  /** Pages imported: the header's count, or the file's when the header has none. */
+  readonly commit: number;
+  readonly page1: Buffer;
+  private readonly chunk: Buffer;
+  private chunkFirst = 0;
+  private chunkPages = 0;
+
+  constructor(private readonly fd: number) {
+    const head = Buffer.alloc(DATABASE_HEADER_SIZE);
+    readFully(fd, head, 0);
+    this.pageSize = decodePageSize(head.readUInt16BE(16));
+    const headerCount = head.readUInt32BE(28);
+    this.commit = headerCount === 0 ? fstatSync(fd).size / this.pageSize : headerCount;
+    this.chunk = Buffer.alloc(Math.max(1, Math.floor(IMPORT_CHUNK_BYTES / this.pageSize)) * this.pageSize);
+    this.page1 = Buffer.alloc(this.pageSize);
+    readFully(fd, this.page1, 0);
+    this.page1.fill(0, 24, 28);
+    this.page1.fill(0, 40, 44);
+  }
+
+  /** Page `pgno`; valid until the next call (the buffer is reused). */
+  page(pgno: number): Buffer {
+    if (pgno === 1) return this.page1;
+    if (pgno < this.chunkFirst || pgno >= this.chunkFirst + this.chunkPages) this.load(pgno);
+    const at = (pgno - this.chunkFirst) * this.pageSize;
+    return this.chunk.subarray(at, at + this.pageSize);
+  }
+
+  /** Pages `first`.. as one run of bytes (page 1 as imported), at most a chunk; valid until the next call. */
+  run(first: number): Buffer {
+    this.load(first);
+    if (first === 1) this.page1.copy(this.chunk, 0);
+    return this.chunk.subarray(0, this.chunkPages * this.pageSize);
+  }
+
+  private load(first: number): void {
+    this.chunkFirst = first;
+    this.chunkPages = Math.min(this.chunk.length / this.pageSize, this.commit - first + 1);
+    readFully(this.fd, this.chunk.subarray(0, this.chunkPages * this.pageSize), (first - 1) * this.pageSize);
   }
 }
 
-function replaceWith(db: DB, image: Buffer): void {
-  const stored = image.readUInt16BE(16);
-  const pageSize = stored === 1 ? 65536 : stored;
-  const headerCount = image.readUInt32BE(28);
-  const commit = headerCount === 0 ? image.length / pageSize : headerCount;
+function readFully(fd: number, buf: Buffer, position: number): void {
+  for (let done = 0; done < buf.length; ) {
+    const n = readSync(fd, buf, done, buf.length - done, position + done);
+    if (n === 0) throw new Error('import image shrank while read');
+    done += n;
+  }
+}
+
+function replaceWith(db: DB, image: ImportImage): void {
+  const { pageSize, commit } = image;
   db.setPageSize(pageSize); // the main thread validated the image; a page size change throws
   const io = db.io;
   // The WAL is discarded below: its transactions' LTX files must be durable first.
@@ -138,32 +179,31 @@ function replaceWith(db: DB, image: Buffer): void {
     db.resetWalPages();
   }
 
-  const pages = image.subarray(0, commit * pageSize);
-  // Open connections see a different change counter and schema cookie and reload.
-  pages.fill(0, 24, 28);
-  pages.fill(0, 40, 44);
-  const page = (pgno: number): Buffer => pages.subarray((pgno - 1) * pageSize, pgno * pageSize);
   const lockPage = lockPgno(pageSize);
   const header = nextTxHeader(db, { pageSize, commit });
-  const postApply = checksumDatabase(pageSize, commit, page);
+  const postApply = checksumDatabase(pageSize, commit, (pgno) => image.page(pgno));
   publishCommit(db, header, postApply, (emit) => {
-    for (let pgno = 1; pgno <= commit; pgno++) if (pgno !== lockPage) emit(pgno, page(pgno));
+    for (let pgno = 1; pgno <= commit; pgno++) if (pgno !== lockPage) emit(pgno, image.page(pgno));
   });
 
   // The LTX file is durable; now the database file.
+  const cache = db.cache();
   const fd = io.open(db.databasePath, 'readWrite');
   try {
-    io.write(fd, pages, 0);
-    io.truncate(fd, pages.length);
+    for (let first = 1; first <= commit; ) {
+      const run = image.run(first);
+      io.write(fd, run, (first - 1) * pageSize);
+      for (let i = 0; i * pageSize < run.length; i++) cache.computePage(first + i, run.subarray(i * pageSize, (i + 1) * pageSize));
+      first += run.length / pageSize;
+    }
+    io.truncate(fd, commit * pageSize);
     io.fsync(fd);
   } finally {
     io.close(fd);
   }
-  const cache = db.cache();
-  for (let pgno = 1; pgno <= commit; pgno++) cache.computePage(pgno, page(pgno));
   cache.truncate(commit);
   db.dirty.clear();
   db.journalActive = false;
-  db.mode = pages[18] === 2 && pages[19] === 2 ? 'wal' : 'rollback';
+  db.mode = image.page1[18] === 2 && image.page1[19] === 2 ? 'wal' : 'rollback';
   if (db.ctx.options.strictVerify) verifyDatabaseChecksum(db);
 }

@@ -47,6 +47,7 @@ import type { ApplyCommand, GroupSyncJob, HaltHoldCommand, StatusCommand, StoreC
 import type { StepDownResult } from '../store/step-down.js';
 import type { Store } from '../store/store.js';
 import { handleCommand, isStoreCommand } from './commands.js';
+import { ImageHolds } from './image-holds.js';
 import type { EventOutbox } from './event-outbox.js';
 import { HaltForwarding, type HaltHolder } from './halt-forwarding.js';
 import { HaltGuards } from './halt-guards.js';
@@ -134,6 +135,8 @@ export class LiteFS implements FuseHandler {
   private readonly parked = new ParkedLocks();
   /** Primary: HALT locks held for replicas. */
   private readonly guards: HaltGuards;
+  /** Read lock sets the main thread holds while it copies a database for a snapshot or an export. */
+  private readonly images: ImageHolds;
   /** Replica: the HALT locks this node holds on the primary, and its forwarded commits. */
   private readonly halt: HaltForwarding;
   /**
@@ -169,6 +172,7 @@ export class LiteFS implements FuseHandler {
       released: (db) => this.answerParked(db),
     });
     this.guards = new HaltGuards(store, (db) => this.answerParked(db));
+    this.images = new ImageHolds(store, post, (db) => this.answerParked(db));
     this.halt = new HaltForwarding({
       post,
       log,
@@ -199,7 +203,7 @@ export class LiteFS implements FuseHandler {
    * Commands from the main thread, run between two requests: `import`
    * (src/fs/commands.ts), `apply` (replica-apply.ts), `status` (here),
    * `sync` and `groupSynced` (the group sync on the syncer thread:
-   * store/group-sync.ts).
+   * store/group-sync.ts), `imageHold` and `imageRelease` (image-holds.ts).
    */
   onMessage(msg: unknown): void {
     if (!isStoreCommand(msg)) return;
@@ -210,6 +214,8 @@ export class LiteFS implements FuseHandler {
     else if (msg.type === 'haltHold' || msg.type === 'haltDrop') this.holdHalt(msg);
     else if (msg.type === 'haltGranted') this.halt.granted(msg);
     else if (msg.type === 'haltForwarded') this.halt.forwarded(msg);
+    else if (msg.type === 'imageHold') this.images.request(msg);
+    else if (msg.type === 'imageRelease') this.images.release(msg);
     else if (msg.type === 'sync') this.postGroupSyncs(this.store.takeGroupSyncs());
     else if (msg.type === 'txEvents') this.outbox?.setPrompt(msg.prompt);
     else if (msg.type === 'flushTx') this.outbox?.flushWindow();
@@ -250,6 +256,7 @@ export class LiteFS implements FuseHandler {
   afterRequest(): void {
     this.stepDown.poll();
     this.applier.poll();
+    this.images.poll();
   }
 
   /** A recovery's or applied transaction's invalidations are written: its locks can go. */
@@ -614,9 +621,11 @@ export class LiteFS implements FuseHandler {
   /**
    * F_SETLK and F_SETLKW. SQLite never waits for a lock (it polls with its
    * busy handler), so SETLKW is answered like SETLK: EAGAIN if refused.
-   * LiteFS answers ENOSYS, which only differs for other programs. One
-   * exception: a request that conflicts with a replica apply holding its
-   * write lock set is answered when the set is released (parked-locks.ts).
+   * LiteFS answers ENOSYS, which only differs for other programs. Two
+   * exceptions: a request that conflicts with a replica apply holding its
+   * write lock set, or a writer's EXCLUSIVE that a snapshot's read hold
+   * refuses (image-holds.ts), is answered when that is released
+   * (parked-locks.ts).
    */
   setlk(req: LockRequest): void | Deferred {
     const lockNode = this.haltLockNode(req);
@@ -633,7 +642,8 @@ export class LiteFS implements FuseHandler {
       case F_RDLCK:
       case F_WRLCK: {
         const exclusive = req.type === F_WRLCK;
-        if (this.session !== null && this.applier.holding(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, req.owner))) {
+        const applyHolds = this.applier.holding(db.name) && conflictsWithWriteSet(db.mode, mask, exclusive, heldBy(db, req.owner));
+        if (this.session !== null && (applyHolds || this.images.parks(db, req.owner, mask, exclusive))) {
           this.parked.park(db.name, { unique: req.header.unique, owner: req.owner, mask, exclusive });
           return DEFERRED;
         }
@@ -707,7 +717,7 @@ export class LiteFS implements FuseHandler {
     }
   }
 
-  /** An apply released `db`'s write lock set: the lock requests parked meanwhile are decided now. */
+  /** An apply or an image hold released `db`'s locks: the lock requests parked meanwhile are decided now. */
   private answerParked(db: DB): void {
     for (const p of this.parked.take(db.name)) {
       let errno = 0;

@@ -10,7 +10,10 @@
  * still conflicts).
  *
  * Nothing the apply waits for depends on a parked request (its release
- * only waits for the notifier), so parking cannot deadlock.
+ * only waits for the notifier), so parking cannot deadlock. The same holds
+ * for a rollback-mode writer parked behind a snapshot's read hold
+ * (image-holds.ts): the main thread's copy reads the data directory, never
+ * the mount.
  */
 import type { LockMask } from '../store/locks.js';
 

@@ -15,6 +15,7 @@ import type { HaltLock } from '../http/halt-lock.js';
 import { ChangeSignal } from './change-signal.js';
 import type { HaltService } from './halt-service.js';
 import type { LocalHalts } from './local-halt.js';
+import type { ImageLocks } from './image-spool.js';
 import { saveClusterID } from './cluster-id.js';
 import { EpochKeeper } from './epoch.js';
 import { NodeCore } from './node-core.js';
@@ -66,10 +67,16 @@ export interface ClusterNodeOptions {
   readonly localHalts?: LocalHalts;
   /** data.compress: snapshots sent to replicas are LZ4-compressed. */
   readonly compress?: boolean;
+  /** Read lock sets on the FUSE thread for copying snapshots; without them (no mount) snapshots fail. */
+  readonly images?: ImageLocks;
   /** Register prom-client's process collectors (off in unit tests). */
   readonly defaultMetrics?: boolean;
   readonly log?: (line: string) => void;
 }
+
+const NO_IMAGES: ImageLocks = {
+  hold: (db) => Promise.reject(new Error(`${db}: no mount to copy it from`)),
+};
 
 /** ms since the epoch of the primary's last heartbeat: -1 before the first sync (ref §7.4). */
 const NEVER_SYNCED = -1;
@@ -100,6 +107,7 @@ export class ClusterNode implements ApiNode {
       dataDir: options.dataDir,
       nodeID: this.nodeID,
       compress: options.compress ?? true,
+      images: options.images ?? NO_IMAGES,
       primary: false,
       log: options.log,
     });

@@ -5,23 +5,20 @@
  * to stream, and snapshots read from the data directory.
  *
  * Positions start from the newest LTX file of each database and then follow
- * the store's `tx` events (`onTx`). Snapshots are read without the FUSE
- * thread's locks (database-image.ts) and only sent when the image's checksum
- * equals the position's post-apply checksum at that moment.
+ * the store's `tx` events (`onTx`). A snapshot is copied to a spool file
+ * while the FUSE thread holds the database's read locks (image-spool.ts),
+ * checked against the position held, and then encoded from the spool.
  */
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ChangeNotice, ChangeSubscription, LTXFileStream, ReplicationSource } from '../http/api.js';
 import type { Pos } from '../http/posmap.js';
 import {
-  ChecksumFlag,
   HEADER_SIZE,
   HeaderFlagCompressLZ4,
   LTXDecoder,
   LTXEncoder,
-  checksumDatabase,
   formatHex16,
-  formatPos,
   lockPgno,
   makeHeader,
   TRAILER_SIZE,
@@ -29,16 +26,13 @@ import {
   unmarshalTrailer,
   type DecodeSummary,
 } from '../ltx/index.js';
-import { databaseDir, imageGeometry, readConsistentImage, retryDelay } from './database-image.js';
+import { spoolImage, type ImageLocks, type SpooledImage } from './image-spool.js';
 import { GoWriteSplitter } from './go-write-layout.js';
 import { databaseNames, latestLTXFacts, ltxDir, ltxFileName } from './ltx-facts.js';
 
 /** Go's io.Copy buffer: an incremental file goes out in pieces of this size, one chunk each. */
 export const LTX_PIECE_SIZE = 32 * 1024;
 const VERIFY_READ_SIZE = 64 * 1024;
-/** Snapshot read attempts (an image that is mid-transaction, or ahead of the position we know). */
-const SNAPSHOT_ATTEMPTS = 500;
-const SNAPSHOT_RETRY_MS = 10;
 /** Page size for a snapshot of a deleted database whose LTX files say none. */
 const DEFAULT_PAGE_SIZE = 4096;
 
@@ -52,10 +46,8 @@ export interface DataDirReplicationSourceOptions {
   readonly primary?: boolean;
   readonly log?: (line: string) => void;
   readonly now?: () => number;
-  readonly snapshotAttempts?: number;
-  readonly snapshotRetryMs?: number;
-  /** Called before each snapshot read attempt (tests change the files here). */
-  readonly onSnapshotAttempt?: (name: string, attempt: number) => void;
+  /** Read lock sets on the FUSE thread, under which snapshots are copied. */
+  readonly images: ImageLocks;
 }
 
 export class DataDirReplicationSource implements ReplicationSource {
@@ -191,43 +183,27 @@ export class DataDirReplicationSource implements ReplicationSource {
   }
 
   async writeSnapshot(name: string, write: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<Pos> {
-    const dir = databaseDir(this.o.dataDir, name);
-    const attempts = this.o.snapshotAttempts ?? SNAPSHOT_ATTEMPTS;
-    let problem = 'the database kept changing (or a transaction stayed open) during every read';
-    for (let attempt = 0; attempt < attempts; attempt++) {
-      if (attempt > 0) await retryDelay(this.o.snapshotRetryMs ?? SNAPSHOT_RETRY_MS);
-      if (signal.aborted) throw new Error(`snapshot ${name}: cancelled`);
-      this.o.onSnapshotAttempt?.(name, attempt);
-      const pos = this.positions.get(name);
-      if (pos === undefined) throw new Error(`snapshot ${name}: database not found`);
-      const image = readConsistentImage(dir);
-      if (image === undefined) continue;
-      const { pageSize, pageCount } = imageGeometry(image);
-      const checksum =
-        pageSize === undefined ? ChecksumFlag : checksumDatabase(pageSize, pageCount, (pgno) => page(image, pageSize, pgno));
-      // The image may be a commit ahead of the tx event that moves the position; wait for it.
-      if (checksum !== pos.postApplyChecksum) {
-        problem = `snapshot checksum mismatch: image ${formatHex16(checksum)}, position ${formatPos(pos)}`;
-        continue;
-      }
-      await this.encodeSnapshot(image, pageSize ?? this.lastPageSize(name), pageCount, pos, write, signal);
-      return pos;
+    if (!this.positions.has(name)) throw new Error(`snapshot ${name}: database not found`);
+    let image: SpooledImage;
+    try {
+      image = await spoolImage(this.o.dataDir, name, this.o.images, signal);
+    } catch (err) {
+      throw new Error(`snapshot ${name}: ${message(err)}`);
     }
-    throw new Error(`snapshot ${name}: ${problem}`);
+    try {
+      await this.encodeSnapshot(name, image, write, signal);
+    } finally {
+      await image.close();
+    }
+    return image.pos;
   }
 
   /**
    * Encodes the image as a snapshot LTX (ref §6.9) and writes it with Go's
    * write layout, awaiting each write (back-pressure from the stream).
    */
-  private async encodeSnapshot(
-    image: Buffer,
-    pageSize: number,
-    pageCount: number,
-    pos: Pos,
-    write: (bytes: Uint8Array) => Promise<void>,
-    signal: AbortSignal,
-  ): Promise<void> {
+  private async encodeSnapshot(name: string, image: SpooledImage, write: (bytes: Uint8Array) => Promise<void>, signal: AbortSignal): Promise<void> {
+    const pageSize = image.pageSize || this.lastPageSize(name);
     const splitter = new GoWriteSplitter();
     const enc = new LTXEncoder(splitter);
     const flush = async (): Promise<void> => {
@@ -237,21 +213,22 @@ export class DataDirReplicationSource implements ReplicationSource {
       makeHeader({
         flags: this.o.compress ? HeaderFlagCompressLZ4 : 0,
         pageSize,
-        commit: pageCount,
+        commit: image.pageCount,
         minTXID: 1n,
-        maxTXID: pos.txid,
+        maxTXID: image.pos.txid,
         timestamp: BigInt((this.o.now ?? Date.now)()),
         nodeID: this.o.nodeID,
       }),
     );
     const lock = lockPgno(pageSize);
-    for (let pgno = 1; pgno <= pageCount; pgno++) {
-      if (pgno === lock) continue;
+    let pgno = 0;
+    for await (const page of image.pages(signal)) {
+      if (++pgno === lock) continue;
       if (signal.aborted) throw new Error('snapshot cancelled');
-      enc.encodePage(pgno, page(image, pageSize, pgno));
+      enc.encodePage(pgno, page);
       await flush();
     }
-    enc.setPostApplyChecksum(pos.postApplyChecksum);
+    enc.setPostApplyChecksum(image.pos.postApplyChecksum);
     enc.close();
     await flush();
   }
@@ -335,9 +312,6 @@ class Subscriber implements ChangeSubscription {
   }
 }
 
-function page(image: Buffer, pageSize: number, pgno: number): Buffer {
-  return image.subarray((pgno - 1) * pageSize, pgno * pageSize);
-}
 
 /** Go's Decoder.Verify over an open file: every checksum, no data kept. */
 async function verify(file: FileHandle): Promise<DecodeSummary> {

@@ -3,7 +3,17 @@
  * that expects an answer gets an id, and the matching `commandResult` event
  * resolves it. The FUSE thread answers every such command exactly once.
  */
-import type { ApplyCommand, HaltHoldCommand, HaltLockCommand, HaltUnlockCommand, ImportCommand, StoreCommand, StoreCommandResult, TxBarrierCommand } from '../store/messages.js';
+import type {
+  ApplyCommand,
+  HaltHoldCommand,
+  HaltLockCommand,
+  HaltUnlockCommand,
+  ImageHoldCommand,
+  ImportCommand,
+  StoreCommand,
+  StoreCommandResult,
+  TxBarrierCommand,
+} from '../store/messages.js';
 
 /** A command without its id: the channel numbers them. */
 export type StoreRequest =
@@ -12,7 +22,8 @@ export type StoreRequest =
   | Omit<TxBarrierCommand, 'id'>
   | Omit<HaltLockCommand, 'id'>
   | Omit<HaltUnlockCommand, 'id'>
-  | Omit<HaltHoldCommand, 'id'>;
+  | Omit<HaltHoldCommand, 'id'>
+  | Omit<ImageHoldCommand, 'id'>;
 
 export class StoreChannel {
   private nextID = 1;

@@ -112,7 +112,52 @@ export type StoreCommand =
   | HaltLockCommand
   | HaltUnlockCommand
   | HaltHoldCommand
-  | HaltAnswerCommand;
+  | HaltAnswerCommand
+  | ImageHoldCommand
+  | ImageReleaseCommand;
+
+/**
+ * Hold `db`'s read lock set (ref §5.6: SHARED on the database; in WAL mode
+ * also READ0..4, so no checkpoint backfills past the position and no WAL
+ * restart overwrites a frame) for the main thread, which then copies the
+ * database's image from `<data>/dbs/<db>/` (src/node/image-spool.ts) for a
+ * snapshot or an export. Taken only at a commit boundary: no transaction
+ * may hold the locks that change the database file (rollback mode) or be
+ * writing the WAL (WAL mode). Answered `ok` with `image` once held (waiting
+ * up to a few seconds for a transaction to end), else `busy` (the main
+ * thread retries) or `error`. Held until `imageRelease` with the same
+ * `holdID`; SQLite writers meanwhile wait in rollback mode, and only
+ * checkpoints wait in WAL mode.
+ */
+export interface ImageHoldCommand {
+  readonly type: 'imageHold';
+  readonly id: number;
+  readonly db: string;
+  /** Chosen by the main thread; names the hold in `imageRelease`. */
+  readonly holdID: number;
+}
+
+export interface ImageReleaseCommand {
+  readonly type: 'imageRelease';
+  readonly db: string;
+  readonly holdID: number;
+}
+
+/** What an `imageHold` captured while it took the locks: the image at `txid`. */
+export interface HeldImageFacts {
+  /** Position (16 hex digits each). */
+  readonly txid: string;
+  readonly checksum: string;
+  /** 0 while unknown (a database with no page yet). */
+  readonly pageSize: number;
+  /** Size in pages (0 for a deleted database). */
+  readonly pageCount: number;
+  /**
+   * WAL mode: pgno → byte offset in the WAL of the frame (its 24-byte header
+   * first) holding that page's committed version; empty in rollback mode.
+   */
+  readonly walFrames: ReadonlyMap<number, number>;
+}
 
 /**
  * Primary: take `db`'s write lock set on behalf of a replica's HALT lock
@@ -316,6 +361,8 @@ export type StoreCommandResult =
       readonly inodes: readonly number[];
       /** `haltLock`: the database's position (16 hex digits each). */
       readonly pos?: { readonly txid: string; readonly checksum: string };
+      /** `imageHold`: what is held. */
+      readonly image?: HeldImageFacts;
     }
   | { readonly type: 'commandResult'; readonly id: number; readonly status: 'error'; readonly message: string };
 

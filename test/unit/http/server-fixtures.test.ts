@@ -22,6 +22,7 @@ import { DataDirReplicationSource } from '../../../src/node/replication-source.j
 import { FakeNode, RECORDED_POS, dechunk } from './fake-node.js';
 import { capture, masked, rawExchange, recordedLTX, wireFile, wireIndex, type Capture } from './wire-fixtures.js';
 import { h2, h2session, parseHTTP1, rawHTTP1 } from './wire-client.js';
+import { FileImageLocks } from '../node/file-image-locks.js';
 
 // Same lengths as the recorded ids, different values: the masks must cover them.
 const NODE_ID = 0x1122334455667788n;
@@ -270,7 +271,7 @@ interface DataDirHarness extends Harness {
 async function startDataDir(aTXID: 3 | 4, prepare?: (dataDir: string) => void): Promise<DataDirHarness> {
   const dataDir = recordedDataDir(aTXID);
   prepare?.(dataDir);
-  const source = new DataDirReplicationSource({ dataDir, nodeID: NODE_ID, compress: true });
+  const source = new DataDirReplicationSource({ dataDir, nodeID: NODE_ID, compress: true, images: new FileImageLocks(dataDir) });
   const node = new FakeNode(NODE_ID, CLUSTER_ID, undefined, source);
   const server = new ApiServer({ node, registry: new Registry() });
   const { port } = await server.listen(0, '127.0.0.1');

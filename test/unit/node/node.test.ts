@@ -172,14 +172,16 @@ describe('import validation', () => {
     b.writeUInt32BE(count, 28);
     return b;
   };
+  const validate = (body: Buffer) => validateImport(body.subarray(0, 100), body.length);
   test('accepts a whole number of pages and a header count it holds', () => {
-    assert.deepEqual(validateImport(header(4096, 2, 8192)), { pageSize: 4096, pageCount: 2 });
-    assert.deepEqual(validateImport(header(65536, 1, 65536)), { pageSize: 65536, pageCount: 1 });
+    assert.deepEqual(validate(header(4096, 2, 8192)), { pageSize: 4096, pageCount: 2 });
+    assert.deepEqual(validate(header(65536, 1, 65536)), { pageSize: 65536, pageCount: 1 });
   });
   test('refuses bad magic, page size, ragged size and a short body with 400', () => {
-    assert.throws(() => validateImport(Buffer.alloc(4096, 1)), { status: 400 });
-    assert.throws(() => validateImport(header(1000, 1, 1000)), { status: 400 });
-    assert.throws(() => validateImport(header(4096, 1, 5000)), { status: 400 });
-    assert.throws(() => validateImport(header(4096, 3, 8192)), { status: 400 });
+    assert.throws(() => validate(Buffer.alloc(4096, 1)), { status: 400 });
+    assert.throws(() => validate(header(1000, 1, 1000)), { status: 400 });
+    assert.throws(() => validate(header(4096, 1, 5000)), { status: 400 });
+    assert.throws(() => validate(header(4096, 3, 8192)), { status: 400 });
+    assert.throws(() => validate(Buffer.from('SQLite format 3\0')), { status: 400 });
   });
 });

@@ -4,7 +4,7 @@
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -21,6 +21,7 @@ import {
 import { buildWalHeader, encodeWalFrame, type WalChecksum } from '../../../src/sqlite/index.js';
 import { LTX_PIECE_SIZE, DataDirReplicationSource } from '../../../src/node/replication-source.js';
 import type { Pos } from '../../../src/http/posmap.js';
+import { FileImageLocks } from './file-image-locks.js';
 
 const PAGE = 4096;
 const NODE_ID = 0x0102030405060708n;
@@ -109,7 +110,7 @@ function source(dataDir: string, over: Partial<ConstructorParameters<typeof Data
     nodeID: NODE_ID,
     compress: true,
     now: () => NOW,
-    snapshotRetryMs: 1,
+    images: new FileImageLocks(dataDir),
     log: (l) => logs.push(l),
     ...over,
   });
@@ -356,46 +357,32 @@ describe('writeSnapshot', () => {
     assert.equal(summary.trailer.postApplyChecksum, ChecksumFlag);
   });
 
-  test('retries while a writer changes the files, and sends only an image matching the position', async () => {
+  test('the read locks are held only for the copy, and the spool file is gone afterwards', async () => {
     const dataDir = tempDataDir();
-    const db = writeDB(dataDir, 'a.db', [image(2, 1), image(2, 2)]);
-    const v3 = image(2, 3);
-    const seen: number[] = [];
-    const { src } = source(dataDir, {
-      onSnapshotAttempt: (_name, attempt) => {
-        seen.push(attempt);
-        if (attempt === 0) {
-          // A rollback transaction is in progress: a hot journal.
-          writeFileSync(join(db.dir, 'journal'), Buffer.from('d9d505f920a163d7', 'hex'));
-        } else if (attempt === 1) {
-          // It committed: the database holds TXID 3, but the tx event has not arrived yet.
-          unlinkSync(join(db.dir, 'journal'));
-          writeFileSync(join(db.dir, 'database'), v3);
-        } else if (attempt === 3) {
-          // The store's tx event arrives (and with it the LTX file).
-          writeFileSync(join(db.dir, 'ltx', `${formatHex16(3n)}-${formatHex16(3n)}.ltx`), ltxFile(3n, db.pos.postApplyChecksum, v3, true));
-          src.onTx('a.db', { txid: 3n, postApplyChecksum: checksumOf(v3) });
-        }
-      },
-    });
-    const { pos, bytes } = await snapshot(src, 'a.db');
-    assert.deepEqual(seen, [0, 1, 2, 3]);
-    assert.deepEqual(pos, { txid: 3n, postApplyChecksum: checksumOf(v3) });
-    assert.equal(decodeBytes(bytes).header.maxTXID, 3n);
-    assert.ok(databaseOf(bytes).equals(v3));
+    const db = writeDB(dataDir, 'a.db', [image(2, 1), image(3, 2)]);
+    const images = new FileImageLocks(dataDir);
+    const { src } = source(dataDir, { images });
+    let releasedBeforeFirstWrite: boolean | undefined;
+    const pos = await src.writeSnapshot('a.db', async () => void (releasedBeforeFirstWrite ??= images.releases === 1), new AbortController().signal);
+    assert.deepEqual(pos, db.pos);
+    assert.equal(images.holds, 1);
+    assert.equal(images.releases, 1);
+    assert.equal(releasedBeforeFirstWrite, true, 'the stream is written after the locks are released');
+    assert.deepEqual(readdirSync(join(dataDir, 'tmp')), []);
   });
 
   test('an image that never matches the position is never sent: the snapshot fails without a write', async () => {
     const dataDir = tempDataDir();
     const db = writeDB(dataDir, 'a.db', [image(2, 1), image(2, 2)]);
     writeFileSync(join(db.dir, 'database'), image(2, 7));
-    const { src } = source(dataDir, { snapshotAttempts: 5 });
+    const { src } = source(dataDir);
     const writes: Uint8Array[] = [];
     await assert.rejects(
       src.writeSnapshot('a.db', async (b) => void writes.push(b), new AbortController().signal),
       /snapshot a\.db: snapshot checksum mismatch: image [0-9a-f]{16}, position 0000000000000002\//,
     );
     assert.equal(writes.length, 0);
+    assert.deepEqual(readdirSync(join(dataDir, 'tmp')), [], 'no spool file left');
   });
 
   test('an aborted signal stops the snapshot', async () => {
