@@ -8,14 +8,14 @@
  * mounts removed on every exit path.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, release, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster, waitConverged } from '../test/helpers/cluster.js';
 import { lastJsonLine, numberField, runProgram } from './fuse/child.js';
 import { CleanupStack, cleanUpOnSignals } from './fuse/cleanup.js';
 import { programsDir } from './fuse/paths.js';
 import { markdownTable } from './fuse/report.js';
-import { idleSetting } from './idle-setting.js';
+import { runLine } from './idle-setting.js';
 import { mountBenchBlocker } from './mount-prereq.js';
 
 const QUICK = process.env.BENCH_QUICK === '1';
@@ -64,14 +64,11 @@ async function main(): Promise<void> {
         `${Math.round(onReplica).toLocaleString('en-US')} (${pct(onReplica)}; ${((100 * onReplica) / onPrimary).toFixed(0)}% of the primary's)`,
       ]);
     }
-    const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
-    const fmt = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
     console.log(
       [
         '### Results of `npm run bench:halt`',
         '',
-        `Run: ${when} UTC, ${QUICK ? 'quick (BENCH_QUICK=1)' : 'full'}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${idleSetting()}, node ${process.version}; ` +
-          `load average (1/5/15 min) at start ${fmt(loadAtStart)}, at end ${fmt(loadavg())}.`,
+        runLine(QUICK ? 'quick (BENCH_QUICK=1)' : 'full', loadAtStart),
         '',
         `Single-row INSERT commits from one python3 connection for ${SECONDS} s after ${WARMUP_SECONDS} s unrecorded; commits/s and the share of the plain folder's rate.`,
         '',

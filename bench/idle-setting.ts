@@ -6,7 +6,9 @@
  * 2026-12-07 that alone made single-row WAL commits on our mounts 2.5–3×
  * slower than with the kernel's default of 200 µs (BENCHMARKS.md).
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { cpus, loadavg, release } from 'node:os';
 
 function readTrimmed(path: string): string | null {
   try {
@@ -24,4 +26,20 @@ export function idleSetting(): string {
   const ns = readTrimmed('/sys/module/haltpoll/parameters/guest_halt_poll_ns');
   if (ns === null) return 'cpuidle haltpoll';
   return `cpuidle haltpoll, guest halt polling ${ns === '0' ? 'off' : 'on'} (guest_halt_poll_ns=${ns})`;
+}
+
+/** The "Run: …" line of a benchmark's results: time, kind of run, commit, machine, idle setting, node, load at start and now. */
+export function runLine(kind: string, loadAtStart: readonly number[]): string {
+  const when = new Date().toISOString().replace('T', ' ').slice(0, 16);
+  let commit = '?';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    // Not a checkout.
+  }
+  const fmt = (l: readonly number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
+  return (
+    `Run: ${when} UTC, ${kind}, commit ${commit}, Linux ${release()}, ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${idleSetting()}, node ${process.version}; ` +
+    `load average (1/5/15 min) at start ${fmt(loadAtStart)}, at end ${fmt(loadavg())}.`
+  );
 }

@@ -81,7 +81,13 @@ export class ImageHolds {
     const db = this.store.db(hold.db);
     if (db === undefined) return;
     db.locks.releaseAll(hold.owner);
-    this.released(db);
+    // Writers parked behind several holds (replicas joining together) wait for the last one.
+    if (!this.holding(db.name)) this.released(db);
+  }
+
+  private holding(db: string): boolean {
+    for (const h of this.held.values()) if (h.db === db) return true;
+    return false;
   }
 
   /**
@@ -90,7 +96,7 @@ export class ImageHolds {
    */
   parks(db: DB, owner: bigint, mask: LockMask, exclusive: boolean): boolean {
     if (!exclusive || db.mode !== 'rollback' || (mask & Lock.SHARED) === 0) return false;
-    if (![...this.held.values()].some((h) => h.db === db.name)) return false;
+    if (!this.holding(db.name)) return false;
     return !db.locks.canLock(owner, mask);
   }
 

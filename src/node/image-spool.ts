@@ -106,6 +106,8 @@ export class SpooledImage {
     /** 0 while unknown (a database without pages). */
     readonly pageSize: number,
     readonly pageCount: number,
+    /** How long the read locks were held: the copy's duration. */
+    readonly heldMs: number,
     private readonly file: FileHandle,
     private readonly path: string,
   ) {}
@@ -139,19 +141,22 @@ export async function spoolImage(dataDir: string, name: string, locks: ImageLock
   await mkdir(tmp, { recursive: true });
   const path = join(tmp, `image-${randomBytes(8).toString('hex')}`);
   const held = await locks.hold(name, signal);
+  const heldAt = performance.now();
   let file: FileHandle | undefined;
   try {
-    file = await open(path, 'w+', 0o600);
     let checksum: bigint;
+    let heldMs: number;
     try {
+      file = await open(path, 'w+', 0o600);
       checksum = await copyImage(join(dataDir, 'dbs', name), held, file, signal);
     } finally {
       held.release();
+      heldMs = performance.now() - heldAt;
     }
     if (checksum !== held.pos.postApplyChecksum) {
       throw new Error(`snapshot checksum mismatch: image ${formatHex16(checksum)}, position ${formatPos(held.pos)}`);
     }
-    return new SpooledImage(held.pos, held.pageSize, held.pageCount, file, path);
+    return new SpooledImage(held.pos, held.pageSize, held.pageCount, heldMs, file, path);
   } catch (err) {
     await file?.close().catch(() => undefined);
     await rm(path, { force: true });
@@ -165,11 +170,9 @@ async function copyImage(dir: string, held: HeldImage, out: FileHandle, signal: 
   if (pageCount === 0) return ChecksumFlag;
   const sum = new DatabaseChecksum(pageSize);
   const db = await open(join(dir, 'database'), 'r');
-  const wal = walFrames.size > 0 ? await open(join(dir, 'wal'), 'r').catch(async (err: unknown) => {
-    await db.close();
-    throw err;
-  }) : undefined;
+  let wal: FileHandle | undefined;
   try {
+    if (walFrames.size > 0) wal = await open(join(dir, 'wal'), 'r');
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / pageSize));
     const buf = Buffer.allocUnsafe(pagesPerChunk * pageSize);
     for (let first = 1; first <= pageCount; first += pagesPerChunk) {
@@ -181,7 +184,7 @@ async function copyImage(dir: string, held: HeldImage, out: FileHandle, signal: 
       for (let i = 0; i * pageSize < chunk.length; i++) {
         const page = chunk.subarray(i * pageSize, (i + 1) * pageSize);
         const frame = walFrames.get(first + i);
-        if (frame !== undefined && wal !== undefined) await readFully(wal, page, frame + WAL_FRAME_HEADER_SIZE, 'WAL');
+        if (frame !== undefined) await readFully(wal!, page, frame + WAL_FRAME_HEADER_SIZE, 'WAL');
         sum.addPage(first + i, page);
       }
       let done = 0;

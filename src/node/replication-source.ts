@@ -19,6 +19,7 @@ import {
   LTXDecoder,
   LTXEncoder,
   formatHex16,
+  formatPos,
   lockPgno,
   makeHeader,
   TRAILER_SIZE,
@@ -190,6 +191,7 @@ export class DataDirReplicationSource implements ReplicationSource {
     } catch (err) {
       throw new Error(`snapshot ${name}: ${message(err)}`);
     }
+    this.log(`replication: ${name}: snapshot at ${formatPos(image.pos)}: ${image.pageCount} pages copied under the read locks in ${Math.round(image.heldMs)} ms`);
     try {
       await this.encodeSnapshot(name, image, write, signal);
     } finally {

@@ -110,6 +110,22 @@ describe('ImageHolds', () => {
     assert.ok(db.locks.tryLock(10n, Lock.READ1));
   });
 
+  test('writers parked behind two holds are answered when the last one is released', () => {
+    const db = store.createDB('a.db');
+    tx(db, 1, 2);
+    hold(1);
+    hold(2);
+    assert.equal(holds.count, 2);
+    assert.ok(db.locks.tryLock(6n, Lock.RESERVED | Lock.PENDING));
+    assert.equal(holds.parks(db, 6n, Lock.SHARED, true), true);
+    release(1);
+    assert.deepEqual(released, [], 'the other hold still refuses EXCLUSIVE: nothing is decided yet');
+    assert.equal(holds.parks(db, 6n, Lock.SHARED, true), true);
+    release(2);
+    assert.deepEqual(released, ['a.db']);
+    assert.ok(db.locks.tryLock(6n, Lock.SHARED));
+  });
+
   test('a release of a request still waiting answers it busy (the main thread gave up); nothing stays held', () => {
     const db = store.createDB('a.db');
     tx(db, 1, 2);
