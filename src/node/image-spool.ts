@@ -175,18 +175,15 @@ async function copyImage(dir: string, held: HeldImage, out: FileHandle, signal: 
     if (walFrames.size > 0) wal = await open(join(dir, 'wal'), 'r');
     const pagesPerChunk = Math.max(1, Math.floor(CHUNK_BYTES / pageSize));
     const buf = Buffer.allocUnsafe(pagesPerChunk * pageSize);
+    const frames = wal === undefined ? undefined : new WalPageReader(wal, pageSize, pagesPerChunk);
     for (let first = 1; first <= pageCount; first += pagesPerChunk) {
       if (signal.aborted) throw new Error('cancelled');
       const chunk = buf.subarray(0, Math.min(pagesPerChunk, pageCount - first + 1) * pageSize);
       const offset = (first - 1) * pageSize;
       // Pages past the file's end exist only in the WAL (or are zero, which the checksum then refuses).
       chunk.fill(0, await readUpTo(db, chunk, offset));
-      for (let i = 0; i * pageSize < chunk.length; i++) {
-        const page = chunk.subarray(i * pageSize, (i + 1) * pageSize);
-        const frame = walFrames.get(first + i);
-        if (frame !== undefined) await readFully(wal!, page, frame + WAL_FRAME_HEADER_SIZE, 'WAL');
-        sum.addPage(first + i, page);
-      }
+      await frames?.overlay(chunk, first, walFrames);
+      for (let i = 0; i * pageSize < chunk.length; i++) sum.addPage(first + i, chunk.subarray(i * pageSize, (i + 1) * pageSize));
       let done = 0;
       while (done < chunk.length) done += (await out.write(chunk, done, chunk.length - done, offset + done)).bytesWritten;
     }
@@ -195,6 +192,47 @@ async function copyImage(dir: string, held: HeldImage, out: FileHandle, signal: 
     await wal?.close();
   }
   return sum.value;
+}
+
+/**
+ * Lays the WAL's committed versions of a chunk's pages over it. Frames that
+ * follow each other in the WAL (a freshly written database has thousands)
+ * are read in one call.
+ */
+class WalPageReader {
+  private readonly frameSize: number;
+  private readonly run: Buffer;
+
+  constructor(
+    private readonly wal: FileHandle,
+    private readonly pageSize: number,
+    pagesPerChunk: number,
+  ) {
+    this.frameSize = WAL_FRAME_HEADER_SIZE + pageSize;
+    this.run = Buffer.allocUnsafe(pagesPerChunk * this.frameSize);
+  }
+
+  /** `chunk` holds pages `first`.. of the database file; the ones in `walFrames` are replaced. */
+  async overlay(chunk: Buffer, first: number, walFrames: ReadonlyMap<number, number>): Promise<void> {
+    const wanted: { index: number; offset: number }[] = [];
+    for (let index = 0; index * this.pageSize < chunk.length; index++) {
+      const offset = walFrames.get(first + index);
+      if (offset !== undefined) wanted.push({ index, offset });
+    }
+    wanted.sort((a, b) => a.offset - b.offset);
+    for (let k = 0; k < wanted.length; ) {
+      const start = wanted[k]!.offset;
+      let n = 1;
+      while (k + n < wanted.length && wanted[k + n]!.offset === start + n * this.frameSize) n++;
+      const run = this.run.subarray(0, n * this.frameSize);
+      await readFully(this.wal, run, start, 'WAL');
+      for (let j = 0; j < n; j++) {
+        const from = j * this.frameSize + WAL_FRAME_HEADER_SIZE;
+        run.copy(chunk, wanted[k + j]!.index * this.pageSize, from, from + this.pageSize);
+      }
+      k += n;
+    }
+  }
 }
 
 /** Reads into `buf` from `position` until it is full or the file ends; returns the bytes read. */
