@@ -51,7 +51,10 @@ export interface ImageLocks {
 export class ChannelImageLocks implements ImageLocks {
   private nextHoldID = 1;
 
-  constructor(private readonly channel: StoreChannel) {}
+  constructor(
+    private readonly channel: StoreChannel,
+    private readonly answerTimeoutMs = HOLD_ANSWER_MS,
+  ) {}
 
   async hold(db: string, signal: AbortSignal): Promise<HeldImage> {
     for (;;) {
@@ -75,7 +78,7 @@ export class ChannelImageLocks implements ImageLocks {
     let timer: NodeJS.Timeout | undefined;
     let onAbort = (): void => {};
     const giveUp = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), HOLD_ANSWER_MS);
+      timer = setTimeout(() => resolve(undefined), this.answerTimeoutMs);
       onAbort = () => resolve(undefined);
       signal.addEventListener('abort', onAbort, { once: true });
     });

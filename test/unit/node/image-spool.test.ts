@@ -3,7 +3,9 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { spoolImage, type HeldImage, type ImageLocks } from '../../../src/node/image-spool.js';
+import { ChannelImageLocks, spoolImage, type HeldImage, type ImageLocks } from '../../../src/node/image-spool.js';
+import { StoreChannel } from '../../../src/node/store-channel.js';
+import type { StoreCommand, StoreCommandResult } from '../../../src/store/messages.js';
 import { checksumDatabase } from '../../../src/ltx/index.js';
 
 const PAGE = 1024;
@@ -70,5 +72,50 @@ describe('spoolImage', () => {
     await assert.rejects(spoolImage(dir, 'a.db', locks, new AbortController().signal), /snapshot checksum mismatch/);
     assert.equal(locks.releases, 1);
     assert.deepEqual(readdirSync(join(dir, 'tmp')), []);
+  });
+});
+
+describe('ChannelImageLocks', () => {
+  /** The FUSE thread's side played by `answer` (no worker here): it sees each command and may answer it. */
+  function channelWith(answer: (cmd: StoreCommand, reply: (r: StoreCommandResult) => void) => void): { locks: ChannelImageLocks; seen: StoreCommand[] } {
+    const seen: StoreCommand[] = [];
+    const channel: StoreChannel = new StoreChannel((cmd) => {
+      seen.push(cmd);
+      answer(cmd, (r) => queueMicrotask(() => channel.onResult(r)));
+    });
+    return { locks: new ChannelImageLocks(channel, 50), seen };
+  }
+  const facts = { txid: '0000000000000007', checksum: '8000000000000001', pageSize: PAGE, pageCount: 3, walFrames: new Map([[2, 32]]) };
+
+  test('busy answers are retried until held; the release names the hold that was granted', async () => {
+    let asked = 0;
+    const { locks, seen } = channelWith((cmd, reply) => {
+      if (cmd.type !== 'imageHold') return;
+      reply(++asked < 3 ? { type: 'commandResult', id: cmd.id, status: 'busy' } : { type: 'commandResult', id: cmd.id, status: 'ok', inodes: [], image: facts });
+    });
+    const held = await locks.hold('a.db', new AbortController().signal);
+    assert.deepEqual(held.pos, { txid: 7n, postApplyChecksum: 0x8000000000000001n });
+    assert.equal(held.pageCount, 3);
+    assert.deepEqual([...held.walFrames], [[2, 32]]);
+    held.release();
+    const granted = seen.filter((c) => c.type === 'imageHold').at(-1) as { holdID: number };
+    assert.deepEqual(seen.at(-1), { type: 'imageRelease', db: 'a.db', holdID: granted.holdID });
+  });
+
+  test('an unanswered request is withdrawn (released) and asked again; an error rejects; an abort stops the wait', async () => {
+    let asked = 0;
+    const { locks, seen } = channelWith((cmd, reply) => {
+      if (cmd.type === 'imageHold' && ++asked === 2) reply({ type: 'commandResult', id: cmd.id, status: 'error', message: 'database not found: a.db' });
+    });
+    await assert.rejects(locks.hold('a.db', new AbortController().signal), /not found/);
+    assert.deepEqual(
+      seen.map((c) => c.type),
+      ['imageHold', 'imageRelease', 'imageHold'],
+    );
+    const silent = channelWith(() => undefined);
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), 10);
+    await assert.rejects(silent.locks.hold('a.db', ac.signal), /cancelled/);
+    assert.equal(silent.seen.at(-1)?.type, 'imageRelease');
   });
 });
