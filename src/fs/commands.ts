@@ -22,6 +22,13 @@ import { FILE_KINDS } from './names.js';
 
 /** Bytes of the image read at a time (its pages are read three times: checksum, LTX file, database file). */
 const IMPORT_CHUNK_BYTES = 1 << 20;
+/**
+ * Above this size an import's LTX file is written without LZ4 whatever
+ * `data.compress` says: LZ4 runs at about 72 MB/s here, on the FUSE thread
+ * that serves every database, so compressing 1 GiB would stall them all for
+ * some 15 s (uncompressed: about 4 s in all). LTX flags are per file.
+ */
+export const UNCOMPRESSED_IMPORT_BYTES = 64 << 20;
 
 export function isStoreCommand(msg: unknown): msg is StoreCommand {
   if (typeof msg !== 'object' || msg === null) return false;
@@ -180,7 +187,7 @@ function replaceWith(db: DB, image: ImportImage): void {
   }
 
   const lockPage = lockPgno(pageSize);
-  const header = nextTxHeader(db, { pageSize, commit });
+  const header = nextTxHeader(db, { pageSize, commit, ...(commit * pageSize > UNCOMPRESSED_IMPORT_BYTES ? { flags: 0 } : {}) });
   const postApply = checksumDatabase(pageSize, commit, (pgno) => image.page(pgno));
   publishCommit(db, header, postApply, (emit) => {
     for (let pgno = 1; pgno <= commit; pgno++) if (pgno !== lockPage) emit(pgno, image.page(pgno));

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, test } from 'node:test';
-import { handleCommand } from '../../../src/fs/commands.js';
-import { decodeBytes } from '../../../src/ltx/index.js';
+import { UNCOMPRESSED_IMPORT_BYTES, handleCommand } from '../../../src/fs/commands.js';
+import { HeaderFlagCompressLZ4, decodeBytes } from '../../../src/ltx/index.js';
 import type { StoreEvent } from '../../../src/store/messages.js';
 import type { Store } from '../../../src/store/store.js';
-import { type Harness, harness, imageChecksum, page, tx } from '../store/store-fixture.js';
+import { type Harness, PAGE, harness, imageChecksum, page, tx } from '../store/store-fixture.js';
 
 /**
  * The FUSE thread's `import` command (src/fs/commands.ts) on a real store
@@ -66,5 +66,22 @@ describe('import command', () => {
     assert.ok(readFileSync(db.databasePath).equals(expected));
     tx(db, 5, 1500, [1500]);
     assert.equal(db.pos.txid, 3n);
+  });
+
+  test('with data.compress on, an import is LZ4-compressed up to UNCOMPRESSED_IMPORT_BYTES and stored plain above it', () => {
+    store = h.open({ compress: true });
+    const flagsOf = (db: string): number => {
+      const dir = store.db(db)!.ltxDir;
+      return decodeBytes(readFileSync(join(dir, readdirSync(dir)[0]!))).header.flags;
+    };
+    const small = imageFile(100, 100);
+    assert.equal(runImport('small.db', small.path)?.type, 'commandResult');
+    assert.equal(flagsOf('small.db'), HeaderFlagCompressLZ4);
+    const pages = UNCOMPRESSED_IMPORT_BYTES / PAGE + 1;
+    const large = imageFile(pages, pages);
+    results = [];
+    assert.deepEqual(runImport('large.db', large.path), { type: 'commandResult', id: 1, status: 'ok', inodes: [] });
+    assert.equal(flagsOf('large.db'), 0);
+    assert.equal(store.db('large.db')!.pos.postApplyChecksum, imageChecksum(large.expected));
   });
 });
